@@ -1,0 +1,49 @@
+// API keys and their protection at rest. A key is stored twice and never in plain text: its
+// SHA-256 (indexed lookup) and an AES-256-GCM ciphertext under the master key, because the
+// callback signature is an HMAC keyed with the account's key itself.
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config.js';
+
+export function generateApiKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function generateAccountId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export function hashSecret(secret: string): Buffer {
+  return createHash('sha256').update(secret, 'utf8').digest();
+}
+
+export function sameHash(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The 32-byte master key: CDREX_MASTER_KEY, else one generated once into <data dir>/master.key. */
+export function loadMasterKey(config: Config): Buffer {
+  if (config.masterKey) return createHash('sha256').update(config.masterKey, 'utf8').digest();
+  const file = path.join(config.dataDir, 'master.key');
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  try {
+    fs.writeFileSync(file, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'hex');
+}
+
+export function encryptSecret(masterKey: Buffer, secret: string): Buffer {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', masterKey, iv);
+  const body = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]);
+}
+
+export function decryptSecret(masterKey: Buffer, sealed: Buffer): string {
+  const decipher = createDecipheriv('aes-256-gcm', masterKey, sealed.subarray(0, 12));
+  decipher.setAuthTag(sealed.subarray(12, 28));
+  return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8');
+}

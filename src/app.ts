@@ -1,0 +1,72 @@
+// The cdrex HTTP application: a Fastify instance with the store decorated on it, the rate limit,
+// /healthz, and one encapsulated plugin per API dialect. It never listens (see server.ts), so
+// tests can drive it with inject() as well as over a socket.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import type pg from 'pg';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { didwwApi } from './api/didww/index.js';
+import { countDefaultPartitionRows } from './store/partitions.js';
+
+export interface AppStore {
+  pool: pg.Pool;
+  config: Config;
+  masterKey: Buffer;
+  /** The clock; injectable so tests near a month boundary cannot flake. */
+  now: () => Date;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: AppStore;
+  }
+}
+
+/** Strips credentials from logged URLs (`?auth_token=` appears in Kazoo curl examples). */
+function redactUrl(url: string): string {
+  return url.replace(/([?&](?:auth_token|api_key)=)[^&]*/gi, '$1[redacted]');
+}
+
+export async function buildApp(store: AppStore, log: Logger): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log.child({}, {
+      serializers: {
+        req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: redactUrl(req.url), ip: req.ip }),
+      },
+    }) as unknown as FastifyBaseLogger,
+    bodyLimit: store.config.uploadLimitMb * 1024 * 1024,
+    disableRequestLogging: false,
+    requestTimeout: 120_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    ajv: { customOptions: { coerceTypes: true, allErrors: false } },
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  app.decorate('store', store);
+
+  // Per account (the credential's account, set by each dialect's auth hook), else per address.
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: store.config.rateLimit,
+    timeWindow: 1000,
+    keyGenerator: (req) => req.accountId ?? req.ip,
+    errorResponseBuilder: (_req, ctx) => {
+      const err = new Error(`Rate limit of ${ctx.max} requests per second exceeded; retry in ${ctx.after}.`);
+      return Object.assign(err, { statusCode: 429 });
+    },
+  });
+
+  app.get('/healthz', { config: { rateLimit: false } }, async (_req, reply) => {
+    try {
+      const defaultRows = await countDefaultPartitionRows(store.pool);
+      return { status: 'ok', store: 'up', default_partition_rows: defaultRows };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', store: 'down' });
+    }
+  });
+
+  await app.register(didwwApi, { prefix: '/v3' });
+  return app;
+}

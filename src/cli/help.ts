@@ -1,0 +1,33 @@
+// The text of `cdrex --help` and of each command's --help.
+export const COMMANDS: Record<string, string> = {
+  serve: `cdrex serve [--no-worker]
+  Serves the HTTP APIs (DIDWW /v3, /healthz) and runs background workers in the same process.
+  --no-worker   serve HTTP only; run workers elsewhere with \`cdrex worker\`.
+  Env: PORT (8080), HOST (127.0.0.1), DATABASE_URL, CDREX_DATA_DIR (./data), CDREX_PUBLIC_URL…`,
+  worker: `cdrex worker [--once]
+  Runs background jobs (exports, callbacks, retention). Start any number, on any machine that
+  reaches the same DATABASE_URL and export directory.
+  --once   run every job that is due now, then exit.`,
+  migrate: `cdrex migrate
+  Applies the SQL migrations the database lacks, then exits. serve and worker do this on start.`,
+  db: `cdrex db start|stop|status
+  Manages the embedded PostgreSQL (used when DATABASE_URL is not set), kept in CDREX_DATA_DIR.
+  start    start it and leave it running   stop    stop it   status   print its state`,
+  accounts: `cdrex accounts create --name NAME
+  cdrex accounts rotate-key --account ID
+  create prints {"account_id":"…","api_key":"…"}; rotate-key prints the new key (the old one stops working).`,
+  import: `cdrex import --account ID --type cdr_in|cdr_out [--voice-out-trunk-id UUID] FILE…
+  Loads CSV files in exactly the DIDWW export format (plain or gzip; - for stdin). Each file is
+  stored whole or not at all; rows already stored count as duplicates. Prints
+  {"inserted":N,"duplicates":M}. A malformed row stops the run with its file and line number.`,
+  generate: `cdrex generate --account ID --type cdr_in|cdr_out --month YYYY-MM --rows N [--seed S] [--out FILE|-]
+  Stores N realistic synthetic CDRs for the month (the same seed gives the same rows) and prints
+  {"inserted":N}. With --out, writes the CSV there instead of storing it.`,
+};
+
+export const USAGE = `cdrex — call detail records, served as DIDWW v3 exports
+
+Usage: cdrex <command> [options]     (cdrex <command> --help for details)
+
+${Object.values(COMMANDS).join('\n\n')}
+`;

@@ -1,0 +1,241 @@
+// The `cdrex` command line. It parses flags and calls the same functions the server uses; it holds
+// no business logic.
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadMasterKey } from '../accounts/secrets.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { DataError, NotFoundError } from '../errors.js';
+import { importDidwwCsv } from '../ingest/didww-csv.js';
+import { generateCsv } from '../ingest/generate.js';
+import { createLogger, type Logger } from '../log.js';
+import { runWorker, serve } from '../server.js';
+import { openStore } from '../store/db.js';
+import { startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
+import { createAccount, rotateApiKey } from '../store/queries/accounts.js';
+import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
+import { COMMANDS, USAGE } from './help.js';
+import { openInput } from './input.js';
+import { EXIT_DATA, EXIT_OK, EXIT_USAGE, printError, printSummary, progress, UsageError } from './output.js';
+
+type Flags = Record<string, string | boolean | undefined>;
+type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
+
+function parse(argv: string[], options: Options): { values: Flags; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as Flags, positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function required(values: Flags, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required.`);
+  return v;
+}
+
+function cdrKind(value: string): CdrKind {
+  if (!CDR_KINDS.includes(value as CdrKind)) throw new UsageError(`--type must be cdr_in or cdr_out, not "${value}".`);
+  return value as CdrKind;
+}
+
+function accountId(value: string): string {
+  if (!/^[0-9a-f]{32}$/.test(value)) throw new UsageError('--account must be an account id: 32 lowercase hex characters.');
+  return value;
+}
+
+async function withStore<T>(config: Config, log: Logger, fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>) {
+  const store = await openStore(config, log);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function importCommand(argv: string[], config: Config, log: Logger): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    account: { type: 'string' },
+    type: { type: 'string' },
+    'voice-out-trunk-id': { type: 'string' },
+  });
+  if (values.help) return help('import');
+  const account = accountId(required(values, 'account'));
+  const kind = cdrKind(required(values, 'type'));
+  const trunk = values['voice-out-trunk-id'] as string | undefined;
+  if (trunk && !/^[0-9a-f-]{36}$/i.test(trunk)) throw new UsageError('--voice-out-trunk-id must be a UUID.');
+  if (positionals.length === 0) throw new UsageError('Name at least one FILE to import (- for stdin).');
+  const totals = { inserted: 0, duplicates: 0 };
+  return withStore(config, log, async ({ pool }) => {
+    for (const file of positionals) {
+      try {
+        const input = await openInput(file);
+        const result = await importDidwwCsv(pool, input, { accountId: account, kind, voiceOutTrunkId: trunk, fileName: file });
+        totals.inserted += result.inserted;
+        totals.duplicates += result.duplicates;
+      } catch (err) {
+        printSummary(totals);
+        if (err instanceof DataError) {
+          printError({ error: err.message, file, line: err.line });
+          return EXIT_DATA;
+        }
+        const code = (err as NodeJS.ErrnoException).code;
+        if (err instanceof NotFoundError || code === 'ENOENT' || code === 'EACCES' || code === 'Z_DATA_ERROR') {
+          printError({ error: (err as Error).message, file });
+          return EXIT_DATA;
+        }
+        throw err;
+      }
+    }
+    printSummary(totals);
+    return EXIT_OK;
+  });
+}
+
+function parseMonth(value: string): Date {
+  const m = /^(\d{4})-(\d{2})$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) throw new UsageError('--month must look like 2026-11.');
+  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
+}
+
+async function generateCommand(argv: string[], config: Config, log: Logger): Promise<number> {
+  const { values } = parse(argv, {
+    account: { type: 'string' },
+    type: { type: 'string' },
+    month: { type: 'string' },
+    rows: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+  });
+  if (values.help) return help('generate');
+  const kind = cdrKind(required(values, 'type'));
+  const month = parseMonth(required(values, 'month'));
+  const rows = Number(required(values, 'rows'));
+  const seed = Number(values.seed ?? 1);
+  if (!Number.isInteger(rows) || rows < 0) throw new UsageError('--rows must be a whole number.');
+  if (!Number.isInteger(seed)) throw new UsageError('--seed must be a whole number.');
+  const bar = progress('generated', rows);
+  const csv = generateCsv({ kind, month, rows, seed, onProgress: (n) => bar.update(n) });
+  const out = values.out as string | undefined;
+  if (out) {
+    const target = out === '-' ? process.stdout : fs.createWriteStream(out);
+    await new Promise<void>((resolve, reject) => {
+      csv.pipe(target);
+      csv.on('error', reject);
+      if (out === '-') csv.on('end', resolve);
+      else target.on('finish', resolve).on('error', reject);
+    });
+    bar.end();
+    process.stderr.write(`${JSON.stringify({ written: rows })}\n`);
+    return EXIT_OK;
+  }
+  const account = accountId(required(values, 'account'));
+  return withStore(config, log, async ({ pool }) => {
+    const result = await importDidwwCsv(pool, csv, { accountId: account, kind, source: 'generate' });
+    bar.end();
+    printSummary({ inserted: result.inserted });
+    return EXIT_OK;
+  });
+}
+
+async function accountsCommand(argv: string[], config: Config, log: Logger): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values } = parse(rest, { name: { type: 'string' }, account: { type: 'string' } });
+  if (values.help || !sub) return help('accounts');
+  const masterKey = loadMasterKey(config);
+  if (sub === 'create') {
+    const name = required(values, 'name');
+    return withStore(config, log, async ({ pool }) => {
+      printSummary(await createAccount(pool, masterKey, name));
+      return EXIT_OK;
+    });
+  }
+  if (sub === 'rotate-key') {
+    const account = accountId(required(values, 'account'));
+    return withStore(config, log, async ({ pool }) => {
+      try {
+        printSummary(await rotateApiKey(pool, masterKey, account));
+        return EXIT_OK;
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        printError({ error: err.message });
+        return EXIT_DATA;
+      }
+    });
+  }
+  throw new UsageError(`Unknown accounts command "${sub}"; use create or rotate-key.`);
+}
+
+async function dbCommand(argv: string[], config: Config): Promise<number> {
+  const [sub] = argv;
+  if (!sub || sub === '--help' || sub === '-h') return help('db');
+  if (config.databaseUrl) throw new UsageError('DATABASE_URL is set: cdrex uses that server, not an embedded one.');
+  if (sub === 'start') printSummary({ running: true, ...(await startEmbedded(config.dataDir)), url: undefined });
+  else if (sub === 'stop') printSummary({ stopped: await stopEmbedded(config.dataDir) });
+  else if (sub === 'status') printSummary(statusEmbedded(config.dataDir));
+  else throw new UsageError(`Unknown db command "${sub}"; use start, stop or status.`);
+  return EXIT_OK;
+}
+
+function help(command?: string): number {
+  process.stdout.write(`${command ? COMMANDS[command] : USAGE}\n`);
+  return EXIT_OK;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') return help();
+  if (!(command in COMMANDS)) throw new UsageError(`Unknown command "${command}". Run cdrex --help.`);
+  if (rest.includes('--help') || rest.includes('-h')) return help(command);
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  switch (command) {
+    case 'serve': {
+      const { values } = parse(rest, { 'no-worker': { type: 'boolean' } });
+      await serve(config, log, { worker: !values['no-worker'] });
+      return -1; // keeps running
+    }
+    case 'worker': {
+      const { values } = parse(rest, { once: { type: 'boolean' } });
+      const code = await runWorker(config, log, { once: Boolean(values.once) });
+      if (values.once) printSummary({ worker: 'idle' });
+      return values.once ? code : -1;
+    }
+    case 'migrate':
+      parse(rest, {});
+      return withStore(config, log, async () => {
+        printSummary({ migrated: true });
+        return EXIT_OK;
+      });
+    case 'db':
+      return dbCommand(rest, config);
+    case 'accounts':
+      return accountsCommand(rest, config, log);
+    case 'import':
+      return importCommand(rest, config, log);
+    case 'generate':
+      return generateCommand(rest, config, log);
+  }
+  return EXIT_USAGE;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      printError({ error: err.message });
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    printError({ error: (err as Error).message ?? String(err) });
+    process.exitCode = EXIT_DATA;
+  },
+);

@@ -1,0 +1,90 @@
+// Every setting cdrex reads from the environment, checked in one place.
+// The README's configuration table lists the same names and defaults.
+import path from 'node:path';
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  exportDir: string;
+  publicUrl: string;
+  masterKey: string | undefined;
+  leaseMs: number;
+  workerConcurrency: number;
+  exportsPerAccount: number;
+  callbackDelaysS: number[];
+  callbackTimeoutMs: number;
+  callbackAllowHosts: string[];
+  retentionDays: number;
+  rateLimit: number;
+  uploadLimitMb: number;
+  tokenTtlS: number;
+  kazooMaxRangeS: number;
+  fsDirectionVar: string;
+  fsTrunkVar: string;
+  pollMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be a whole number of at least ${min}; it is "${raw}".`);
+  }
+  return value;
+}
+
+function list(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+const DEFAULT_CALLBACK_DELAYS = '60,600,1800,3600,10800,21600,43200,86400,172800';
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = int(env, 'PORT', 8080);
+  const host = env.HOST || '127.0.0.1';
+  const dataDir = path.resolve(env.CDREX_DATA_DIR || './data');
+  const delays = list(env.CDREX_CALLBACK_DELAYS ?? DEFAULT_CALLBACK_DELAYS).map(Number);
+  if (delays.some((d) => !Number.isFinite(d) || d < 0)) {
+    throw new ConfigError('CDREX_CALLBACK_DELAYS must be a comma-separated list of seconds, e.g. "60,600".');
+  }
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://.');
+  }
+  return {
+    port,
+    host,
+    databaseUrl,
+    dataDir,
+    exportDir: path.resolve(env.CDREX_EXPORT_DIR || path.join(dataDir, 'exports')),
+    publicUrl: (env.CDREX_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(
+      /\/+$/,
+      '',
+    ),
+    masterKey: env.CDREX_MASTER_KEY || undefined,
+    leaseMs: int(env, 'CDREX_LEASE_MS', 30000, 300),
+    workerConcurrency: int(env, 'CDREX_WORKER_CONCURRENCY', 2, 1),
+    exportsPerAccount: int(env, 'CDREX_EXPORTS_PER_ACCOUNT', 3, 1),
+    callbackDelaysS: delays,
+    callbackTimeoutMs: int(env, 'CDREX_CALLBACK_TIMEOUT_MS', 60000, 1),
+    callbackAllowHosts: list(env.CDREX_CALLBACK_ALLOW_HOSTS).map((h) => h.toLowerCase()),
+    retentionDays: int(env, 'CDREX_RETENTION_DAYS', 30),
+    rateLimit: int(env, 'CDREX_RATE_LIMIT', 10, 1),
+    uploadLimitMb: int(env, 'CDREX_UPLOAD_LIMIT_MB', 200, 1),
+    tokenTtlS: int(env, 'CDREX_TOKEN_TTL_S', 3600, 1),
+    kazooMaxRangeS: int(env, 'CDREX_KAZOO_MAX_RANGE_S', 2682000, 1),
+    fsDirectionVar: env.CDREX_FS_DIRECTION_VAR || 'cdrex_direction',
+    fsTrunkVar: env.CDREX_FS_TRUNK_VAR || 'cdrex_trunk_id',
+    pollMs: int(env, 'CDREX_POLL_MS', 1000, 10),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,65 @@
+// Error classes shared by every layer. The API dialects translate them into their own
+// formats; nothing below the API layer knows about HTTP bodies.
+
+export class CdrexError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+  constructor(message: string, code: string, statusCode: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.statusCode = statusCode;
+  }
+}
+
+export class NotFoundError extends CdrexError {
+  constructor(message = 'Not found.') {
+    super(message, 'not_found', 404);
+  }
+}
+
+export interface FieldProblem {
+  /** attribute path as the client wrote it, e.g. `filters.year` */
+  field: string;
+  /** short title, e.g. `can't be blank` */
+  title: string;
+}
+
+/** Input that parsed but does not make sense; carries one entry per problem. */
+export class ValidationError extends CdrexError {
+  readonly problems: FieldProblem[];
+  constructor(problems: FieldProblem[]) {
+    super(problems.map((p) => `${p.field} - ${p.title}`).join('; '), 'validation', 422);
+    this.problems = problems;
+  }
+}
+
+/** A malformed file or row in a bulk load; `line` is 1-based with the header as line 1. */
+export class DataError extends CdrexError {
+  readonly line: number | undefined;
+  readonly file: string | undefined;
+  constructor(message: string, details: { line?: number; file?: string; cause?: unknown } = {}) {
+    super(message, 'data', 400, { cause: details.cause });
+    this.line = details.line;
+    this.file = details.file;
+  }
+}
+
+/** The job's lease was taken over by another worker; the holder must stop and publish nothing. */
+export class LeaseLostError extends CdrexError {
+  constructor(jobId: string) {
+    super(`The lease on job ${jobId} was lost to another worker.`, 'lease_lost', 409);
+  }
+}
+
+/** The database cannot be reached or did not answer in time. */
+export class StoreUnavailableError extends CdrexError {
+  constructor(cause: unknown) {
+    super('The CDR store is not reachable right now; try again shortly.', 'store_unavailable', 503, { cause });
+  }
+}
+
+export function coerceError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  return new Error(typeof err === 'string' ? err : JSON.stringify(err));
+}

@@ -1,0 +1,78 @@
+// The export job: writes the file, then publishes it in one transaction fenced on the job's lease
+// (job row deleted, file row inserted, export completed, callback queued). A worker that lost its
+// lease publishes nothing and deletes what it wrote.
+import fs from 'node:fs';
+import path from 'node:path';
+import { LeaseLostError } from '../errors.js';
+import type { Task } from '../jobs/task.js';
+import { completeJob, enqueueJob } from '../store/queries/jobs.js';
+import { loadExport, markExportFailed, markExportProcessing } from '../store/queries/exports.js';
+import { tempFilePath, writeExportFile } from './export-file.js';
+
+/** Temp files of this job's earlier attempts, left by a worker that was killed. */
+async function removeEarlierAttempts(exportDir: string, jobId: string): Promise<void> {
+  const prefix = `.tmp-${jobId}-`;
+  const names = await fs.promises.readdir(exportDir).catch(() => [] as string[]);
+  await Promise.all(
+    names.filter((n) => n.startsWith(prefix)).map((n) => fs.promises.rm(path.join(exportDir, n), { force: true })),
+  );
+}
+
+export const exportTask: Task = {
+  async run(job, ctx) {
+    const exportId = String(job.payload.export_id);
+    const exp = await loadExport(ctx.pool, exportId);
+    if (!exp || exp.status === 'completed') return;
+    await markExportProcessing(ctx.pool, exportId);
+    const exportDir = ctx.config.exportDir;
+    await removeEarlierAttempts(exportDir, job.id);
+    const client = await ctx.pool.connect();
+    let written;
+    try {
+      written = await writeExportFile(
+        client,
+        exp,
+        exportDir,
+        tempFilePath(exportDir, job.id, job.lease_token),
+        ctx.signal,
+      );
+    } catch (err) {
+      client.release(true); // a COPY cut short leaves the connection unusable
+      throw err;
+    }
+    const finalPath = path.join(exportDir, written.fileName);
+    try {
+      await client.query('begin');
+      if (!(await completeJob(client, job))) throw new LeaseLostError(job.id);
+      await client.query(
+        `insert into export_files (id, export_id, account_id, file_name, size, sha256)
+         values ($1::uuid, $2::uuid, $3::text, $4::text, $5::bigint, $6::text)`,
+        [written.fileId, exp.id, exp.account_id, written.fileName, written.size, written.sha256],
+      );
+      await client.query(
+        `update exports set status = 'completed', completed_at = now(), row_count = $2::bigint where id = $1::uuid`,
+        [exp.id, written.rows],
+      );
+      if (exp.callback_url) {
+        await enqueueJob(
+          client,
+          'callback',
+          { export_id: exp.id },
+          { accountId: exp.account_id, maxAttempts: ctx.config.callbackDelaysS.length + 1 },
+        );
+      }
+      await client.query('commit');
+      ctx.markCompleted();
+      ctx.log.info({ export: exp.id, rows: written.rows, bytes: written.size }, 'export completed');
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      await fs.promises.rm(finalPath, { force: true });
+      throw err;
+    } finally {
+      client.release();
+    }
+  },
+  async onDead(job, { pool }) {
+    await markExportFailed(pool, String(job.payload.export_id));
+  },
+};

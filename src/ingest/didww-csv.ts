@@ -1,0 +1,112 @@
+// Loads DIDWW-format CSV (the export layout) into `cdrs`.
+//
+// The bytes go straight from the file into `COPY … FROM STDIN` of a temporary staging table whose
+// columns are the CSV headers with their types, so PostgreSQL parses and checks every row (no
+// per-row JavaScript) and reports a bad row with its line number. The staging rows then enter
+// `cdrs` in one `INSERT … ON CONFLICT DO NOTHING`: a file is stored whole or not at all, and
+// rows already stored (same dedupe key) count as duplicates.
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { DataError, NotFoundError } from '../errors.js';
+import { columnsFor, quoteIdent, type CsvColumn } from '../formats/didww-csv.js';
+import { ensureMonthPartitions } from '../store/partitions.js';
+import { accountExists } from '../store/queries/accounts.js';
+import type { CdrKind } from '../store/queries/cdrs.js';
+
+export interface ImportResult {
+  inserted: number;
+  duplicates: number;
+}
+
+export interface DidwwImportOptions {
+  accountId: string;
+  kind: CdrKind;
+  /** Trunk id for outbound rows; else taken from `Voice OUT Trunk` when that cell is a UUID. */
+  voiceOutTrunkId?: string;
+  /** Where the rows came from (`import`, `generate`…), stored in `cdrs.source`. */
+  source?: string;
+  /** Name of the input, for error messages. */
+  fileName?: string;
+}
+
+const STAGE = 'cdr_stage';
+const UUID_RE = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
+function stageTableSql(columns: CsvColumn[]): string {
+  const defs = columns.map((c) => {
+    const checks = [c.required ? 'not null' : '', c.type === 'integer' ? `check (${quoteIdent(c.header)} >= 0)` : ''];
+    return `${quoteIdent(c.header)} ${c.type} ${checks.join(' ')}`.trim();
+  });
+  return `create temp table ${STAGE} (${defs.join(', ')})`;
+}
+
+function insertSql(columns: CsvColumn[], kind: CdrKind): string {
+  const targets = columns.map((c) => c.column);
+  const values = columns.map((c) =>
+    c.column === 'attempt' ? `coalesce(${quoteIdent(c.header)}, 1)` : quoteIdent(c.header),
+  );
+  targets.push('account_id', 'kind', 'source');
+  values.push('$1::text', '$2::text', '$3::text');
+  if (kind === 'cdr_out') {
+    targets.push('voice_out_trunk_id');
+    values.push(`coalesce($4::text, case when "Voice OUT Trunk" ~ '${UUID_RE}' then lower("Voice OUT Trunk") end)`);
+  }
+  return `insert into cdrs (${targets.join(', ')}) select ${values.join(', ')} from ${STAGE}
+    on conflict do nothing`;
+}
+
+/** Turns PostgreSQL's COPY error into a DataError with the 1-based line (header = line 1). */
+function copyError(err: unknown, fileName?: string): unknown {
+  const pgErr = err as { code?: string; where?: string; message?: string };
+  // Data exceptions (22…) and integrity violations (23…) are the file's fault, not ours.
+  if (!pgErr.code || !/^2[23]/.test(pgErr.code) || !pgErr.where) return err;
+  const line = /line (\d+)/.exec(pgErr.where)?.[1];
+  const column = /column (.+?)(?::|$)/.exec(pgErr.where)?.[1];
+  const message = column ? `${pgErr.message} (column ${column})` : (pgErr.message ?? 'malformed row');
+  return new DataError(message, { line: line ? Number(line) : undefined, file: fileName, cause: err });
+}
+
+export async function importDidwwCsv(
+  pool: pg.Pool,
+  input: Readable,
+  options: DidwwImportOptions,
+): Promise<ImportResult> {
+  if (!(await accountExists(pool, options.accountId))) {
+    input.destroy();
+    throw new NotFoundError(`No account has the id ${options.accountId}.`);
+  }
+  const columns = columnsFor(options.kind);
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query(`drop table if exists ${STAGE}`);
+    await client.query(stageTableSql(columns));
+    const copy = client.query(copyFrom(`copy ${STAGE} from stdin (format csv, header match)`));
+    try {
+      await pipeline(input, copy);
+    } catch (err) {
+      throw copyError(err, options.fileName);
+    }
+    const total = Number(copy.rowCount ?? 0);
+    const months = await client.query<{ m: Date }>(
+      `select distinct date_trunc('month', "Date/Time Start (UTC)", 'UTC') as m from ${STAGE}`,
+    );
+    await ensureMonthPartitions(
+      pool,
+      months.rows.map((r) => r.m),
+    );
+    const params: (string | null)[] = [options.accountId, options.kind, options.source ?? 'import'];
+    if (options.kind === 'cdr_out') params.push(options.voiceOutTrunkId?.toLowerCase() ?? null);
+    const result = await client.query(insertSql(columns, options.kind), params);
+    const inserted = result.rowCount ?? 0;
+    return { inserted, duplicates: total - inserted };
+  } catch (err) {
+    broken = !(err instanceof DataError);
+    throw err;
+  } finally {
+    await client.query(`drop table if exists ${STAGE}`).catch(() => (broken = true));
+    client.release(broken);
+  }
+}

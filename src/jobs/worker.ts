@@ -1,0 +1,200 @@
+// The worker: claims jobs (FOR UPDATE SKIP LOCKED), runs them with a lease renewed every third of
+// its length, and gives them back on shutdown. Any number of workers, in any number of processes
+// on any number of machines, share one database; a killed worker's jobs are taken over when their
+// lease expires. LISTEN/NOTIFY wakes idle workers; polling is the fallback.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import { coerceError, LeaseLostError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  claimJobs,
+  completeJob,
+  failJob,
+  JOBS_CHANNEL,
+  releaseJob,
+  renewLease,
+  type Job,
+} from '../store/queries/jobs.js';
+import type { JobContext, Task } from './task.js';
+
+export interface WorkerOptions {
+  pool: pg.Pool;
+  url: string;
+  config: Config;
+  log: Logger;
+  masterKey: Buffer;
+  tasks: Record<string, Task>;
+}
+
+class ShutdownError extends Error {}
+
+function defaultRetryDelay(attempt: number): number {
+  return Math.min(300_000, 1000 * 2 ** attempt);
+}
+
+export class Worker {
+  readonly id = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  private readonly running = new Map<string, { job: Job; abort: AbortController; done: Promise<void> }>();
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private listener: pg.Client | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly opts: WorkerOptions) {}
+
+  start(): void {
+    void this.listen();
+    this.loop = this.run(false);
+  }
+
+  /** Runs every due job, then returns (`cdrex worker --once`). */
+  async runOnce(): Promise<void> {
+    await this.run(true);
+  }
+
+  private async run(once: boolean): Promise<void> {
+    const { config, log } = this.opts;
+    while (!this.stopping) {
+      const free = config.workerConcurrency - this.running.size;
+      let claimed: Job[] = [];
+      if (free > 0) {
+        try {
+          claimed = await claimJobs(this.opts.pool, {
+            tasks: Object.keys(this.opts.tasks),
+            limit: free,
+            workerId: this.id,
+            leaseMs: config.leaseMs,
+            exportsPerAccount: config.exportsPerAccount,
+          });
+        } catch (err) {
+          log.warn({ err }, 'claiming jobs failed; retrying');
+        }
+        for (const job of claimed) this.startJob(job);
+      }
+      if (once && claimed.length === 0) {
+        if (this.running.size === 0) return;
+        await Promise.race([...this.running.values()].map((r) => r.done));
+        continue;
+      }
+      if (claimed.length > 0 && claimed.length === free) continue;
+      await this.idle(once ? 50 : config.pollMs);
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const finished = [...this.running.values()].map((r) => r.done);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+      // A finished job frees a slot: look for more work at once.
+      if (finished.length > 0) void Promise.race(finished).then(done);
+    });
+  }
+
+  private startJob(job: Job): void {
+    const abort = new AbortController();
+    const done = this.execute(job, abort).finally(() => this.running.delete(job.id));
+    this.running.set(job.id, { job, abort, done });
+  }
+
+  private async execute(job: Job, abort: AbortController): Promise<void> {
+    const { pool, config, log: baseLog, masterKey } = this.opts;
+    const log = baseLog.child({ job: job.id, task: job.task, attempt: job.attempts });
+    const task = this.opts.tasks[job.task];
+    let completed = false;
+    const renew = setInterval(() => {
+      renewLease(pool, job, config.leaseMs)
+        .then((held) => {
+          if (!held) abort.abort(new LeaseLostError(job.id));
+        })
+        .catch((err) => log.warn({ err }, 'lease renewal failed'));
+    }, Math.max(100, Math.floor(config.leaseMs / 3)));
+    const ctx: JobContext = {
+      pool,
+      config,
+      log,
+      masterKey,
+      signal: abort.signal,
+      markCompleted: () => (completed = true),
+    };
+    try {
+      if (job.attempts > job.max_attempts) throw new Error(`gave up after ${job.max_attempts} attempts`);
+      await task.run(job, ctx);
+      if (!completed && !(await completeJob(pool, job))) throw new LeaseLostError(job.id);
+      log.debug('job done');
+    } catch (raw) {
+      const err = coerceError(abort.signal.aborted ? (abort.signal.reason ?? raw) : raw);
+      if (err instanceof LeaseLostError) {
+        log.warn('lease lost; another worker has the job');
+      } else if (err instanceof ShutdownError) {
+        await releaseJob(pool, job).catch((e) => log.warn({ err: e }, 'releasing job failed'));
+        log.info('job released for another worker');
+      } else {
+        const attemptsLeft = job.attempts < job.max_attempts;
+        const delay = attemptsLeft
+          ? task.retryDelayMs
+            ? task.retryDelayMs(job.attempts, { config })
+            : defaultRetryDelay(job.attempts)
+          : null;
+        log.warn({ err, retryInMs: delay }, 'job failed');
+        const held = await failJob(pool, job, err.message, delay).catch(() => false);
+        if (held && delay === null) await task.onDead?.(job, { pool, log });
+      }
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const { url, log, config } = this.opts;
+    while (!this.stopping) {
+      const client = new pg.Client({ connectionString: url });
+      try {
+        await client.connect();
+        this.listener = client;
+        client.on('notification', () => this.wake?.());
+        await client.query(`listen ${JOBS_CHANNEL}`);
+        await new Promise<void>((resolve) => {
+          client.on('error', () => resolve());
+          client.on('end', () => resolve());
+        });
+      } catch (err) {
+        if (!this.stopping) log.debug({ err }, 'job notifications unavailable; polling');
+      } finally {
+        this.listener = undefined;
+        await client.end().catch(() => {});
+      }
+      if (!this.stopping) await new Promise((r) => setTimeout(r, config.pollMs * 5));
+    }
+  }
+
+  /**
+   * Stops claiming, lets running jobs finish until the deadline, then gives the rest back
+   * without counting the attempt so that another worker resumes them.
+   */
+  async stop(deadlineMs = 10_000): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    const all = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
+    const timedOut = await Promise.race([
+      all().then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), deadlineMs).unref()),
+    ]);
+    if (timedOut) {
+      for (const r of this.running.values()) r.abort.abort(new ShutdownError('worker shutting down'));
+      await all();
+    }
+    await this.loop?.catch(() => {});
+    await this.listener?.end().catch(() => {});
+  }
+
+  get activeJobs(): number {
+    return this.running.size;
+  }
+}

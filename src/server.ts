@@ -1,0 +1,55 @@
+// `cdrex serve` and `cdrex worker`: open the store, listen and/or run workers, and shut down
+// gracefully on SIGINT/SIGTERM (a second signal forces the exit).
+import closeWithGrace from 'close-with-grace';
+import { loadMasterKey } from './accounts/secrets.js';
+import { buildApp } from './app.js';
+import type { Config } from './config.js';
+import { Worker } from './jobs/worker.js';
+import { ensureScheduledJobs, TASKS } from './jobs/tasks.js';
+import type { Logger } from './log.js';
+import { openStore } from './store/db.js';
+
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
+export async function serve(config: Config, log: Logger, options: { worker: boolean }): Promise<void> {
+  const store = await openStore(config, log, { poolSize: 20 });
+  const masterKey = loadMasterKey(config);
+  const app = await buildApp({ pool: store.pool, config, masterKey, now: () => new Date() }, log);
+  let worker: Worker | undefined;
+  closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'shutting down after an error');
+    else log.info({ signal }, 'shutting down');
+    await Promise.all([app.close(), worker?.stop(SHUTDOWN_DEADLINE_MS)]);
+    await store.close();
+  });
+  await app.listen({ port: config.port, host: config.host });
+  if (options.worker) {
+    await ensureScheduledJobs(store.pool);
+    worker = new Worker({ pool: store.pool, url: store.url, config, log, masterKey, tasks: TASKS });
+    worker.start();
+  }
+  log.info({ url: config.publicUrl, worker: options.worker }, 'cdrex serving');
+}
+
+export async function runWorker(config: Config, log: Logger, options: { once: boolean }): Promise<number> {
+  const store = await openStore(config, log);
+  const masterKey = loadMasterKey(config);
+  const worker = new Worker({ pool: store.pool, url: store.url, config, log, masterKey, tasks: TASKS });
+  await ensureScheduledJobs(store.pool);
+  if (options.once) {
+    try {
+      await worker.runOnce();
+    } finally {
+      await store.close();
+    }
+    return 0;
+  }
+  closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal }) => {
+    log.info({ signal }, 'worker shutting down');
+    await worker.stop(SHUTDOWN_DEADLINE_MS);
+    await store.close();
+  });
+  worker.start();
+  log.info({ worker: worker.id }, 'cdrex worker running');
+  return 0;
+}

@@ -1,0 +1,89 @@
+// Month partitions of `cdrs`, created before any load that needs them.
+//
+// `CREATE TABLE … PARTITION OF` takes an ACCESS EXCLUSIVE lock on the parent and so waits behind
+// (and then blocks) every running export. Instead we create a plain table and ATTACH it, which
+// only needs SHARE UPDATE EXCLUSIVE on the parent; a short lock_timeout with retries keeps a load
+// from queueing behind a long reader.
+import type pg from 'pg';
+
+const LOCK_NOT_AVAILABLE = '55P03';
+
+export function monthStart(date: Date): Date {
+  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
+}
+
+export function addMonths(date: Date, months: number): Date {
+  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, 1));
+}
+
+function partitionName(month: Date): string {
+  return `cdrs_${month.getUTCFullYear()}_${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+async function partitionExists(client: pg.Pool | pg.PoolClient, name: string): Promise<boolean> {
+  const { rows } = await client.query(
+    `select 1 from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'cdrs'::regclass and c.relname = $1::text`,
+    [name],
+  );
+  return rows.length > 0;
+}
+
+async function createPartition(pool: pg.Pool, month: Date): Promise<void> {
+  const name = partitionName(month);
+  if (await partitionExists(pool, name)) return;
+  const from = month.toISOString();
+  const to = addMonths(month, 1).toISOString();
+  const client = await pool.connect();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.query('begin');
+        await client.query("set local lock_timeout = '2s'");
+        if (!(await partitionExists(client, name))) {
+          const ident = client.escapeIdentifier(name);
+          await client.query(`create table if not exists ${ident} (like cdrs including defaults including constraints)`);
+          await client.query(
+            `alter table cdrs attach partition ${ident} for values from ('${from}') to ('${to}')`,
+          );
+        }
+        await client.query('commit');
+        return;
+      } catch (err) {
+        await client.query('rollback').catch(() => {});
+        const code = (err as { code?: string }).code;
+        // Another process may have created the same month at the same moment.
+        if (await partitionExists(client, name)) return;
+        if (code !== LOCK_NOT_AVAILABLE || attempt >= 30) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** Creates (if missing) the partition of every month in the list, given as any date inside it. */
+export async function ensureMonthPartitions(pool: pg.Pool, dates: Iterable<Date>): Promise<void> {
+  const months = new Map<number, Date>();
+  for (const d of dates) {
+    const m = monthStart(d);
+    months.set(m.getTime(), m);
+  }
+  for (const month of [...months.values()].sort((a, b) => a.getTime() - b.getTime())) {
+    await createPartition(pool, month);
+  }
+}
+
+/** At startup: the previous three months to two months ahead. */
+export async function ensureDefaultPartitions(pool: pg.Pool, now = new Date()): Promise<void> {
+  const months = [];
+  for (let i = -3; i <= 2; i++) months.push(addMonths(monthStart(now), i));
+  await ensureMonthPartitions(pool, months);
+}
+
+/** Rows that fell into the DEFAULT partition (should be none); reported by /healthz. */
+export async function countDefaultPartitionRows(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>('select count(*) as n from cdrs_default');
+  return Number(rows[0].n);
+}
