@@ -21,6 +21,7 @@ export class ParallelGzip extends Transform {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private readonly inFlight: Promise<Buffer>[] = [];
+  private members = 0;
 
   constructor(options: ParallelGzipOptions = {}) {
     super();
@@ -38,7 +39,8 @@ export class ParallelGzip extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.pendingBytes > 0) this.startMember();
+    // Even empty input gets one (empty) member: zero bytes is not a valid gzip file.
+    if (this.pendingBytes > 0 || this.members === 0) this.startMember();
     this.drainTo(0).then(() => done(), done);
   }
 
@@ -47,6 +49,7 @@ export class ParallelGzip extends Transform {
     this.pending = [];
     this.pendingBytes = 0;
     const member = gzip(input, { level: this.level });
+    this.members++;
     member.catch(() => {}); // awaited in order by drainTo; avoid an unhandled rejection meanwhile
     this.inFlight.push(member);
   }

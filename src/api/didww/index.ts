@@ -25,7 +25,7 @@ function isDownload(req: FastifyRequest): boolean {
 }
 
 function sendError(reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply.code(status).type(JSON_API).send(body);
+  return reply.code(status).header('content-type', JSON_API).send(body);
 }
 
 export async function didwwApi(app: FastifyInstance): Promise<void> {
@@ -67,10 +67,11 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     }
   });
 
-  // JSON:API documents carry their own media type.
+  // JSON:API documents carry their own media type, without parameters. Fastify adds a charset to
+  // JSON types when it serialises, so this runs after that, on every response but file downloads.
   app.addHook('onSend', async (req, reply, payload) => {
-    if (!isDownload(req) && String(reply.getHeader('content-type') ?? '').startsWith('application/json')) {
-      reply.type(JSON_API);
+    if (!isDownload(req) && /json/.test(String(reply.getHeader('content-type') ?? ''))) {
+      reply.header('content-type', JSON_API);
     }
     return payload;
   });

@@ -1,0 +1,37 @@
+// Runs the real `cdrex` command as a user would.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CDREX_BIN = path.join(ROOT, 'bin', 'cdrex.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function cdrex(args: string[], env: NodeJS.ProcessEnv, stdin?: Buffer | string): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CDREX_BIN, ...args], {
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    if (stdin !== undefined) child.stdin.end(stdin);
+    else child.stdin.end();
+  });
+}
+
+/** The single JSON line a command prints on stdout. */
+export function summary(result: CliResult): Record<string, unknown> {
+  const lines = result.stdout.trim().split('\n').filter(Boolean);
+  if (lines.length !== 1) throw new Error(`expected one JSON line on stdout, got: ${result.stdout}\n${result.stderr}`);
+  return JSON.parse(lines[0]) as Record<string, unknown>;
+}

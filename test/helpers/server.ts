@@ -1,0 +1,100 @@
+// A cdrex server (HTTP on a free loopback port, plus a worker) inside the test process, over the
+// test file's own database. The clock is taken once, so a run near midnight on the 1st of a month
+// cannot flake.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { generateCsv } from '../../src/ingest/generate.js';
+import { importDidwwCsv } from '../../src/ingest/didww-csv.js';
+import { TASKS } from '../../src/jobs/tasks.js';
+import { Worker } from '../../src/jobs/worker.js';
+import { createAccount } from '../../src/store/queries/accounts.js';
+import type { CdrKind } from '../../src/store/queries/cdrs.js';
+import type { TestDatabase } from './db.js';
+
+export const NOW = new Date();
+export const THIS_YEAR = NOW.getUTCFullYear();
+export const THIS_MONTH = NOW.getUTCMonth() + 1;
+export const MONTH_START = new Date(Date.UTC(THIS_YEAR, THIS_MONTH - 1, 1));
+export const MASTER_KEY = 'test-master-key';
+
+export interface TestServer {
+  base: string;
+  config: Config;
+  app: FastifyInstance;
+  worker?: Worker;
+  db: TestDatabase;
+  newAccount(name?: string): Promise<{ account_id: string; api_key: string }>;
+  seed(accountId: string, kind: CdrKind, rows: number, seed?: number): Promise<number>;
+}
+
+export function testEnv(db: TestDatabase, dataDir: string, env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: db.url,
+    CDREX_DATA_DIR: dataDir,
+    CDREX_MASTER_KEY: MASTER_KEY,
+    CDREX_RATE_LIMIT: '100000',
+    CDREX_POLL_MS: '50',
+    CDREX_LEASE_MS: '3000',
+    CDREX_CALLBACK_DELAYS: '1,1,1',
+    CDREX_CALLBACK_TIMEOUT_MS: '3000',
+    CDREX_CALLBACK_ALLOW_HOSTS: '127.0.0.1',
+    ...env,
+  };
+}
+
+export async function startServer(
+  db: TestDatabase,
+  options: { worker?: boolean; env?: Record<string, string> } = {},
+): Promise<TestServer> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-test-'));
+  const config = loadConfig(testEnv(db, dataDir, options.env));
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const masterKey = Buffer.from(
+    (await import('node:crypto')).createHash('sha256').update(MASTER_KEY).digest(),
+  );
+  const app = await buildApp({ pool: db.pool, config, masterKey, now: () => NOW }, log);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as { port: number };
+  const base = `http://127.0.0.1:${port}`;
+  config.publicUrl = base;
+  let worker: Worker | undefined;
+  if (options.worker !== false) {
+    worker = new Worker({ pool: db.pool, url: db.url, config, log, masterKey, tasks: TASKS });
+    worker.start();
+  }
+  after(async () => {
+    await worker?.stop(2000);
+    await app.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  return {
+    base,
+    config,
+    app,
+    worker,
+    db,
+    newAccount: (name = 'test') => createAccount(db.pool, masterKey, name),
+    async seed(accountId, kind, rows, seed = 1) {
+      const csv = generateCsv({ kind, month: MONTH_START, rows, seed });
+      const result = await importDidwwCsv(db.pool, csv, { accountId, kind, source: 'generate' });
+      return result.inserted;
+    },
+  };
+}
+
+/** Polls until fn returns a truthy value (tests may wait generously; they never time speed). */
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
