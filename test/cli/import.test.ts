@@ -1,0 +1,152 @@
+// `cdrex import`, `generate` and `accounts`, run as a user runs them, against this file's database.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import zlib from 'node:zlib';
+import { cdrex, summary } from '../helpers/cli.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+
+const db = await createTestDatabase();
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-cli-'));
+after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+const env = testEnv(db, dataDir);
+const month = `${THIS_YEAR}-${String(THIS_MONTH).padStart(2, '0')}`;
+const file = (name: string) => path.join(dataDir, name);
+
+async function newAccount(name: string) {
+  const result = await cdrex(['accounts', 'create', '--name', name], env);
+  assert.equal(result.code, 0, result.stderr);
+  return summary(result) as { account_id: string; api_key: string };
+}
+
+async function count(accountId: string): Promise<number> {
+  return (await db.pool.query('select count(*)::int as n from cdrs where account_id = $1', [accountId])).rows[0].n;
+}
+
+test('accounts create prints one JSON line with a 32-hex id and a key stored only hashed', async () => {
+  const acct = await newAccount('Acme');
+  assert.match(acct.account_id, /^[0-9a-f]{32}$/);
+  assert.ok(acct.api_key.length >= 40);
+  const { rows } = await db.pool.query('select key_hash, key_ciphertext from api_keys where account_id = $1', [acct.account_id]);
+  assert.equal(rows.length, 1);
+  assert.ok(!rows[0].key_hash.toString('latin1').includes(acct.api_key));
+  assert.ok(!rows[0].key_ciphertext.toString('latin1').includes(acct.api_key));
+});
+
+test('generate is deterministic for a seed and writes the export layout', async () => {
+  const args = ['generate', '--type', 'cdr_in', '--month', month, '--rows', '500'];
+  for (const [name, seed] of [['a.csv', '5'], ['b.csv', '5'], ['c.csv', '6']]) {
+    const r = await cdrex([...args, '--seed', seed, '--out', file(name)], env);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const a = fs.readFileSync(file('a.csv'), 'utf8');
+  assert.equal(a, fs.readFileSync(file('b.csv'), 'utf8'));
+  assert.notEqual(a, fs.readFileSync(file('c.csv'), 'utf8'));
+  const lines = a.trim().split('\n');
+  assert.equal(lines.length, 501);
+  assert.ok(lines[0].startsWith('Date/Time Start (UTC),Date/Time Connect (UTC)'));
+  assert.ok(lines.some((l) => l.includes(',Failed,')) && lines.some((l) => l.includes(',Success,')));
+});
+
+test('import stores a file once: again, it counts duplicates; gzip and stdin work too', async () => {
+  const acct = await newAccount('importer');
+  const r = await cdrex(['generate', '--type', 'cdr_in', '--month', month, '--rows', '300', '--seed', '9', '--out', file('in.csv')], env);
+  assert.equal(r.code, 0, r.stderr);
+  const first = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('in.csv')], env);
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(summary(first), { inserted: 300, duplicates: 0 });
+  fs.writeFileSync(file('in.csv.gz'), zlib.gzipSync(fs.readFileSync(file('in.csv'))));
+  const again = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('in.csv.gz')], env);
+  assert.deepEqual(summary(again), { inserted: 0, duplicates: 300 });
+  const stdin = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', '-'], env, fs.readFileSync(file('in.csv.gz')));
+  assert.deepEqual(summary(stdin), { inserted: 0, duplicates: 300 });
+  assert.equal(await count(acct.account_id), 300);
+});
+
+test('a malformed row stops the file with its line number and stores nothing from it', async () => {
+  const acct = await newAccount('strict');
+  await cdrex(['generate', '--type', 'cdr_in', '--month', month, '--rows', '20', '--seed', '3', '--out', file('good.csv')], env);
+  const lines = fs.readFileSync(file('good.csv'), 'utf8').trim().split('\n');
+  const cells = lines[4].split(',');
+  cells[7] = 'twelve'; // Duration (sec) on line 5 (header = line 1)
+  const broken = [...lines.slice(0, 4), cells.join(','), ...lines.slice(5)].join('\n');
+  fs.writeFileSync(file('bad.csv'), `${broken}\n`);
+  // Two files: the first is stored, the second fails whole.
+  await cdrex(['generate', '--type', 'cdr_in', '--month', month, '--rows', '10', '--seed', '4', '--out', file('first.csv')], env);
+  const result = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('first.csv'), file('bad.csv')], env);
+  assert.equal(result.code, 1);
+  assert.deepEqual(summary(result), { inserted: 10, duplicates: 0 });
+  const error = JSON.parse(result.stderr.trim().split('\n').pop()!);
+  assert.equal(error.file, file('bad.csv'));
+  assert.equal(error.line, 5);
+  assert.match(error.error, /twelve|integer/);
+  assert.equal(await count(acct.account_id), 10);
+
+  fs.writeFileSync(file('header.csv'), lines.join('\n').replace('Status', 'State'));
+  const header = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('header.csv')], env);
+  assert.equal(header.code, 1);
+  assert.equal(JSON.parse(header.stderr.trim().split('\n').pop()!).line, 1);
+
+  fs.writeFileSync(file('nocallid.csv'), [lines[0], lines[1].replace(/,[^,]*$/, ',')].join('\n'));
+  const noId = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('nocallid.csv')], env);
+  assert.equal(noId.code, 1);
+  assert.equal(JSON.parse(noId.stderr.trim().split('\n').pop()!).line, 2);
+  assert.equal(await count(acct.account_id), 10);
+});
+
+test('usage errors exit 2 with a JSON error; --help documents every command', async () => {
+  const missing = await cdrex(['import', '--type', 'cdr_in', 'x.csv'], env);
+  assert.equal(missing.code, 2);
+  assert.match(JSON.parse(missing.stderr.trim()).error, /--account/);
+  const badType = await cdrex(['import', '--account', 'a'.repeat(32), '--type', 'cdr_x', 'x.csv'], env);
+  assert.equal(badType.code, 2);
+  const unknown = await cdrex(['frobnicate'], env);
+  assert.equal(unknown.code, 2);
+  const help = await cdrex(['--help'], env);
+  assert.equal(help.code, 0);
+  for (const cmd of ['serve', 'worker', 'migrate', 'db start', 'accounts create', 'rotate-key', 'import', 'generate']) {
+    assert.ok(help.stdout.includes(cmd), cmd);
+  }
+  const missingFile = await cdrex(['import', '--account', (await newAccount('x')).account_id, '--type', 'cdr_in', file('nope.csv')], env);
+  assert.equal(missingFile.code, 1);
+});
+
+test('a CSV imported with cdrex import comes back out of an export with the same rows', async () => {
+  const server = await startServer(db);
+  for (const kind of ['cdr_in', 'cdr_out'] as const) {
+    const acct = await newAccount(`roundtrip-${kind}`);
+    const csv = file(`rt-${kind}.csv`);
+    const gen = await cdrex(['generate', '--type', kind, '--month', month, '--rows', '1000', '--seed', '21', '--out', csv], env);
+    assert.equal(gen.code, 0, gen.stderr);
+    const imported = await cdrex(['import', '--account', acct.account_id, '--type', kind, csv], env);
+    assert.deepEqual(summary(imported), { inserted: 1000, duplicates: 0 });
+    // Outbound exports are per trunk: export every trunk the file mentions and join them.
+    const trunks = kind === 'cdr_in' ? [undefined] : [...new Set(fs.readFileSync(csv, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[11]))];
+    const exported: string[] = [];
+    let header = '';
+    for (const trunk of trunks) {
+      const filters: Record<string, unknown> = { year: THIS_YEAR, month: THIS_MONTH };
+      if (trunk) filters['voice_out_trunk.id'] = trunk;
+      const created = await fetch(`${server.base}/v3/exports`, {
+        method: 'POST',
+        headers: { 'Api-Key': acct.api_key, 'Content-Type': 'application/vnd.api+json' },
+        body: JSON.stringify({ data: { type: 'exports', attributes: { export_type: kind, filters } } }),
+      });
+      const id = ((await created.json()) as { data: { id: string } }).data.id;
+      const url = await waitFor(async () => {
+        const r = await fetch(`${server.base}/v3/exports/${id}`, { headers: { 'Api-Key': acct.api_key } });
+        return ((await r.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
+      }, 'the export');
+      const body = await fetch(url, { headers: { 'Api-Key': acct.api_key } });
+      const lines = zlib.gunzipSync(Buffer.from(await body.arrayBuffer())).toString('utf8').trim().split('\n');
+      header = lines[0];
+      exported.push(...lines.slice(1));
+    }
+    const original = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    assert.equal(header, original[0]);
+    assert.deepEqual([...exported].sort(), original.slice(1).sort());
+  }
+});

@@ -1,0 +1,75 @@
+// A worker killed (SIGKILL) in the middle of a large export leaves no visible file; when its lease
+// expires another worker takes the job over and publishes a correct, complete file.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import zlib from 'node:zlib';
+import { CDREX_BIN } from '../helpers/cli.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+
+const ROWS = 400_000;
+const db = await createTestDatabase();
+const server = await startServer(db, { worker: false });
+const account = await server.newAccount('crash');
+await server.seed(account.account_id, 'cdr_in', ROWS, 77);
+const workerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-worker-'));
+after(() => fs.rmSync(workerDir, { recursive: true, force: true }));
+const exportDir = server.config.exportDir;
+fs.mkdirSync(exportDir, { recursive: true });
+
+function startWorker(): ChildProcess {
+  const child = spawn(process.execPath, [CDREX_BIN, 'worker'], {
+    env: { ...process.env, ...testEnv(db, workerDir, { CDREX_LEASE_MS: '2000', CDREX_EXPORT_DIR: exportDir, LOG_LEVEL: 'warn' }) },
+    stdio: 'ignore',
+  });
+  after(() => child.kill('SIGKILL'));
+  return child;
+}
+
+const files = () => fs.readdirSync(exportDir);
+const api = async (p: string) =>
+  (await (await fetch(`${server.base}${p}`, { headers: { 'Api-Key': account.api_key } })).json()) as {
+    data: { attributes: { status: string; url: string | null } };
+  };
+
+test('SIGKILL during the export: no visible file, then another worker finishes it', async () => {
+  const res = await fetch(`${server.base}/v3/exports`, {
+    method: 'POST',
+    headers: { 'Api-Key': account.api_key, 'Content-Type': 'application/vnd.api+json' },
+    body: JSON.stringify({
+      data: { type: 'exports', attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } } },
+    }),
+  });
+  const id = ((await res.json()) as { data: { id: string } }).data.id;
+
+  const first = startWorker();
+  // Kill it once it has written part of the file.
+  const partial = await waitFor(async () => {
+    const tmp = files().find((f) => f.startsWith('.tmp-'));
+    return tmp && fs.statSync(path.join(exportDir, tmp)).size > 64 * 1024 && tmp;
+  }, 'the export to be under way', 60_000);
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+
+  assert.equal((await api(`/v3/exports/${id}`)).data.attributes.status, 'Processing');
+  assert.equal((await api(`/v3/exports/${id}`)).data.attributes.url, null);
+  assert.deepEqual(files().filter((f) => !f.startsWith('.tmp-')), [], 'no file was published');
+  assert.ok(files().includes(partial));
+
+  const second = startWorker();
+  const url = await waitFor(async () => (await api(`/v3/exports/${id}`)).data.attributes.url, 'the takeover', 90_000);
+  second.kill('SIGTERM');
+  const download = await fetch(url, { headers: { 'Api-Key': account.api_key } });
+  assert.equal(download.status, 200);
+  const lines = zlib.gunzipSync(Buffer.from(await download.arrayBuffer())).toString('utf8').split('\n');
+  assert.equal(lines.pop(), '');
+  assert.equal(lines.length, ROWS + 1);
+  assert.equal(new Set(lines.slice(1).map((l) => l.split(',').pop())).size, ROWS, 'each CDR exactly once');
+  assert.deepEqual(files().filter((f) => f.startsWith('.tmp-')), [], 'the partial file was cleaned up');
+  const job = await db.pool.query("select count(*)::int as n from jobs where task = 'export'");
+  assert.equal(job.rows[0].n, 0);
+});
