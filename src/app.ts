@@ -30,11 +30,18 @@ function redactUrl(url: string): string {
 
 export async function buildApp(store: AppStore, log: Logger): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
-    loggerInstance: log.child({}, {
-      serializers: {
-        req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: redactUrl(req.url), ip: req.ip }),
+    loggerInstance: log.child(
+      {},
+      {
+        serializers: {
+          req: (req: { method: string; url: string; ip?: string }) => ({
+            method: req.method,
+            url: redactUrl(req.url),
+            ip: req.ip,
+          }),
+        },
       },
-    }) as unknown as FastifyBaseLogger,
+    ) as unknown as FastifyBaseLogger,
     bodyLimit: store.config.uploadLimitMb * 1024 * 1024,
     disableRequestLogging: false,
     requestTimeout: 120_000,

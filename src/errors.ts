@@ -55,7 +55,9 @@ export class LeaseLostError extends CdrexError {
 /** The database cannot be reached or did not answer in time. */
 export class StoreUnavailableError extends CdrexError {
   constructor(cause: unknown) {
-    super('The CDR store is not reachable right now; try again shortly.', 'store_unavailable', 503, { cause });
+    super('The CDR store is not reachable right now; try again shortly.', 'store_unavailable', 503, {
+      cause,
+    });
   }
 }
 

@@ -20,7 +20,8 @@ export const callbackTask: Task = {
       timeoutMs: ctx.config.callbackTimeoutMs,
       allowHosts: ctx.config.callbackAllowHosts,
     });
-    if (!outcome.ok) throw new Error(`callback to ${new URL(exp.callback_url).host} failed: ${outcome.error}`);
+    if (!outcome.ok)
+      throw new Error(`callback to ${new URL(exp.callback_url).host} failed: ${outcome.error}`);
     ctx.log.info({ export: exp.id, status: outcome.status }, 'callback delivered');
   },
   // Attempt n failed: wait delays[n-1]; after the last delay there is no further attempt.

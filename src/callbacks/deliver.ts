@@ -1,5 +1,6 @@
 // Sends one callback: GET with the params in the query string, or POST with a form body; signed
 // with X-DIDWW-Signature. Success is a 2xx answer within the timeout; redirects are not followed.
+import type dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -40,12 +41,15 @@ export function deliverCallback(req: CallbackRequest): Promise<CallbackOutcome> 
       url,
       {
         method: req.method,
-        lookup: guardedLookup(req.allowHosts) as unknown as typeof import('node:dns').lookup,
+        lookup: guardedLookup(req.allowHosts) as unknown as typeof dns.lookup,
         headers: {
           'User-Agent': 'cdrex-callbacks',
           'X-DIDWW-Signature': signature,
           ...(body
-            ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) }
+            ? {
+                'Content-Type': 'application/x-www-form-urlencoded',
+                'Content-Length': Buffer.byteLength(body),
+              }
             : {}),
         },
         signal: AbortSignal.timeout(req.timeoutMs),
@@ -58,7 +62,11 @@ export function deliverCallback(req: CallbackRequest): Promise<CallbackOutcome> 
         });
         const finish = () => {
           const status = res.statusCode ?? 0;
-          resolve({ ok: status >= 200 && status < 300, status, error: status >= 300 ? `HTTP ${status}` : undefined });
+          resolve({
+            ok: status >= 200 && status < 300,
+            status,
+            error: status >= 300 ? `HTTP ${status}` : undefined,
+          });
         };
         res.on('end', finish);
         res.on('close', finish);

@@ -41,16 +41,22 @@ function required(values: Flags, name: string): string {
 }
 
 function cdrKind(value: string): CdrKind {
-  if (!CDR_KINDS.includes(value as CdrKind)) throw new UsageError(`--type must be cdr_in or cdr_out, not "${value}".`);
+  if (!CDR_KINDS.includes(value as CdrKind))
+    throw new UsageError(`--type must be cdr_in or cdr_out, not "${value}".`);
   return value as CdrKind;
 }
 
 function accountId(value: string): string {
-  if (!/^[0-9a-f]{32}$/.test(value)) throw new UsageError('--account must be an account id: 32 lowercase hex characters.');
+  if (!/^[0-9a-f]{32}$/.test(value))
+    throw new UsageError('--account must be an account id: 32 lowercase hex characters.');
   return value;
 }
 
-async function withStore<T>(config: Config, log: Logger, fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>) {
+async function withStore<T>(
+  config: Config,
+  log: Logger,
+  fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>,
+) {
   const store = await openStore(config, log);
   try {
     return await fn(store);
@@ -76,7 +82,12 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
     for (const file of positionals) {
       try {
         const input = await openInput(file);
-        const result = await importDidwwCsv(pool, input, { accountId: account, kind, voiceOutTrunkId: trunk, fileName: file });
+        const result = await importDidwwCsv(pool, input, {
+          accountId: account,
+          kind,
+          voiceOutTrunkId: trunk,
+          fileName: file,
+        });
         totals.inserted += result.inserted;
         totals.duplicates += result.duplicates;
       } catch (err) {
@@ -86,7 +97,12 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
           return EXIT_DATA;
         }
         const code = (err as NodeJS.ErrnoException).code;
-        if (err instanceof NotFoundError || code === 'ENOENT' || code === 'EACCES' || code === 'Z_DATA_ERROR') {
+        if (
+          err instanceof NotFoundError ||
+          code === 'ENOENT' ||
+          code === 'EACCES' ||
+          code === 'Z_DATA_ERROR'
+        ) {
           printError({ error: (err as Error).message, file });
           return EXIT_DATA;
         }
@@ -175,8 +191,10 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
 async function dbCommand(argv: string[], config: Config): Promise<number> {
   const [sub] = argv;
   if (!sub || sub === '--help' || sub === '-h') return help('db');
-  if (config.databaseUrl) throw new UsageError('DATABASE_URL is set: cdrex uses that server, not an embedded one.');
-  if (sub === 'start') printSummary({ running: true, ...(await startEmbedded(config.dataDir)), url: undefined });
+  if (config.databaseUrl)
+    throw new UsageError('DATABASE_URL is set: cdrex uses that server, not an embedded one.');
+  if (sub === 'start')
+    printSummary({ running: true, ...(await startEmbedded(config.dataDir)), url: undefined });
   else if (sub === 'stop') printSummary({ stopped: await stopEmbedded(config.dataDir) });
   else if (sub === 'status') printSummary(statusEmbedded(config.dataDir));
   else throw new UsageError(`Unknown db command "${sub}"; use start, stop or status.`);

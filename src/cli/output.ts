@@ -24,7 +24,9 @@ export function progress(label: string, total?: number): { update(done: number):
     const secs = (Date.now() - started) / 1000;
     const rate = secs > 0 ? Math.round(done / secs) : 0;
     const pct = total ? ` ${((100 * done) / total).toFixed(1)}%` : '';
-    process.stderr.write(`\r${label}: ${done.toLocaleString('en-US')}${pct} (${rate.toLocaleString('en-US')} rows/s)   `);
+    process.stderr.write(
+      `\r${label}: ${done.toLocaleString('en-US')}${pct} (${rate.toLocaleString('en-US')} rows/s)   `,
+    );
   };
   return {
     update(done) {

@@ -83,7 +83,13 @@ export async function writeExportFile(
     await fs.promises.rm(tmpPath, { force: true });
     throw err;
   }
-  return { fileId, fileName, size: counter.bytes, sha256: hash.digest('hex'), rows: Number(copy.rowCount ?? 0) };
+  return {
+    fileId,
+    fileName,
+    size: counter.bytes,
+    sha256: hash.digest('hex'),
+    rows: Number(copy.rowCount ?? 0),
+  };
 }
 
 /** Makes a rename durable: fsync the directory that holds the entry. */

@@ -14,7 +14,9 @@ async function removeEarlierAttempts(exportDir: string, jobId: string): Promise<
   const prefix = `.tmp-${jobId}-`;
   const names = await fs.promises.readdir(exportDir).catch(() => [] as string[]);
   await Promise.all(
-    names.filter((n) => n.startsWith(prefix)).map((n) => fs.promises.rm(path.join(exportDir, n), { force: true })),
+    names
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => fs.promises.rm(path.join(exportDir, n), { force: true })),
   );
 }
 

@@ -45,7 +45,8 @@ export function callbackUrlProblems(url: string, allowHosts: string[]): string |
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'is invalid';
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   if (!host) return 'is invalid';
-  if (net.isIP(host) && isRefusedAddress(host) && !allowHosts.includes(host.toLowerCase())) return 'is invalid';
+  if (net.isIP(host) && isRefusedAddress(host) && !allowHosts.includes(host.toLowerCase()))
+    return 'is invalid';
   return undefined;
 }
 
@@ -57,7 +58,8 @@ export async function requestExport(
 ): Promise<ExportRow> {
   const problems: FieldProblem[] = [];
   const window = availabilityWindow(options.now);
-  if (req.from < window.start || req.to > window.end) problems.push({ field: req.rangeField, title: WINDOW_TITLE });
+  if (req.from < window.start || req.to > window.end)
+    problems.push({ field: req.rangeField, title: WINDOW_TITLE });
   if (req.callbackUrl) {
     const title = callbackUrlProblems(req.callbackUrl, options.allowHosts);
     if (title) problems.push({ field: 'callback_url', title });

@@ -36,7 +36,10 @@ const UUID_RE = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 
 function stageTableSql(columns: CsvColumn[]): string {
   const defs = columns.map((c) => {
-    const checks = [c.required ? 'not null' : '', c.type === 'integer' ? `check (${quoteIdent(c.header)} >= 0)` : ''];
+    const checks = [
+      c.required ? 'not null' : '',
+      c.type === 'integer' ? `check (${quoteIdent(c.header)} >= 0)` : '',
+    ];
     return `${quoteIdent(c.header)} ${c.type} ${checks.join(' ')}`.trim();
   });
   return `create temp table ${STAGE} (${defs.join(', ')})`;
@@ -51,7 +54,9 @@ function insertSql(columns: CsvColumn[], kind: CdrKind): string {
   values.push('$1::text', '$2::text', '$3::text');
   if (kind === 'cdr_out') {
     targets.push('voice_out_trunk_id');
-    values.push(`coalesce($4::text, case when "Voice OUT Trunk" ~ '${UUID_RE}' then lower("Voice OUT Trunk") end)`);
+    values.push(
+      `coalesce($4::text, case when "Voice OUT Trunk" ~ '${UUID_RE}' then lower("Voice OUT Trunk") end)`,
+    );
   }
   return `insert into cdrs (${targets.join(', ')}) select ${values.join(', ')} from ${STAGE}
     on conflict do nothing`;

@@ -38,7 +38,12 @@ function prng(seed: number): () => number {
 }
 
 const COUNTRIES = [
-  { prefix: '1', digits: 10, name: 'United States', networks: ['AT&T Mobility', 'Verizon Wireless', 'Lumen'] },
+  {
+    prefix: '1',
+    digits: 10,
+    name: 'United States',
+    networks: ['AT&T Mobility', 'Verizon Wireless', 'Lumen'],
+  },
   { prefix: '44', digits: 10, name: 'United Kingdom', networks: ['Vodafone UK', 'EE', 'BT'] },
   { prefix: '49', digits: 11, name: 'Germany', networks: ['Telekom', 'Vodafone DE', 'O2 DE'] },
   { prefix: '33', digits: 9, name: 'France', networks: ['Orange', 'SFR', 'Bouygues'] },
@@ -84,7 +89,10 @@ export function generateCsv(options: GenerateOptions): Readable {
     return { country, e164: country.prefix + digits(country.digits) };
   };
   const uuid = () => {
-    const h = () => Math.floor(rand() * 0x100000000).toString(16).padStart(8, '0');
+    const h = () =>
+      Math.floor(rand() * 0x100000000)
+        .toString(16)
+        .padStart(8, '0');
     const x = h() + h() + h() + h();
     return `${x.slice(0, 8)}-${x.slice(8, 12)}-4${x.slice(13, 16)}-a${x.slice(17, 20)}-${x.slice(20, 32)}`;
   };

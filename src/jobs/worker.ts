@@ -108,13 +108,16 @@ export class Worker {
     const log = baseLog.child({ job: job.id, task: job.task, attempt: job.attempts });
     const task = this.opts.tasks[job.task];
     let completed = false;
-    const renew = setInterval(() => {
-      renewLease(pool, job, config.leaseMs)
-        .then((held) => {
-          if (!held) abort.abort(new LeaseLostError(job.id));
-        })
-        .catch((err) => log.warn({ err }, 'lease renewal failed'));
-    }, Math.max(100, Math.floor(config.leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        renewLease(pool, job, config.leaseMs)
+          .then((held) => {
+            if (!held) abort.abort(new LeaseLostError(job.id));
+          })
+          .catch((err) => log.warn({ err }, 'lease renewal failed'));
+      },
+      Math.max(100, Math.floor(config.leaseMs / 3)),
+    );
     const ctx: JobContext = {
       pool,
       config,

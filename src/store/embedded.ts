@@ -142,6 +142,14 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+function readIfExists(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Lock file created exclusively, holding our pid; a lock whose pid is dead is stale. */
 async function withLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
   const lockFile = path.join(dataDir, 'cluster.lock');
@@ -152,12 +160,15 @@ async function withLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(fs.readFileSync(lockFile, 'utf8') || '0');
+      // 0 while the holder is still writing its pid, or when it has just let go.
+      const holder = Number(readIfExists(lockFile) || '0');
       if (holder && !pidAlive(holder)) {
         fs.rmSync(lockFile, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${lockFile} (held by pid ${holder}).`);
+      if (Date.now() > deadline) {
+        throw new Error(`Timed out waiting for ${lockFile} (held by pid ${holder}).`, { cause: err });
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -209,7 +220,17 @@ async function initCluster(bin: string, paths: Paths, cluster: ClusterFile): Pro
   try {
     await run(
       path.join(bin, 'bin', 'initdb'),
-      ['-D', paths.pgdata, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwFile}`, '-E', 'UTF8', '--locale=C'],
+      [
+        '-D',
+        paths.pgdata,
+        '-U',
+        'postgres',
+        '--auth=scram-sha-256',
+        `--pwfile=${pwFile}`,
+        '-E',
+        'UTF8',
+        '--locale=C',
+      ],
       isRoot(),
     );
   } finally {
@@ -232,7 +253,11 @@ async function initCluster(bin: string, paths: Paths, cluster: ClusterFile): Pro
 async function startCluster(dataDir: string): Promise<ClusterFile> {
   let cluster = readClusterFile(dataDir);
   if (!cluster) {
-    cluster = { id: randomBytes(8).toString('hex'), port: await freePort(), password: randomBytes(24).toString('hex') };
+    cluster = {
+      id: randomBytes(8).toString('hex'),
+      port: await freePort(),
+      password: randomBytes(24).toString('hex'),
+    };
     writeClusterFile(dataDir, cluster);
   }
   const paths = clusterPaths(dataDir, cluster.id);
@@ -265,7 +290,11 @@ async function stopCluster(dataDir: string): Promise<boolean> {
   if (!cluster) return false;
   const paths = clusterPaths(dataDir, cluster.id);
   if (!clusterRunning(paths)) return false;
-  await run(path.join(binariesDir(), 'bin', 'pg_ctl'), ['-D', paths.pgdata, '-m', 'fast', '-w', 'stop'], isRoot());
+  await run(
+    path.join(binariesDir(), 'bin', 'pg_ctl'),
+    ['-D', paths.pgdata, '-m', 'fast', '-w', 'stop'],
+    isRoot(),
+  );
   return true;
 }
 
@@ -315,7 +344,12 @@ export async function stopEmbedded(dataDir: string): Promise<boolean> {
   return withLock(dataDir, () => stopCluster(dataDir));
 }
 
-export function statusEmbedded(dataDir: string): { running: boolean; port?: number; dir?: string; users: number } {
+export function statusEmbedded(dataDir: string): {
+  running: boolean;
+  port?: number;
+  dir?: string;
+  users: number;
+} {
   const cluster = readClusterFile(dataDir);
   if (!cluster) return { running: false, users: 0 };
   const paths = clusterPaths(dataDir, cluster.id);

@@ -60,7 +60,9 @@ export async function migrate(pool: pg.Pool, log?: Logger): Promise<number[]> {
         await client.query('commit');
       } catch (err) {
         await client.query('rollback');
-        throw new Error(`Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err });
+        throw new Error(`Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       applied.push(m.version);
       log?.info({ migration: m.version, migrationName: m.name }, 'migration applied');

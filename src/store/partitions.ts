@@ -42,7 +42,9 @@ async function createPartition(pool: pg.Pool, month: Date): Promise<void> {
         await client.query("set local lock_timeout = '2s'");
         if (!(await partitionExists(client, name))) {
           const ident = client.escapeIdentifier(name);
-          await client.query(`create table if not exists ${ident} (like cdrs including defaults including constraints)`);
+          await client.query(
+            `create table if not exists ${ident} (like cdrs including defaults including constraints)`,
+          );
           await client.query(
             `alter table cdrs attach partition ${ident} for values from ('${from}') to ('${to}')`,
           );

@@ -92,9 +92,19 @@ test('POST callback: form body, signed over the callback URL and the params', as
   const hit = rx.received[0];
   assert.equal(hit.method, 'POST');
   assert.equal(hit.contentType, 'application/x-www-form-urlencoded');
-  assert.deepEqual(Object.fromEntries(new URLSearchParams(hit.body)), { id, type: 'exports', status: 'completed' });
-  assert.equal(hit.signature, signCallback(account.api_key, callbackUrl, { id, type: 'exports', status: 'completed' }));
-  assert.notEqual(hit.signature, signCallback('another key', callbackUrl, { id, type: 'exports', status: 'completed' }));
+  assert.deepEqual(Object.fromEntries(new URLSearchParams(hit.body)), {
+    id,
+    type: 'exports',
+    status: 'completed',
+  });
+  assert.equal(
+    hit.signature,
+    signCallback(account.api_key, callbackUrl, { id, type: 'exports', status: 'completed' }),
+  );
+  assert.notEqual(
+    hit.signature,
+    signCallback('another key', callbackUrl, { id, type: 'exports', status: 'completed' }),
+  );
 });
 
 test('a failing receiver is retried until it answers 2xx; a rotated key signs later attempts', async () => {
@@ -132,13 +142,17 @@ test('attempts stop after the schedule (delays + 1), and the schedule survives a
   worker.start();
   after(() => worker.stop(1000));
   const expected = server.config.callbackDelaysS.length + 1;
-  const job = await waitFor(async () => {
-    const { rows } = await server.db.pool.query(
-      "select attempts, dead_at from jobs where task = 'callback' and payload->>'export_id' = $1",
-      [id],
-    );
-    return rows[0]?.dead_at && rows[0];
-  }, 'the callback to be given up', 60_000);
+  const job = await waitFor(
+    async () => {
+      const { rows } = await server.db.pool.query(
+        "select attempts, dead_at from jobs where task = 'callback' and payload->>'export_id' = $1",
+        [id],
+      );
+      return rows[0]?.dead_at && rows[0];
+    },
+    'the callback to be given up',
+    60_000,
+  );
   assert.equal(job.attempts, expected);
   assert.equal(rx.received.length, expected);
 });

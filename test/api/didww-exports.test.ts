@@ -13,7 +13,15 @@ async function requestTables() {
   const { accounts, api_keys, cdrs, exports } = await tableCounts(server.db.pool);
   return { accounts, api_keys, cdrs, exports };
 }
-import { MONTH_START, NOW, startServer, THIS_MONTH, THIS_YEAR, waitFor, type TestServer } from '../helpers/server.js';
+import {
+  MONTH_START,
+  NOW,
+  startServer,
+  THIS_MONTH,
+  THIS_YEAR,
+  waitFor,
+  type TestServer,
+} from '../helpers/server.js';
 
 const JSON_API = 'application/vnd.api+json';
 const UNAUTHORIZED = {
@@ -41,7 +49,12 @@ async function api(
   const res = await fetch(`${server.base}${url}`, {
     method,
     headers,
-    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    body:
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body),
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : undefined };
@@ -132,7 +145,14 @@ describe('POST /v3/exports', () => {
     const { data, meta } = inbound.json;
     assert.match(data.id, /^[0-9a-f-]{36}$/);
     assert.equal(data.type, 'exports');
-    assert.deepEqual(Object.keys(data.attributes), ['status', 'created_at', 'url', 'callback_url', 'callback_method', 'export_type']);
+    assert.deepEqual(Object.keys(data.attributes), [
+      'status',
+      'created_at',
+      'url',
+      'callback_url',
+      'callback_method',
+      'export_type',
+    ]);
     assert.equal(data.attributes.status, 'Pending');
     assert.match(data.attributes.created_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     assert.equal(data.attributes.url, null);
@@ -162,39 +182,102 @@ describe('POST /v3/exports', () => {
 
   test('each invalid attribute gets its own 422 entry with a pointer', async () => {
     const before = await requestTables();
-    const res = await api('POST', '/v3/exports', { body: exportBody({ export_type: 'cdr_in', filters: {} }) });
+    const res = await api('POST', '/v3/exports', {
+      body: exportBody({ export_type: 'cdr_in', filters: {} }),
+    });
     assert.equal(res.status, 422);
     assert.deepEqual(res.json.errors, [
-      { title: "can't be blank", detail: "filters.year - can't be blank", code: '100', source: { pointer: '/data/attributes/filters.year' }, status: '422' },
-      { title: "can't be blank", detail: "filters.month - can't be blank", code: '100', source: { pointer: '/data/attributes/filters.month' }, status: '422' },
+      {
+        title: "can't be blank",
+        detail: "filters.year - can't be blank",
+        code: '100',
+        source: { pointer: '/data/attributes/filters.year' },
+        status: '422',
+      },
+      {
+        title: "can't be blank",
+        detail: "filters.month - can't be blank",
+        code: '100',
+        source: { pointer: '/data/attributes/filters.month' },
+        status: '422',
+      },
     ]);
     const cases: [Record<string, unknown>, string, string][] = [
       [{ filters: monthFilters }, 'export_type', "can't be blank"],
       [{ export_type: 'cdr_x', filters: monthFilters }, 'export_type', 'is not included in the list'],
       [{ export_type: 'cdr_in' }, 'filters', "can't be blank"],
-      [{ export_type: 'cdr_in', filters: { ...monthFilters, month: '13' } }, 'filters.month', 'is not included in the list'],
+      [
+        { export_type: 'cdr_in', filters: { ...monthFilters, month: '13' } },
+        'filters.month',
+        'is not included in the list',
+      ],
       [{ export_type: 'cdr_in', filters: { ...monthFilters, year: 'abcd' } }, 'filters.year', 'is invalid'],
       [{ export_type: 'cdr_out', filters: monthFilters }, 'filters.voice_out_trunk.id', "can't be blank"],
-      [{ export_type: 'cdr_out', filters: { ...monthFilters, 'voice_out_trunk.id': 'x' } }, 'filters.voice_out_trunk.id', 'is invalid'],
-      [{ export_type: 'cdr_out', filters: { ...monthFilters, day: '32', 'voice_out_trunk.id': TRUNK } }, 'filters.day', 'is invalid'],
-      [{ export_type: 'cdr_in', filters: { year: THIS_YEAR + 1, month: 1 } }, 'filters.month', 'must be within the last 3 months'],
-      [{ export_type: 'cdr_in', filters: { year: THIS_YEAR - 1, month: THIS_MONTH } }, 'filters.month', 'must be within the last 3 months'],
-      [{ export_type: 'cdr_in', filters: monthFilters, callback_method: 'GET' }, 'callback_method', 'is invalid'],
-      [{ export_type: 'cdr_in', filters: monthFilters, callback_url: 'http://example.com', callback_method: 'PUT' }, 'callback_method', 'is not included in the list'],
-      [{ export_type: 'cdr_in', filters: monthFilters, callback_url: 'example.com/cb' }, 'callback_url', 'is invalid'],
-      [{ export_type: 'cdr_in', filters: monthFilters, callback_url: 'ftp://example.com/cb' }, 'callback_url', 'is invalid'],
-      [{ export_type: 'cdr_in', filters: monthFilters, callback_url: 'http://10.0.0.1/cb' }, 'callback_url', 'is invalid'],
+      [
+        { export_type: 'cdr_out', filters: { ...monthFilters, 'voice_out_trunk.id': 'x' } },
+        'filters.voice_out_trunk.id',
+        'is invalid',
+      ],
+      [
+        { export_type: 'cdr_out', filters: { ...monthFilters, day: '32', 'voice_out_trunk.id': TRUNK } },
+        'filters.day',
+        'is invalid',
+      ],
+      [
+        { export_type: 'cdr_in', filters: { year: THIS_YEAR + 1, month: 1 } },
+        'filters.month',
+        'must be within the last 3 months',
+      ],
+      [
+        { export_type: 'cdr_in', filters: { year: THIS_YEAR - 1, month: THIS_MONTH } },
+        'filters.month',
+        'must be within the last 3 months',
+      ],
+      [
+        { export_type: 'cdr_in', filters: monthFilters, callback_method: 'GET' },
+        'callback_method',
+        'is invalid',
+      ],
+      [
+        {
+          export_type: 'cdr_in',
+          filters: monthFilters,
+          callback_url: 'http://example.com',
+          callback_method: 'PUT',
+        },
+        'callback_method',
+        'is not included in the list',
+      ],
+      [
+        { export_type: 'cdr_in', filters: monthFilters, callback_url: 'example.com/cb' },
+        'callback_url',
+        'is invalid',
+      ],
+      [
+        { export_type: 'cdr_in', filters: monthFilters, callback_url: 'ftp://example.com/cb' },
+        'callback_url',
+        'is invalid',
+      ],
+      [
+        { export_type: 'cdr_in', filters: monthFilters, callback_url: 'http://10.0.0.1/cb' },
+        'callback_url',
+        'is invalid',
+      ],
     ];
     for (const [attributes, field, title] of cases) {
       const r = await api('POST', '/v3/exports', { body: exportBody(attributes) });
       assert.equal(r.status, 422, JSON.stringify(attributes));
       assert.ok(
-        r.json.errors.some((e: { detail: string; source: { pointer: string } }) =>
-          e.detail === `${field} - ${title}` && e.source.pointer === `/data/attributes/${field}`),
+        r.json.errors.some(
+          (e: { detail: string; source: { pointer: string } }) =>
+            e.detail === `${field} - ${title}` && e.source.pointer === `/data/attributes/${field}`,
+        ),
         `${JSON.stringify(attributes)} → ${r.text}`,
       );
     }
-    const wrongType = await api('POST', '/v3/exports', { body: { data: { type: 'orders', attributes: { export_type: 'cdr_in', filters: monthFilters } } } });
+    const wrongType = await api('POST', '/v3/exports', {
+      body: { data: { type: 'orders', attributes: { export_type: 'cdr_in', filters: monthFilters } } },
+    });
     assert.equal(wrongType.status, 422);
     assert.equal(wrongType.json.errors[0].source.pointer, '/data/type');
     assert.deepEqual(await requestTables(), before);
@@ -211,7 +294,7 @@ describe('POST /v3/exports', () => {
 });
 
 describe('GET /v3/exports and /v3/exports/{id}', () => {
-  test('show answers 200 for one\'s own export and 404 otherwise', async () => {
+  test("show answers 200 for one's own export and 404 otherwise", async () => {
     const created = await createExport({ export_type: 'cdr_in', filters: monthFilters });
     const own = await api('GET', `/v3/exports/${created.id}`);
     assert.equal(own.status, 200);
@@ -224,7 +307,14 @@ describe('GET /v3/exports and /v3/exports/{id}', () => {
       const res = await api('GET', `/v3/exports/${id}`, { key });
       assert.equal(res.status, 404);
       assert.deepEqual(res.json, {
-        errors: [{ title: 'Record not found', detail: `The record identified by ${id} could not be found.`, code: '404', status: '404' }],
+        errors: [
+          {
+            title: 'Record not found',
+            detail: `The record identified by ${id} could not be found.`,
+            code: '404',
+            status: '404',
+          },
+        ],
       });
     }
   });
@@ -241,18 +331,26 @@ describe('GET /v3/exports and /v3/exports/{id}', () => {
     assert.equal(page2.status, 200);
     assert.equal(page2.json.data.length, 2);
     const links = page2.json.links;
-    for (const name of ['first', 'last', 'next', 'prev']) assert.match(links[name], new RegExp(`^${server.base}/v3/exports\\?`), name);
+    for (const name of ['first', 'last', 'next', 'prev'])
+      assert.match(links[name], new RegExp(`^${server.base}/v3/exports\\?`), name);
     assert.match(decodeURIComponent(links.next), /page\[number\]=3/);
     assert.match(decodeURIComponent(links.last), new RegExp(`page\\[number\\]=${Math.ceil(total / 2)}`));
 
-    const asc = (await api('GET', '/v3/exports?sort=created_at&page[size]=100')).json.data.map((d: { id: string }) => d.id);
-    const desc = (await api('GET', '/v3/exports?sort=-created_at&page[size]=100')).json.data.map((d: { id: string }) => d.id);
+    const asc = (await api('GET', '/v3/exports?sort=created_at&page[size]=100')).json.data.map(
+      (d: { id: string }) => d.id,
+    );
+    const desc = (await api('GET', '/v3/exports?sort=-created_at&page[size]=100')).json.data.map(
+      (d: { id: string }) => d.id,
+    );
     assert.deepEqual(desc, [...asc].reverse());
     const byStatus = (await api('GET', '/v3/exports?sort=status&page[size]=100')).json.data.map(
       (d: { attributes: { status: string } }) => d.attributes.status,
     );
     const rank = ['Pending', 'Processing', 'Completed'];
-    assert.deepEqual(byStatus, [...byStatus].sort((a, b) => rank.indexOf(a) - rank.indexOf(b)));
+    assert.deepEqual(
+      byStatus,
+      [...byStatus].sort((a, b) => rank.indexOf(a) - rank.indexOf(b)),
+    );
   });
 
   test('page[size] over 100, page[number] 0 and an unknown sort get 400', async () => {
@@ -333,7 +431,10 @@ describe('export files', () => {
     assert.equal(beyond.res.status, 416);
     assert.equal(beyond.res.headers.get('content-range'), `bytes */${body.length}`);
 
-    const stale = await download(fileUrl, alice.api_key, { Range: 'bytes=0-9', 'If-Range': '"something-else"' });
+    const stale = await download(fileUrl, alice.api_key, {
+      Range: 'bytes=0-9',
+      'If-Range': '"something-else"',
+    });
     assert.equal(stale.res.status, 200);
     assert.equal(stale.body.length, body.length);
     const fresh = await download(fileUrl, alice.api_key, { Range: 'bytes=0-9', 'If-Range': etag });
@@ -362,20 +463,47 @@ describe('export files', () => {
   });
 
   test('did_number narrows an inbound export to one DID', async () => {
-    const did = (await server.db.pool.query("select did_number from cdrs where account_id = $1 and kind = 'cdr_in' limit 1", [alice.account_id])).rows[0].did_number;
+    const did = (
+      await server.db.pool.query(
+        "select did_number from cdrs where account_id = $1 and kind = 'cdr_in' limit 1",
+        [alice.account_id],
+      )
+    ).rows[0].did_number;
     const exp = await createExport({ export_type: 'cdr_in', filters: { ...monthFilters, did_number: did } });
     const done = await completed(exp.id);
-    const rows = zlib.gunzipSync((await download(String(done.attributes.url))).body).toString().trim().split('\n').slice(1);
-    const expected = (await server.db.pool.query("select count(*)::int as n from cdrs where account_id = $1 and kind = 'cdr_in' and did_number = $2", [alice.account_id, did])).rows[0].n;
+    const rows = zlib
+      .gunzipSync((await download(String(done.attributes.url))).body)
+      .toString()
+      .trim()
+      .split('\n')
+      .slice(1);
+    const expected = (
+      await server.db.pool.query(
+        "select count(*)::int as n from cdrs where account_id = $1 and kind = 'cdr_in' and did_number = $2",
+        [alice.account_id, did],
+      )
+    ).rows[0].n;
     assert.equal(rows.length, expected);
     assert.ok(rows.every((r) => r.split(',')[6] === did));
   });
 
   test('an outbound export of one trunk and one day has the outbound columns', async () => {
-    const trunk = (await server.db.pool.query("select voice_out_trunk_id from cdrs where account_id = $1 and kind = 'cdr_out' and time_start < $2 limit 1", [alice.account_id, new Date(MONTH_START.getTime() + 86_400_000)])).rows[0].voice_out_trunk_id;
-    const exp = await createExport({ export_type: 'cdr_out', filters: { ...monthFilters, day: 1, 'voice_out_trunk.id': trunk } });
+    const trunk = (
+      await server.db.pool.query(
+        "select voice_out_trunk_id from cdrs where account_id = $1 and kind = 'cdr_out' and time_start < $2 limit 1",
+        [alice.account_id, new Date(MONTH_START.getTime() + 86_400_000)],
+      )
+    ).rows[0].voice_out_trunk_id;
+    const exp = await createExport({
+      export_type: 'cdr_out',
+      filters: { ...monthFilters, day: 1, 'voice_out_trunk.id': trunk },
+    });
     const done = await completed(exp.id);
-    const lines = zlib.gunzipSync((await download(String(done.attributes.url))).body).toString().trim().split('\n');
+    const lines = zlib
+      .gunzipSync((await download(String(done.attributes.url))).body)
+      .toString()
+      .trim()
+      .split('\n');
     assert.equal(
       lines[0],
       'Date/Time Start (UTC),Date/Time Connect (UTC),Date/Time End (UTC),Status,Source,CLI,Destination Number,Call Duration (sec),Billing Duration (sec),Disconnect Code,Disconnect Reason,Voice OUT Trunk,Destination Country,Network,Call Type,Rate (USD),Charged (USD),P-Charge-Info,Call ID',
@@ -412,23 +540,38 @@ describe('API version 2026-04-16', () => {
 
     const done = await completed(res.json.data.id, alice.api_key, v2026);
     assert.equal(done.attributes.status, 'completed');
-    const lines = zlib.gunzipSync((await download(String(done.attributes.url))).body).toString().trim().split('\n');
+    const lines = zlib
+      .gunzipSync((await download(String(done.attributes.url))).body)
+      .toString()
+      .trim()
+      .split('\n');
     assert.ok(lines.slice(1).every((l) => l.slice(0, 10) === from.slice(0, 10)));
 
-    const filtered = await api('GET', '/v3/exports?filter[external_reference_id]=invoice-42', { headers: v2026 });
-    assert.deepEqual(filtered.json.data.map((d: { id: string }) => d.id), [res.json.data.id]);
+    const filtered = await api('GET', '/v3/exports?filter[external_reference_id]=invoice-42', {
+      headers: v2026,
+    });
+    assert.deepEqual(
+      filtered.json.data.map((d: { id: string }) => d.id),
+      [res.json.data.id],
+    );
   });
 
   test('from must be before to, and inside the window', async () => {
     const bad = await api('POST', '/v3/exports', {
       headers: v2026,
-      body: exportBody({ export_type: 'cdr_in', filters: { from: '2026-01-02 00:00:00', to: '2026-01-01 00:00:00' } }),
+      body: exportBody({
+        export_type: 'cdr_in',
+        filters: { from: '2026-01-02 00:00:00', to: '2026-01-01 00:00:00' },
+      }),
     });
     assert.equal(bad.status, 422);
     assert.equal(bad.json.errors[0].detail, 'filters.to - is invalid');
     const old = await api('POST', '/v3/exports', {
       headers: v2026,
-      body: exportBody({ export_type: 'cdr_in', filters: { from: '2019-01-01 00:00:00', to: '2019-01-31 23:59:59' } }),
+      body: exportBody({
+        export_type: 'cdr_in',
+        filters: { from: '2019-01-01 00:00:00', to: '2019-01-31 23:59:59' },
+      }),
     });
     assert.equal(old.status, 422);
     assert.equal(old.json.errors[0].title, 'must be within the last 3 months');
@@ -468,10 +611,17 @@ describe('a generic JSON:API client (kitsu)', () => {
       resourceCase: 'none',
       pluralize: false,
     });
-    const created = await client.post('exports', { type: 'exports', export_type: 'cdr_in', filters: monthFilters });
+    const created = await client.post('exports', {
+      type: 'exports',
+      export_type: 'cdr_in',
+      filters: monthFilters,
+    });
     const id = (created as { data: { id: string; status: string } }).data.id;
     assert.match(id, /^[0-9a-f-]{36}$/);
-    const one = (await client.get(`exports/${id}`)) as { data: { id: string; export_type: string }; meta: { api_version: string } };
+    const one = (await client.get(`exports/${id}`)) as {
+      data: { id: string; export_type: string };
+      meta: { api_version: string };
+    };
     assert.equal(one.data.id, id);
     assert.equal(one.data.export_type, 'cdr_in');
     assert.equal(one.meta.api_version, '2021-12-15');
@@ -487,11 +637,16 @@ describe('a generic JSON:API client (kitsu)', () => {
 describe('legacy /v3/cdr_exports', () => {
   test('create, list, show and download the 2017 CSV', async () => {
     const res = await api('POST', '/v3/cdr_exports', {
-      body: { data: { type: 'cdr_exports', attributes: { filters: { year: THIS_YEAR, month: THIS_MONTH } } } },
+      body: {
+        data: { type: 'cdr_exports', attributes: { filters: { year: THIS_YEAR, month: THIS_MONTH } } },
+      },
     });
     assert.equal(res.status, 201, res.text);
     assert.equal(res.json.data.type, 'cdr_exports');
-    assert.deepEqual(res.json.data.attributes.filters, { year: String(THIS_YEAR), month: String(THIS_MONTH) });
+    assert.deepEqual(res.json.data.attributes.filters, {
+      year: String(THIS_YEAR),
+      month: String(THIS_MONTH),
+    });
     assert.equal(res.json.meta.api_version, '2017-09-18');
     const id = res.json.data.id;
     const done = await waitFor(async () => {
@@ -523,9 +678,17 @@ describe('retention', () => {
     const exp = await createExport({ export_type: 'cdr_in', filters: monthFilters });
     const done = await completed(exp.id);
     const fileName = path.basename(new URL(String(done.attributes.url)).pathname);
-    await server.db.pool.query("update exports set completed_at = now() - interval '31 days' where id = $1", [exp.id]);
+    await server.db.pool.query("update exports set completed_at = now() - interval '31 days' where id = $1", [
+      exp.id,
+    ]);
     const pino = (await import('pino')).default;
-    const result = await sweepExportFiles(server.db.pool, server.config.exportDir, 30, pino({ level: 'silent' }), NOW);
+    const result = await sweepExportFiles(
+      server.db.pool,
+      server.config.exportDir,
+      30,
+      pino({ level: 'silent' }),
+      NOW,
+    );
     assert.ok(result.expired >= 1);
     const after = await api('GET', `/v3/exports/${exp.id}`);
     assert.equal(after.json.data.attributes.status, 'Completed');

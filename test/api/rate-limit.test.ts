@@ -5,7 +5,10 @@ import { test } from 'node:test';
 import { createTestDatabase } from '../helpers/db.js';
 import { startServer } from '../helpers/server.js';
 
-const server = await startServer(await createTestDatabase(), { worker: false, env: { CDREX_RATE_LIMIT: '3' } });
+const server = await startServer(await createTestDatabase(), {
+  worker: false,
+  env: { CDREX_RATE_LIMIT: '3' },
+});
 const alice = await server.newAccount('alice');
 const bob = await server.newAccount('bob');
 

@@ -23,14 +23,18 @@ async function newAccount(name: string) {
 }
 
 async function count(accountId: string): Promise<number> {
-  return (await db.pool.query('select count(*)::int as n from cdrs where account_id = $1', [accountId])).rows[0].n;
+  return (await db.pool.query('select count(*)::int as n from cdrs where account_id = $1', [accountId]))
+    .rows[0].n;
 }
 
 test('accounts create prints one JSON line with a 32-hex id and a key stored only hashed', async () => {
   const acct = await newAccount('Acme');
   assert.match(acct.account_id, /^[0-9a-f]{32}$/);
   assert.ok(acct.api_key.length >= 40);
-  const { rows } = await db.pool.query('select key_hash, key_ciphertext from api_keys where account_id = $1', [acct.account_id]);
+  const { rows } = await db.pool.query(
+    'select key_hash, key_ciphertext from api_keys where account_id = $1',
+    [acct.account_id],
+  );
   assert.equal(rows.length, 1);
   assert.ok(!rows[0].key_hash.toString('latin1').includes(acct.api_key));
   assert.ok(!rows[0].key_ciphertext.toString('latin1').includes(acct.api_key));
@@ -38,7 +42,11 @@ test('accounts create prints one JSON line with a 32-hex id and a key stored onl
 
 test('generate is deterministic for a seed and writes the export layout', async () => {
   const args = ['generate', '--type', 'cdr_in', '--month', month, '--rows', '500'];
-  for (const [name, seed] of [['a.csv', '5'], ['b.csv', '5'], ['c.csv', '6']]) {
+  for (const [name, seed] of [
+    ['a.csv', '5'],
+    ['b.csv', '5'],
+    ['c.csv', '6'],
+  ]) {
     const r = await cdrex([...args, '--seed', seed, '--out', file(name)], env);
     assert.equal(r.code, 0, r.stderr);
   }
@@ -53,30 +61,88 @@ test('generate is deterministic for a seed and writes the export layout', async 
 
 test('import stores a file once: again, it counts duplicates; gzip and stdin work too', async () => {
   const acct = await newAccount('importer');
-  const r = await cdrex(['generate', '--type', 'cdr_in', '--month', month, '--rows', '300', '--seed', '9', '--out', file('in.csv')], env);
+  const r = await cdrex(
+    [
+      'generate',
+      '--type',
+      'cdr_in',
+      '--month',
+      month,
+      '--rows',
+      '300',
+      '--seed',
+      '9',
+      '--out',
+      file('in.csv'),
+    ],
+    env,
+  );
   assert.equal(r.code, 0, r.stderr);
-  const first = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('in.csv')], env);
+  const first = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'cdr_in', file('in.csv')],
+    env,
+  );
   assert.equal(first.code, 0, first.stderr);
   assert.deepEqual(summary(first), { inserted: 300, duplicates: 0 });
   fs.writeFileSync(file('in.csv.gz'), zlib.gzipSync(fs.readFileSync(file('in.csv'))));
-  const again = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('in.csv.gz')], env);
+  const again = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'cdr_in', file('in.csv.gz')],
+    env,
+  );
   assert.deepEqual(summary(again), { inserted: 0, duplicates: 300 });
-  const stdin = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', '-'], env, fs.readFileSync(file('in.csv.gz')));
+  const stdin = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'cdr_in', '-'],
+    env,
+    fs.readFileSync(file('in.csv.gz')),
+  );
   assert.deepEqual(summary(stdin), { inserted: 0, duplicates: 300 });
   assert.equal(await count(acct.account_id), 300);
 });
 
 test('a malformed row stops the file with its line number and stores nothing from it', async () => {
   const acct = await newAccount('strict');
-  await cdrex(['generate', '--type', 'cdr_in', '--month', month, '--rows', '20', '--seed', '3', '--out', file('good.csv')], env);
+  await cdrex(
+    [
+      'generate',
+      '--type',
+      'cdr_in',
+      '--month',
+      month,
+      '--rows',
+      '20',
+      '--seed',
+      '3',
+      '--out',
+      file('good.csv'),
+    ],
+    env,
+  );
   const lines = fs.readFileSync(file('good.csv'), 'utf8').trim().split('\n');
   const cells = lines[4].split(',');
   cells[7] = 'twelve'; // Duration (sec) on line 5 (header = line 1)
   const broken = [...lines.slice(0, 4), cells.join(','), ...lines.slice(5)].join('\n');
   fs.writeFileSync(file('bad.csv'), `${broken}\n`);
   // Two files: the first is stored, the second fails whole.
-  await cdrex(['generate', '--type', 'cdr_in', '--month', month, '--rows', '10', '--seed', '4', '--out', file('first.csv')], env);
-  const result = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('first.csv'), file('bad.csv')], env);
+  await cdrex(
+    [
+      'generate',
+      '--type',
+      'cdr_in',
+      '--month',
+      month,
+      '--rows',
+      '10',
+      '--seed',
+      '4',
+      '--out',
+      file('first.csv'),
+    ],
+    env,
+  );
+  const result = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'cdr_in', file('first.csv'), file('bad.csv')],
+    env,
+  );
   assert.equal(result.code, 1);
   assert.deepEqual(summary(result), { inserted: 10, duplicates: 0 });
   const error = JSON.parse(result.stderr.trim().split('\n').pop()!);
@@ -86,12 +152,18 @@ test('a malformed row stops the file with its line number and stores nothing fro
   assert.equal(await count(acct.account_id), 10);
 
   fs.writeFileSync(file('header.csv'), lines.join('\n').replace('Status', 'State'));
-  const header = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('header.csv')], env);
+  const header = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'cdr_in', file('header.csv')],
+    env,
+  );
   assert.equal(header.code, 1);
   assert.equal(JSON.parse(header.stderr.trim().split('\n').pop()!).line, 1);
 
   fs.writeFileSync(file('nocallid.csv'), [lines[0], lines[1].replace(/,[^,]*$/, ',')].join('\n'));
-  const noId = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', file('nocallid.csv')], env);
+  const noId = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'cdr_in', file('nocallid.csv')],
+    env,
+  );
   assert.equal(noId.code, 1);
   assert.equal(JSON.parse(noId.stderr.trim().split('\n').pop()!).line, 2);
   assert.equal(await count(acct.account_id), 10);
@@ -107,10 +179,22 @@ test('usage errors exit 2 with a JSON error; --help documents every command', as
   assert.equal(unknown.code, 2);
   const help = await cdrex(['--help'], env);
   assert.equal(help.code, 0);
-  for (const cmd of ['serve', 'worker', 'migrate', 'db start', 'accounts create', 'rotate-key', 'import', 'generate']) {
+  for (const cmd of [
+    'serve',
+    'worker',
+    'migrate',
+    'db start',
+    'accounts create',
+    'rotate-key',
+    'import',
+    'generate',
+  ]) {
     assert.ok(help.stdout.includes(cmd), cmd);
   }
-  const missingFile = await cdrex(['import', '--account', (await newAccount('x')).account_id, '--type', 'cdr_in', file('nope.csv')], env);
+  const missingFile = await cdrex(
+    ['import', '--account', (await newAccount('x')).account_id, '--type', 'cdr_in', file('nope.csv')],
+    env,
+  );
   assert.equal(missingFile.code, 1);
 });
 
@@ -119,12 +203,27 @@ test('a CSV imported with cdrex import comes back out of an export with the same
   for (const kind of ['cdr_in', 'cdr_out'] as const) {
     const acct = await newAccount(`roundtrip-${kind}`);
     const csv = file(`rt-${kind}.csv`);
-    const gen = await cdrex(['generate', '--type', kind, '--month', month, '--rows', '1000', '--seed', '21', '--out', csv], env);
+    const gen = await cdrex(
+      ['generate', '--type', kind, '--month', month, '--rows', '1000', '--seed', '21', '--out', csv],
+      env,
+    );
     assert.equal(gen.code, 0, gen.stderr);
     const imported = await cdrex(['import', '--account', acct.account_id, '--type', kind, csv], env);
     assert.deepEqual(summary(imported), { inserted: 1000, duplicates: 0 });
     // Outbound exports are per trunk: export every trunk the file mentions and join them.
-    const trunks = kind === 'cdr_in' ? [undefined] : [...new Set(fs.readFileSync(csv, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[11]))];
+    const trunks =
+      kind === 'cdr_in'
+        ? [undefined]
+        : [
+            ...new Set(
+              fs
+                .readFileSync(csv, 'utf8')
+                .trim()
+                .split('\n')
+                .slice(1)
+                .map((l) => l.split(',')[11]),
+            ),
+          ];
     const exported: string[] = [];
     let header = '';
     for (const trunk of trunks) {
@@ -141,7 +240,11 @@ test('a CSV imported with cdrex import comes back out of an export with the same
         return ((await r.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
       }, 'the export');
       const body = await fetch(url, { headers: { 'Api-Key': acct.api_key } });
-      const lines = zlib.gunzipSync(Buffer.from(await body.arrayBuffer())).toString('utf8').trim().split('\n');
+      const lines = zlib
+        .gunzipSync(Buffer.from(await body.arrayBuffer()))
+        .toString('utf8')
+        .trim()
+        .split('\n');
       header = lines[0];
       exported.push(...lines.slice(1));
     }

@@ -32,6 +32,7 @@ export function cdrex(args: string[], env: NodeJS.ProcessEnv, stdin?: Buffer | s
 /** The single JSON line a command prints on stdout. */
 export function summary(result: CliResult): Record<string, unknown> {
   const lines = result.stdout.trim().split('\n').filter(Boolean);
-  if (lines.length !== 1) throw new Error(`expected one JSON line on stdout, got: ${result.stdout}\n${result.stderr}`);
+  if (lines.length !== 1)
+    throw new Error(`expected one JSON line on stdout, got: ${result.stdout}\n${result.stderr}`);
   return JSON.parse(lines[0]) as Record<string, unknown>;
 }

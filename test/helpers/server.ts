@@ -33,7 +33,11 @@ export interface TestServer {
   seed(accountId: string, kind: CdrKind, rows: number, seed?: number): Promise<number>;
 }
 
-export function testEnv(db: TestDatabase, dataDir: string, env: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function testEnv(
+  db: TestDatabase,
+  dataDir: string,
+  env: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   return {
     DATABASE_URL: db.url,
     CDREX_DATA_DIR: dataDir,
@@ -89,7 +93,11 @@ export async function startServer(
 }
 
 /** Polls until fn returns a truthy value (tests may wait generously; they never time speed). */
-export async function waitFor<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await fn();

@@ -23,7 +23,10 @@ fs.mkdirSync(exportDir, { recursive: true });
 
 function startWorker(): ChildProcess {
   const child = spawn(process.execPath, [CDREX_BIN, 'worker'], {
-    env: { ...process.env, ...testEnv(db, workerDir, { CDREX_LEASE_MS: '2000', CDREX_EXPORT_DIR: exportDir, LOG_LEVEL: 'warn' }) },
+    env: {
+      ...process.env,
+      ...testEnv(db, workerDir, { CDREX_LEASE_MS: '2000', CDREX_EXPORT_DIR: exportDir, LOG_LEVEL: 'warn' }),
+    },
     stdio: 'ignore',
   });
   after(() => child.kill('SIGKILL'));
@@ -41,35 +44,57 @@ test('SIGKILL during the export: no visible file, then another worker finishes i
     method: 'POST',
     headers: { 'Api-Key': account.api_key, 'Content-Type': 'application/vnd.api+json' },
     body: JSON.stringify({
-      data: { type: 'exports', attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } } },
+      data: {
+        type: 'exports',
+        attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } },
+      },
     }),
   });
   const id = ((await res.json()) as { data: { id: string } }).data.id;
 
   const first = startWorker();
   // Kill it once it has written part of the file.
-  const partial = await waitFor(async () => {
-    const tmp = files().find((f) => f.startsWith('.tmp-'));
-    return tmp && fs.statSync(path.join(exportDir, tmp)).size > 64 * 1024 && tmp;
-  }, 'the export to be under way', 60_000);
+  const partial = await waitFor(
+    async () => {
+      const tmp = files().find((f) => f.startsWith('.tmp-'));
+      return tmp && fs.statSync(path.join(exportDir, tmp)).size > 64 * 1024 && tmp;
+    },
+    'the export to be under way',
+    60_000,
+  );
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
 
   assert.equal((await api(`/v3/exports/${id}`)).data.attributes.status, 'Processing');
   assert.equal((await api(`/v3/exports/${id}`)).data.attributes.url, null);
-  assert.deepEqual(files().filter((f) => !f.startsWith('.tmp-')), [], 'no file was published');
+  assert.deepEqual(
+    files().filter((f) => !f.startsWith('.tmp-')),
+    [],
+    'no file was published',
+  );
   assert.ok(files().includes(partial));
 
   const second = startWorker();
-  const url = await waitFor(async () => (await api(`/v3/exports/${id}`)).data.attributes.url, 'the takeover', 90_000);
+  const url = await waitFor(
+    async () => (await api(`/v3/exports/${id}`)).data.attributes.url,
+    'the takeover',
+    90_000,
+  );
   second.kill('SIGTERM');
   const download = await fetch(url, { headers: { 'Api-Key': account.api_key } });
   assert.equal(download.status, 200);
-  const lines = zlib.gunzipSync(Buffer.from(await download.arrayBuffer())).toString('utf8').split('\n');
+  const lines = zlib
+    .gunzipSync(Buffer.from(await download.arrayBuffer()))
+    .toString('utf8')
+    .split('\n');
   assert.equal(lines.pop(), '');
   assert.equal(lines.length, ROWS + 1);
   assert.equal(new Set(lines.slice(1).map((l) => l.split(',').pop())).size, ROWS, 'each CDR exactly once');
-  assert.deepEqual(files().filter((f) => f.startsWith('.tmp-')), [], 'the partial file was cleaned up');
+  assert.deepEqual(
+    files().filter((f) => f.startsWith('.tmp-')),
+    [],
+    'the partial file was cleaned up',
+  );
   const job = await db.pool.query("select count(*)::int as n from jobs where task = 'export'");
   assert.equal(job.rows[0].n, 0);
 });

@@ -30,7 +30,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-const status = async () => summary(await cdrex(['db', 'status'], env)) as { running: boolean; users: number; port: number };
+const status = async () =>
+  summary(await cdrex(['db', 'status'], env)) as { running: boolean; users: number; port: number };
 
 test('a command starts the cluster, uses it, and stops it when it is the last one out', async () => {
   const created = await cdrex(['accounts', 'create', '--name', 'embedded'], env);
@@ -49,10 +50,14 @@ test('serve and other commands share one running cluster; db start/stop/status b
     stdio: 'ignore',
   });
   after(() => serve.kill('SIGKILL'));
-  await waitFor(async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-    return res?.status === 200;
-  }, 'cdrex serve on the embedded store', 60_000);
+  await waitFor(
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+      return res?.status === 200;
+    },
+    'cdrex serve on the embedded store',
+    60_000,
+  );
   const running = await status();
   assert.equal(running.running, true);
   assert.equal(running.users, 1);
@@ -66,7 +71,7 @@ test('serve and other commands share one running cluster; db start/stop/status b
   const key = String(summary(a).api_key);
   const res = await fetch(`http://127.0.0.1:${port}/v3/exports`, { headers: { 'Api-Key': key } });
   assert.equal(res.status, 200, 'the server sees the account the CLI created');
-  assert.equal((await status()).running, true, 'the CLI leaving does not stop the server\'s cluster');
+  assert.equal((await status()).running, true, "the CLI leaving does not stop the server's cluster");
 
   serve.kill('SIGTERM');
   await new Promise((r) => serve.once('exit', r));

@@ -1,32 +1,44 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
 import { ParallelGzip } from '../../src/export/parallel-gzip.js';
 
-async function compress(input: Buffer, options: ConstructorParameters<typeof ParallelGzip>[0]): Promise<Buffer> {
+async function compress(
+  input: Buffer,
+  options: ConstructorParameters<typeof ParallelGzip>[0],
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const source = Readable.from(
     (function* () {
       for (let i = 0; i < input.length; i += 7919) yield input.subarray(i, i + 7919);
     })(),
   );
-  await pipeline(source, new ParallelGzip(options), async function* (out) {
-    for await (const c of out) chunks.push(c as Buffer);
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
   });
+  await pipeline(source, new ParallelGzip(options), sink);
   return Buffer.concat(chunks);
 }
 
 test('a multi-member gzip that gunzip reads whole, in order', async () => {
   const text = Buffer.from(
-    Array.from({ length: 20000 }, (_, i) => `2026-11-01 00:00:${String(i % 60).padStart(2, '0')},row ${i},${randomBytes(4).toString('hex')}`).join('\n'),
+    Array.from(
+      { length: 20000 },
+      (_, i) =>
+        `2026-11-01 00:00:${String(i % 60).padStart(2, '0')},row ${i},${randomBytes(4).toString('hex')}`,
+    ).join('\n'),
   );
   const gz = await compress(text, { chunkSize: 16 * 1024, maxInFlight: 3 });
   // More than one member was written (each starts with the gzip magic).
   let members = 0;
-  for (let i = 0; i < gz.length - 2; i++) if (gz[i] === 0x1f && gz[i + 1] === 0x8b && gz[i + 2] === 8) members++;
+  for (let i = 0; i < gz.length - 2; i++)
+    if (gz[i] === 0x1f && gz[i + 1] === 0x8b && gz[i + 2] === 8) members++;
   assert.ok(members > 1, `expected several members, found ${members}`);
   assert.deepEqual(zlib.gunzipSync(gz), text);
 });

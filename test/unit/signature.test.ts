@@ -7,11 +7,18 @@ const CALLBACK_PARAMS = { id: '1dd7a68b-e235-402b-8912-fe73ee14243a', status: 'c
 test('vector 1: the signed string itself', () => {
   const signed =
     'https://mycompany.com:443/didww_callbacks?opaque=123idbf2cee72-6caa-4ae2-917e-bea01945691estatuscompletedtypeorders';
-  assert.equal(signString('szrdgh6547umt7tht7xbqhj6g9gdbyp7', signed), '30f66e9d72eb5e193051fd02952f70d8e934b4ff');
+  assert.equal(
+    signString('szrdgh6547umt7tht7xbqhj6g9gdbyp7', signed),
+    '30f66e9d72eb5e193051fd02952f70d8e934b4ff',
+  );
   // …and the same string is what normalising the URL and appending the sorted params produces.
   const params = { type: 'orders', status: 'completed', id: 'bf2cee72-6caa-4ae2-917e-bea01945691e' };
   assert.equal(
-    signCallback('szrdgh6547umt7tht7xbqhj6g9gdbyp7', 'https://mycompany.com/didww_callbacks?opaque=123', params),
+    signCallback(
+      'szrdgh6547umt7tht7xbqhj6g9gdbyp7',
+      'https://mycompany.com/didww_callbacks?opaque=123',
+      params,
+    ),
     '30f66e9d72eb5e193051fd02952f70d8e934b4ff',
   );
 });
@@ -49,6 +56,9 @@ test('normalizeUrl writes the port, keeps user info, and assumes http without a 
 });
 
 test('appendQuery adds params before the fragment, after any existing query', () => {
-  assert.equal(appendQuery('http://h/cb?foo=bar#frag', { id: '1', type: 'exports' }), 'http://h/cb?foo=bar&id=1&type=exports#frag');
+  assert.equal(
+    appendQuery('http://h/cb?foo=bar#frag', { id: '1', type: 'exports' }),
+    'http://h/cb?foo=bar&id=1&type=exports#frag',
+  );
   assert.equal(appendQuery('http://h/cb', { id: '1' }), 'http://h/cb?id=1');
 });

@@ -32,7 +32,12 @@ function parseDateTime(v: unknown): Date | undefined {
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
   const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
   const roundTrips =
-    date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d && h < 24 && mi < 60 && s < 60;
+    date.getUTCFullYear() === y &&
+    date.getUTCMonth() === mo - 1 &&
+    date.getUTCDate() === d &&
+    h < 24 &&
+    mi < 60 &&
+    s < 60;
   return roundTrips ? date : undefined;
 }
 
@@ -52,10 +57,13 @@ function monthRange(filters: Attrs, allowDay: boolean, problems: FieldProblem[])
   const year = wholeNumber(filters.year);
   const month = wholeNumber(filters.month);
   if (isBlank(filters.year)) problems.push({ field: 'filters.year', title: BLANK });
-  else if (year === undefined || year < 1970 || year > 9999) problems.push({ field: 'filters.year', title: INVALID });
+  else if (year === undefined || year < 1970 || year > 9999)
+    problems.push({ field: 'filters.year', title: INVALID });
   if (isBlank(filters.month)) problems.push({ field: 'filters.month', title: BLANK });
-  else if (month === undefined || month < 1 || month > 12) problems.push({ field: 'filters.month', title: NOT_IN_LIST });
-  if (year === undefined || month === undefined || month < 1 || month > 12 || year < 1970 || year > 9999) return undefined;
+  else if (month === undefined || month < 1 || month > 12)
+    problems.push({ field: 'filters.month', title: NOT_IN_LIST });
+  if (year === undefined || month === undefined || month < 1 || month > 12 || year < 1970 || year > 9999)
+    return undefined;
   if (allowDay && !isBlank(filters.day)) {
     const day = wholeNumber(filters.day);
     const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
@@ -66,7 +74,11 @@ function monthRange(filters: Attrs, allowDay: boolean, problems: FieldProblem[])
     const from = new Date(Date.UTC(year, month - 1, day));
     return { from, to: new Date(Date.UTC(year, month - 1, day + 1)), rangeField: 'filters.day' };
   }
-  return { from: new Date(Date.UTC(year, month - 1, 1)), to: new Date(Date.UTC(year, month, 1)), rangeField: 'filters.month' };
+  return {
+    from: new Date(Date.UTC(year, month - 1, 1)),
+    to: new Date(Date.UTC(year, month, 1)),
+    rangeField: 'filters.month',
+  };
 }
 
 function timeRange(filters: Attrs, problems: FieldProblem[]): Range | undefined {
@@ -96,12 +108,14 @@ function callback(attrs: Attrs, problems: FieldProblem[]) {
   let callbackUrl: string | undefined;
   let callbackMethod: 'GET' | 'POST' | undefined;
   if (!isBlank(attrs.callback_url)) {
-    if (typeof attrs.callback_url === 'string' && attrs.callback_url.length <= 2048) callbackUrl = attrs.callback_url;
+    if (typeof attrs.callback_url === 'string' && attrs.callback_url.length <= 2048)
+      callbackUrl = attrs.callback_url;
     else problems.push({ field: 'callback_url', title: INVALID });
   }
   if (!isBlank(attrs.callback_method)) {
     const method = typeof attrs.callback_method === 'string' ? attrs.callback_method.toUpperCase() : '';
-    if (method !== 'GET' && method !== 'POST') problems.push({ field: 'callback_method', title: NOT_IN_LIST });
+    if (method !== 'GET' && method !== 'POST')
+      problems.push({ field: 'callback_method', title: NOT_IN_LIST });
     else if (isBlank(attrs.callback_url)) problems.push({ field: 'callback_method', title: INVALID });
     else callbackMethod = method;
   }
@@ -147,7 +161,9 @@ export function parseCreateExport(body: unknown, version: string, dialect: Expor
   }
   const current = isCurrent(version) && dialect === 'exports';
   const byTime = current && (filters.from !== undefined || filters.to !== undefined);
-  const range = byTime ? timeRange(filters, problems) : monthRange(filters, exportType === 'cdr_out', problems);
+  const range = byTime
+    ? timeRange(filters, problems)
+    : monthRange(filters, exportType === 'cdr_out', problems);
 
   let didNumber: string | undefined;
   let voiceOutTrunkId: string | undefined;
@@ -170,7 +186,11 @@ export function parseCreateExport(body: unknown, version: string, dialect: Expor
   // Keep the filters as the client understood them, for serialising them back.
   const kept: Record<string, unknown> = byTime
     ? { from: filters.from, to: filters.to }
-    : { year: filters.year, month: filters.month, ...(filters.day !== undefined && exportType === 'cdr_out' ? { day: filters.day } : {}) };
+    : {
+        year: filters.year,
+        month: filters.month,
+        ...(filters.day !== undefined && exportType === 'cdr_out' ? { day: filters.day } : {}),
+      };
   if (didNumber) kept.did_number = didNumber;
   if (voiceOutTrunkId) kept['voice_out_trunk.id'] = voiceOutTrunkId;
   return {

@@ -42,7 +42,8 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
 
   app.addHook('onRequest', async (req, reply) => {
     const key = req.headers['api-key'];
-    const accountId = typeof key === 'string' && key ? await findAccountByApiKey(app.store.pool, key) : undefined;
+    const accountId =
+      typeof key === 'string' && key ? await findAccountByApiKey(app.store.pool, key) : undefined;
     if (!accountId) return sendError(reply, 401, UNAUTHORIZED);
     req.accountId = accountId;
     const version = requestedVersion(req);
@@ -50,19 +51,31 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
       return sendError(
         reply,
         400,
-        errorDocument(400, 'Invalid API version', `Supported X-DIDWW-API-Version values: ${SUPPORTED_VERSIONS.join(', ')}.`),
+        errorDocument(
+          400,
+          'Invalid API version',
+          `Supported X-DIDWW-API-Version values: ${SUPPORTED_VERSIONS.join(', ')}.`,
+        ),
       );
     }
     req.apiVersion = version;
     if (isDownload(req)) return;
     if (notAcceptable(req)) {
-      return sendError(reply, 406, errorDocument(406, 'Not Acceptable', `Accept ${JSON_API} without media type parameters.`));
+      return sendError(
+        reply,
+        406,
+        errorDocument(406, 'Not Acceptable', `Accept ${JSON_API} without media type parameters.`),
+      );
     }
     if (unsupportedMediaType(req)) {
       return sendError(
         reply,
         415,
-        errorDocument(415, 'Unsupported Media Type', `Send the request body as ${JSON_API} without media type parameters.`),
+        errorDocument(
+          415,
+          'Unsupported Media Type',
+          `Send the request body as ${JSON_API} without media type parameters.`,
+        ),
       );
     }
   });
@@ -77,26 +90,41 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    sendError(reply, 404, errorDocument(404, 'Not Found', `No route matches ${req.method} ${req.url.split('?')[0]}.`));
+    sendError(
+      reply,
+      404,
+      errorDocument(404, 'Not Found', `No route matches ${req.method} ${req.url.split('?')[0]}.`),
+    );
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (isDownload(req) && (err instanceof NotFoundError || err.statusCode === 404)) return reply.code(404).send();
+    if (isDownload(req) && (err instanceof NotFoundError || err.statusCode === 404))
+      return reply.code(404).send();
     if (err instanceof ValidationError) return sendError(reply, 422, validationDocument(err.problems));
-    if (err instanceof NotFoundError) return sendError(reply, 404, errorDocument(404, 'Record not found', err.message));
+    if (err instanceof NotFoundError)
+      return sendError(reply, 404, errorDocument(404, 'Record not found', err.message));
     if (err.validation) return sendError(reply, 400, errorDocument(400, 'Bad Request', err.message));
     if (isStoreUnavailable(err) || isQueryTimeout(err)) {
       req.log.warn({ err }, 'store unavailable');
-      return sendError(reply, 503, errorDocument(503, 'Service Unavailable', 'The CDR store is not reachable; retry shortly.'));
+      return sendError(
+        reply,
+        503,
+        errorDocument(503, 'Service Unavailable', 'The CDR store is not reachable; retry shortly.'),
+      );
     }
     const status = err.statusCode ?? (err instanceof CdrexError ? err.statusCode : 500);
     if (status === 429) return sendError(reply, 429, errorDocument(429, 'Too Many Requests', err.message));
     if (status >= 400 && status < 500) {
-      const title = status === 413 ? 'Payload Too Large' : status === 415 ? 'Unsupported Media Type' : 'Bad Request';
+      const title =
+        status === 413 ? 'Payload Too Large' : status === 415 ? 'Unsupported Media Type' : 'Bad Request';
       return sendError(reply, status, errorDocument(status, title, err.message));
     }
     req.log.error({ err }, 'request failed');
-    return sendError(reply, 500, errorDocument(500, 'Internal Server Error', 'Something went wrong on our side.'));
+    return sendError(
+      reply,
+      500,
+      errorDocument(500, 'Internal Server Error', 'Something went wrong on our side.'),
+    );
   });
 
   await app.register(exportRoutes, { dialect: 'exports' });

@@ -12,7 +12,11 @@ export interface JsonApiError {
 }
 
 export function errorDocument(status: number, title: string, detail?: string): { errors: JsonApiError[] } {
-  return { errors: [{ title, ...(detail === undefined ? {} : { detail }), code: String(status), status: String(status) }] };
+  return {
+    errors: [
+      { title, ...(detail === undefined ? {} : { detail }), code: String(status), status: String(status) },
+    ],
+  };
 }
 
 export const UNAUTHORIZED = errorDocument(401, 'Unauthorized', 'Authorization failed');

@@ -7,7 +7,9 @@ import { DEFAULT_VERSION, SUPPORTED_VERSIONS } from './versions.js';
 export function unsupportedMediaType(req: FastifyRequest): boolean {
   if (!['POST', 'PATCH', 'PUT'].includes(req.method)) return false;
   const type = req.headers['content-type'];
-  return type === undefined ? Number(req.headers['content-length'] ?? 0) > 0 : type.trim().toLowerCase() !== JSON_API;
+  return type === undefined
+    ? Number(req.headers['content-length'] ?? 0) > 0
+    : type.trim().toLowerCase() !== JSON_API;
 }
 
 /** JSON:API: 406 when every JSON:API media type in Accept carries parameters. */

@@ -80,7 +80,10 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
 
   api.post(
     base,
-    { bodyLimit: 64 * 1024, schema: { tags, body: JsonApiBody, response: { 201: singleDocument(resource), ...errors } } },
+    {
+      bodyLimit: 64 * 1024,
+      schema: { tags, body: JsonApiBody, response: { 201: singleDocument(resource), ...errors } },
+    },
     async (req, reply) => {
       const request = parseCreateExport(req.body, req.apiVersion, dialect);
       const row = await requestExport(pool, req.accountId!, request, {
@@ -126,14 +129,20 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
     `${base}/:id`,
     {
       bodyLimit: 64 * 1024,
-      schema: { tags, params: IdParams, body: JsonApiBody, response: { 200: singleDocument(resource), ...errors } },
+      schema: {
+        tags,
+        params: IdParams,
+        body: JsonApiBody,
+        response: { 200: singleDocument(resource), ...errors },
+      },
     },
     async (req) => {
       await load(req.accountId!, req.params.id);
       const problems: FieldProblem[] = [];
       const attrs = resourceAttributes(req.body, 'exports', problems);
       const data = (req.body as { data?: { id?: unknown } }).data;
-      if (data?.id !== undefined && data.id !== req.params.id) problems.push({ field: 'id', title: 'is invalid' });
+      if (data?.id !== undefined && data.id !== req.params.id)
+        problems.push({ field: 'id', title: 'is invalid' });
       const reference = externalReference(attrs, problems);
       if (problems.length > 0) throw new ValidationError(problems);
       const row =
@@ -147,7 +156,8 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
 
   api.delete(`${base}/:id`, { schema: { tags, params: IdParams } }, async (req, reply) => {
     const found =
-      UUID.test(req.params.id) && (await removeExport(pool, config.exportDir, req.accountId!, dialect, req.params.id));
+      UUID.test(req.params.id) &&
+      (await removeExport(pool, config.exportDir, req.accountId!, dialect, req.params.id));
     if (!found) throw new NotFoundError(recordNotFound(req.params.id).errors[0].detail);
     return reply.code(204).send();
   });

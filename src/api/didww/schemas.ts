@@ -43,7 +43,9 @@ export const listDocument = <T extends typeof ExportResource | typeof CdrExportR
   Type.Object({ data: Type.Array(resource), meta: Meta, links: Type.Optional(Links) });
 
 export const ListQuery = Type.Object({
-  sort: Type.Optional(Type.Union(['status', 'created_at', '-status', '-created_at'].map((s) => Type.Literal(s)))),
+  sort: Type.Optional(
+    Type.Union(['status', 'created_at', '-status', '-created_at'].map((s) => Type.Literal(s))),
+  ),
   'page[number]': Type.Optional(Type.Integer({ minimum: 1 })),
   'page[size]': Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   'filter[external_reference_id]': Type.Optional(Type.String({ maxLength: 100 })),

@@ -37,7 +37,11 @@ export async function createAccount(pool: pg.Pool, masterKey: Buffer, name: stri
 }
 
 /** Replaces the account's key; the old one stops working at once. */
-export async function rotateApiKey(pool: pg.Pool, masterKey: Buffer, accountId: string): Promise<CreatedAccount> {
+export async function rotateApiKey(
+  pool: pg.Pool,
+  masterKey: Buffer,
+  accountId: string,
+): Promise<CreatedAccount> {
   const apiKey = generateApiKey();
   const { rowCount } = await pool.query(
     `update api_keys set key_hash = $2::bytea, key_ciphertext = $3::bytea, created_at = now()

@@ -101,9 +101,10 @@ export async function findExport(
 
 /** For workers: the export whatever its account. */
 export async function loadExport(db: pg.Pool | pg.PoolClient, id: string): Promise<ExportRow | undefined> {
-  const { rows } = await db.query<ExportRow>(`select ${EXPORT_COLUMNS} from ${EXPORT_FROM} where e.id = $1::uuid`, [
-    id,
-  ]);
+  const { rows } = await db.query<ExportRow>(
+    `select ${EXPORT_COLUMNS} from ${EXPORT_FROM} where e.id = $1::uuid`,
+    [id],
+  );
   return rows[0];
 }
 
@@ -111,7 +112,8 @@ export type ExportSort = 'status' | 'created_at' | '-status' | '-created_at';
 
 // Status sorts by lifecycle (pending, processing, completed), not alphabetically.
 const ORDER_BY: Record<ExportSort, string> = {
-  status: "array_position(array['pending','processing','completed','failed'], e.status) asc, e.created_at asc, e.id",
+  status:
+    "array_position(array['pending','processing','completed','failed'], e.status) asc, e.created_at asc, e.id",
   '-status':
     "array_position(array['pending','processing','completed','failed'], e.status) desc, e.created_at desc, e.id",
   created_at: 'e.created_at asc, e.id',
@@ -127,7 +129,10 @@ export interface ListExportsQuery {
   externalReferenceId?: string;
 }
 
-export async function listExports(pool: pg.Pool, q: ListExportsQuery): Promise<{ rows: ExportRow[]; total: number }> {
+export async function listExports(
+  pool: pg.Pool,
+  q: ListExportsQuery,
+): Promise<{ rows: ExportRow[]; total: number }> {
   const where = `e.account_id = $1::text and e.dialect = $2::text
     and ($3::text is null or e.external_reference_id = $3::text)`;
   const params = [q.accountId, q.dialect, q.externalReferenceId ?? null];
@@ -177,9 +182,10 @@ export async function deleteExport(
     );
     // A running export job loses its fence and removes the file it was writing.
     if (rowCount) {
-      await client.query("delete from jobs where task in ('export', 'callback') and payload->>'export_id' = $1::text", [
-        id,
-      ]);
+      await client.query(
+        "delete from jobs where task in ('export', 'callback') and payload->>'export_id' = $1::text",
+        [id],
+      );
     }
     await client.query('commit');
     return { found: Boolean(rowCount), fileNames: files.rows.map((r) => r.file_name) };
@@ -215,15 +221,22 @@ export async function findLiveFile(
 }
 
 export async function markExportProcessing(pool: pg.Pool, id: string): Promise<void> {
-  await pool.query("update exports set status = 'processing' where id = $1::uuid and status <> 'completed'", [id]);
+  await pool.query("update exports set status = 'processing' where id = $1::uuid and status <> 'completed'", [
+    id,
+  ]);
 }
 
 export async function markExportFailed(pool: pg.Pool, id: string): Promise<void> {
-  await pool.query("update exports set status = 'failed' where id = $1::uuid and status <> 'completed'", [id]);
+  await pool.query("update exports set status = 'failed' where id = $1::uuid and status <> 'completed'", [
+    id,
+  ]);
 }
 
 /** Files whose export completed before the cutoff; retention deletes them. */
-export async function expiredFiles(pool: pg.Pool, cutoff: Date): Promise<{ id: string; file_name: string }[]> {
+export async function expiredFiles(
+  pool: pg.Pool,
+  cutoff: Date,
+): Promise<{ id: string; file_name: string }[]> {
   const { rows } = await pool.query<{ id: string; file_name: string }>(
     `select f.id, f.file_name from export_files f join exports e on e.id = f.export_id
       where f.deleted_at is null and e.completed_at < $1::timestamptz`,

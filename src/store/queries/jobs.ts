@@ -36,7 +36,14 @@ export async function enqueueJob(
      values ($1::text, $2::text, $3::jsonb, coalesce($4::timestamptz, now()), $5::int, $6::text)
      on conflict (singleton) do nothing
      returning id`,
-    [task, options.accountId ?? null, payload, options.runAt ?? null, options.maxAttempts ?? 5, options.singleton ?? null],
+    [
+      task,
+      options.accountId ?? null,
+      payload,
+      options.runAt ?? null,
+      options.maxAttempts ?? 5,
+      options.singleton ?? null,
+    ],
   );
   await db.query('select pg_notify($1::text, $2::text)', [JOBS_CHANNEL, task]);
   return rows[0]?.id;
@@ -101,7 +108,12 @@ export async function completeJob(db: Queryable, job: Job): Promise<boolean> {
 }
 
 /** Records a failure and schedules the next attempt, or marks the job dead after the last one. */
-export async function failJob(db: Queryable, job: Job, error: string, retryInMs: number | null): Promise<boolean> {
+export async function failJob(
+  db: Queryable,
+  job: Job,
+  error: string,
+  retryInMs: number | null,
+): Promise<boolean> {
   const { rowCount } = await db.query({
     name: 'fail_job',
     text: `update jobs
