@@ -1,0 +1,417 @@
+// `npm run bench`: cdrex against the do-it-yourself pipeline, measured side by side in one run on
+// the same data: `psql \copy (SELECT …) TO STDOUT CSV HEADER | gzip -6` for exports and
+// `psql \copy … FROM` for loads. Runs alternate (cdrex, baseline, cdrex, …); medians are reported.
+// Options: --rows N (default 1000000), --quick (100000), --runs R (3), --smoke (tiny CI run; writes
+// no results file). Uses DATABASE_URL when set, else an embedded cluster of its own.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import pg from 'pg';
+import { exportSelect } from '../src/export/export-file.js';
+import type { ExportRow } from '../src/store/queries/exports.js';
+
+const execFileAsync = promisify(execFile);
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const BIN = path.join(ROOT, 'bin', 'cdrex.js');
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string' },
+    quick: { type: 'boolean' },
+    runs: { type: 'string' },
+    smoke: { type: 'boolean' },
+  },
+});
+const ROWS = Number(args.rows ?? (args.quick ? 100_000 : 1_000_000));
+const RUNS = Number(args.runs ?? 3);
+const SMOKE = Boolean(args.smoke);
+const PARALLEL = 8;
+
+const now = new Date();
+const MONTH = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+const MONTH_START = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+const MONTH_END = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-bench-'));
+const dataDir = path.join(ROOT, 'bench', '.data', randomBytes(4).toString('hex'));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// ---- the store: a database of our own on DATABASE_URL, or an embedded cluster of our own ----
+let databaseUrl: string;
+let dropDatabase = async () => {};
+if (process.env.DATABASE_URL) {
+  const name = `cdrex_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(process.env.DATABASE_URL);
+  url.pathname = `/${name}`;
+  databaseUrl = url.toString();
+  dropDatabase = async () => {
+    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await c.connect();
+    await c.query(`drop database if exists ${name} with (force)`);
+    await c.end();
+  };
+} else {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const started = await execFileAsync(process.execPath, [BIN, 'db', 'start'], {
+    env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
+  });
+  const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
+    port: number;
+    password: string;
+  };
+  log(`embedded cluster ${started.stdout.trim()}`);
+  databaseUrl = `postgres://postgres:${cluster.password}@127.0.0.1:${cluster.port}/postgres`;
+}
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  DATABASE_URL: databaseUrl,
+  CDREX_DATA_DIR: path.join(work, 'data'),
+  CDREX_MASTER_KEY: 'bench',
+  CDREX_RATE_LIMIT: '100000',
+  CDREX_POLL_MS: '20',
+  CDREX_WORKER_CONCURRENCY: String(PARALLEL),
+  CDREX_EXPORTS_PER_ACCOUNT: String(PARALLEL),
+  LOG_LEVEL: 'warn',
+};
+
+async function cli(argv: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await execFileAsync(process.execPath, [BIN, ...argv], { env, maxBuffer: 1 << 20 });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+}
+
+async function sh(script: string): Promise<void> {
+  await execFileAsync('bash', ['-o', 'pipefail', '-c', script], {
+    env: { ...env, PGTZ: 'UTC' },
+    maxBuffer: 1 << 20,
+  });
+}
+
+/** Peak RSS of a process while fn runs, sampled from /proc. */
+async function peakRss<T>(pid: number, fn: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
+  let peak = 0;
+  const sample = () => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+    } catch {
+      /* the process is gone */
+    }
+  };
+  const timer = setInterval(sample, 20);
+  try {
+    const value = await fn();
+    sample();
+    return { value, peakMb: peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+let server: ChildProcess | undefined;
+let base = '';
+
+async function cleanup() {
+  server?.kill('SIGTERM');
+  if (server) await new Promise((r) => server!.once('exit', r));
+  await dropDatabase().catch(() => {});
+  if (!process.env.DATABASE_URL) {
+    await execFileAsync(process.execPath, [BIN, 'db', 'stop'], {
+      env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
+    }).catch(() => {});
+    const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { id: string };
+    fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+async function createExport(key: string): Promise<string> {
+  const res = await fetch(`${base}/v3/exports`, {
+    method: 'POST',
+    headers: { 'Api-Key': key, 'Content-Type': 'application/vnd.api+json' },
+    body: JSON.stringify({
+      data: {
+        type: 'exports',
+        attributes: {
+          export_type: 'cdr_in',
+          filters: { year: now.getUTCFullYear(), month: now.getUTCMonth() + 1 },
+        },
+      },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`create export: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { data: { id: string } }).data.id;
+}
+
+/** API request to file complete; returns the file's size. */
+async function runExport(key: string): Promise<number> {
+  const id = await createExport(key);
+  for (;;) {
+    const res = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': key } });
+    const attrs = ((await res.json()) as { data: { attributes: { status: string; url: string | null } } })
+      .data.attributes;
+    if (attrs.status === 'Completed' && attrs.url) {
+      const head = await fetch(attrs.url, { method: 'HEAD', headers: { 'Api-Key': key } });
+      return Number(head.headers.get('content-length'));
+    }
+    if (attrs.status === 'Failed') throw new Error('export failed');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface Row {
+  key: string;
+  cdrex: string;
+  baseline: string;
+  ratio: number | null;
+  target: string;
+  pass: boolean | null;
+}
+
+try {
+  log(`rows ${ROWS}, runs ${RUNS}${SMOKE ? ' (smoke)' : ''}`);
+  await cli(['migrate']);
+  const main = (await cli(['accounts', 'create', '--name', 'bench'])) as {
+    account_id: string;
+    api_key: string;
+  };
+  const csvFile = path.join(work, 'month.csv');
+  await cli([
+    'generate',
+    '--type',
+    'cdr_in',
+    '--month',
+    MONTH,
+    '--rows',
+    String(ROWS),
+    '--seed',
+    '1',
+    '--out',
+    csvFile,
+  ]).catch(() => ({}));
+  log('loading the month');
+  await cli(['import', '--account', main.account_id, '--type', 'cdr_in', csvFile]);
+
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const postgresVersion = String((await pool.query('show server_version')).rows[0].server_version);
+  await pool.query('vacuum analyze cdrs');
+
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(process.execPath, [BIN, 'serve'], {
+    env: { ...env, PORT: String(port), CDREX_PUBLIC_URL: base },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${base}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 600) throw new Error('cdrex serve did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // ---- exports ----
+  const select = exportSelect(
+    {
+      dialect: 'exports',
+      export_type: 'cdr_in',
+      account_id: main.account_id,
+      range_from: MONTH_START,
+      range_to: MONTH_END,
+      did_number: null,
+      voice_out_trunk_id: null,
+    } as ExportRow,
+    (v) => `'${v.replace(/'/g, "''")}'`,
+  ).replace(/\s+/g, ' ');
+  const baselineFile = path.join(work, 'baseline.csv.gz');
+  const exportTimes = { cdrex: [] as number[], baseline: [] as number[] };
+  let cdrexSize = 0;
+  let baselineSize = 0;
+  let rssPeak = 0;
+  for (let run = 0; run < RUNS; run++) {
+    const c = await peakRss(server.pid!, () => timed(() => runExport(main.api_key)));
+    exportTimes.cdrex.push(c.value.ms);
+    cdrexSize = c.value.value;
+    rssPeak = Math.max(rssPeak, c.peakMb);
+    const b = await timed(() =>
+      sh(
+        `psql "$DATABASE_URL" -qAt -c "\\copy (${select}) TO STDOUT CSV HEADER" | gzip -6 > ${baselineFile}`,
+      ),
+    );
+    exportTimes.baseline.push(b.ms);
+    baselineSize = fs.statSync(baselineFile).size;
+    log(`export run ${run + 1}: cdrex ${c.value.ms.toFixed(0)} ms, baseline ${b.ms.toFixed(0)} ms`);
+  }
+
+  // ---- imports: cdrex import vs psql \copy into an identical table with identical indexes ----
+  await pool.query('drop table if exists bench_copy');
+  await pool.query('create table bench_copy (like cdrs including defaults including constraints)');
+  for (const idx of (
+    await pool.query<{ def: string }>("select indexdef as def from pg_indexes where tablename = 'cdrs'")
+  ).rows) {
+    await pool.query(
+      idx.def.replace(
+        /INDEX (\S+) ON (ONLY )?(\S+\.)?cdrs/,
+        (_m, name) => `INDEX ${name}_copy ON bench_copy`,
+      ),
+    );
+  }
+  await pool.query(
+    `alter table bench_copy alter account_id set default '${main.account_id}', alter kind set default 'cdr_in'`,
+  );
+  const copyColumns =
+    'time_start, time_connect, time_end, status, source_number, source_name, did_number, duration_s, attempt, disconnect_code, disconnect_reason, disconnect_initiator, trunk_name, destination, trunk_group, capacity_group, cost_tollfree, cost_pstn, cost_metered, cost_cnam, cost, call_id';
+  const importTimes = { cdrex: [] as number[], baseline: [] as number[] };
+  for (let run = 0; run < RUNS; run++) {
+    // Each run loads the month afresh: cdrex into a new account, psql into an emptied table.
+    const acct = (await cli(['accounts', 'create', '--name', `import-${run}`])) as { account_id: string };
+    const c = await timed(() => cli(['import', '--account', acct.account_id, '--type', 'cdr_in', csvFile]));
+    if (c.value.inserted !== ROWS) throw new Error(`import stored ${String(c.value.inserted)} rows`);
+    importTimes.cdrex.push(c.ms);
+    await pool.query('truncate bench_copy');
+    const b = await timed(() =>
+      sh(`psql "$DATABASE_URL" -qAt -c "\\copy bench_copy (${copyColumns}) FROM '${csvFile}' CSV HEADER"`),
+    );
+    importTimes.baseline.push(b.ms);
+    log(`import run ${run + 1}: cdrex ${c.ms.toFixed(0)} ms, baseline ${b.ms.toFixed(0)} ms`);
+    await pool.query('delete from cdrs where account_id = $1', [acct.account_id]);
+  }
+  await pool.query('drop table bench_copy');
+
+  // ---- parallel exports: 8 accounts, one export each at once, vs one alone ----
+  const perAccount = Math.max(1, Math.floor(ROWS / PARALLEL));
+  const accounts: { account_id: string; api_key: string }[] = [];
+  for (let i = 0; i < PARALLEL; i++) {
+    const a = (await cli(['accounts', 'create', '--name', `parallel-${i}`])) as {
+      account_id: string;
+      api_key: string;
+    };
+    await cli([
+      'generate',
+      '--account',
+      a.account_id,
+      '--type',
+      'cdr_in',
+      '--month',
+      MONTH,
+      '--rows',
+      String(perAccount),
+      '--seed',
+      String(100 + i),
+    ]);
+    accounts.push(a);
+  }
+  await pool.query('vacuum analyze cdrs');
+  const single: number[] = [];
+  const parallel: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    single.push((await timed(() => runExport(accounts[0].api_key))).ms);
+    parallel.push((await timed(() => Promise.all(accounts.map((a) => runExport(a.api_key))))).ms);
+  }
+  await pool.end();
+
+  const exportRatio = median(exportTimes.cdrex) / median(exportTimes.baseline);
+  const importRate = ROWS / (median(importTimes.cdrex) / 1000);
+  const copyRate = ROWS / (median(importTimes.baseline) / 1000);
+  const singleRate = perAccount / (median(single) / 1000);
+  const parallelRate = (perAccount * PARALLEL) / (median(parallel) / 1000);
+  const fmtMs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const fmtRate = (r: number) => `${Math.round(r).toLocaleString('en-US')} rows/s`;
+  const table: Row[] = [
+    {
+      key: 'export_time_ratio',
+      cdrex: fmtMs(median(exportTimes.cdrex)),
+      baseline: fmtMs(median(exportTimes.baseline)),
+      ratio: exportRatio,
+      target: '≤ 1.0 (goal 0.6)',
+      pass: exportRatio <= 1,
+    },
+    {
+      key: 'export_size_ratio',
+      cdrex: `${(cdrexSize / 1e6).toFixed(1)} MB`,
+      baseline: `${(baselineSize / 1e6).toFixed(1)} MB`,
+      ratio: cdrexSize / baselineSize,
+      target: '≤ 1.05',
+      pass: cdrexSize / baselineSize <= 1.05,
+    },
+    {
+      key: 'export_peak_rss_mb',
+      cdrex: `${rssPeak.toFixed(0)} MB`,
+      baseline: '—',
+      ratio: rssPeak,
+      target: '≤ 200',
+      pass: rssPeak <= 200,
+    },
+    {
+      key: 'import_speed_ratio',
+      cdrex: fmtRate(importRate),
+      baseline: fmtRate(copyRate),
+      ratio: importRate / copyRate,
+      target: '≥ 0.9',
+      pass: importRate / copyRate >= 0.9,
+    },
+    {
+      key: 'parallel_export_ratio',
+      cdrex: fmtRate(parallelRate),
+      baseline: `${fmtRate(singleRate)} (one)`,
+      ratio: parallelRate / singleRate,
+      target: '≥ 0.9',
+      pass: parallelRate / singleRate >= 0.9,
+    },
+    { key: 'upload_speed_ratio', cdrex: 'n/a', baseline: 'n/a', ratio: null, target: '≥ 0.6', pass: null },
+    { key: 'kazoo_page_p99_ms', cdrex: 'n/a', baseline: 'n/a', ratio: null, target: '≤ 10', pass: null },
+  ];
+  const pad = (s: string, n: number) => s.padEnd(n);
+  console.log(
+    `\ncdrex bench: ${ROWS.toLocaleString('en-US')} rows, ${RUNS} runs each (medians), PostgreSQL ${postgresVersion}\n`,
+  );
+  console.log(
+    `${pad('key', 24)}${pad('cdrex', 22)}${pad('baseline', 26)}${pad('ratio', 9)}${pad('target', 18)}pass`,
+  );
+  for (const r of table) {
+    const pass = r.pass === null ? 'not measured' : r.pass ? 'pass' : 'FAIL';
+    console.log(
+      `${pad(r.key, 24)}${pad(r.cdrex, 22)}${pad(r.baseline, 26)}${pad(r.ratio === null ? '—' : r.ratio.toFixed(2), 9)}${pad(r.target, 18)}${pass}`,
+    );
+  }
+  if (!SMOKE) {
+    const results: Record<string, number | string | null> = { rows: ROWS, postgres_version: postgresVersion };
+    for (const r of table) results[r.key] = r.ratio === null ? null : Number(r.ratio.toFixed(3));
+    results.export_cdrex_s = Number((median(exportTimes.cdrex) / 1000).toFixed(2));
+    results.export_baseline_s = Number((median(exportTimes.baseline) / 1000).toFixed(2));
+    fs.writeFileSync(
+      path.join(ROOT, 'bench', 'results', 'latest.json'),
+      `${JSON.stringify(results, null, 2)}\n`,
+    );
+    log('wrote bench/results/latest.json');
+  }
+} finally {
+  await cleanup();
+}
