@@ -104,9 +104,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
 }
 
-async function sh(script: string): Promise<void> {
+/** Runs a shell pipeline; `vars` reach it as environment variables (no quoting games). */
+async function sh(script: string, vars: Record<string, string> = {}): Promise<void> {
   await execFileAsync('bash', ['-o', 'pipefail', '-c', script], {
-    env: { ...env, PGTZ: 'UTC' },
+    env: { ...env, PGTZ: 'UTC', ...vars },
     maxBuffer: 1 << 20,
   });
 }
@@ -218,6 +219,7 @@ try {
   await cli(['import', '--account', main.account_id, '--type', 'cdr_in', csvFile]);
 
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  pool.on('error', () => {}); // the cluster is stopped at cleanup
   const postgresVersion = String((await pool.query('show server_version')).rows[0].server_version);
   await pool.query('vacuum analyze cdrs');
 
@@ -261,9 +263,10 @@ try {
     cdrexSize = c.value.value;
     rssPeak = Math.max(rssPeak, c.peakMb);
     const b = await timed(() =>
-      sh(
-        `psql "$DATABASE_URL" -qAt -c "\\copy (${select}) TO STDOUT CSV HEADER" | gzip -6 > ${baselineFile}`,
-      ),
+      sh('psql "$DATABASE_URL" -qAt -c "$COPY" | gzip -6 > "$OUT"', {
+        COPY: `\\copy (${select}) TO STDOUT CSV HEADER`,
+        OUT: baselineFile,
+      }),
     );
     exportTimes.baseline.push(b.ms);
     baselineSize = fs.statSync(baselineFile).size;
@@ -297,7 +300,9 @@ try {
     importTimes.cdrex.push(c.ms);
     await pool.query('truncate bench_copy');
     const b = await timed(() =>
-      sh(`psql "$DATABASE_URL" -qAt -c "\\copy bench_copy (${copyColumns}) FROM '${csvFile}' CSV HEADER"`),
+      sh('psql "$DATABASE_URL" -qAt -c "$COPY"', {
+        COPY: `\\copy bench_copy (${copyColumns}) FROM '${csvFile}' CSV HEADER`,
+      }),
     );
     importTimes.baseline.push(b.ms);
     log(`import run ${run + 1}: cdrex ${c.ms.toFixed(0)} ms, baseline ${b.ms.toFixed(0)} ms`);

@@ -43,7 +43,6 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
       },
     ) as unknown as FastifyBaseLogger,
     bodyLimit: store.config.uploadLimitMb * 1024 * 1024,
-    disableRequestLogging: false,
     requestTimeout: 120_000,
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,

@@ -8,7 +8,6 @@ import { DataError, NotFoundError } from '../errors.js';
 import { importDidwwCsv } from '../ingest/didww-csv.js';
 import { generateCsv } from '../ingest/generate.js';
 import { createLogger, type Logger } from '../log.js';
-import { runWorker, serve } from '../server.js';
 import { openStore } from '../store/db.js';
 import { startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
 import { createAccount, rotateApiKey } from '../store/queries/accounts.js';
@@ -216,11 +215,14 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const { values } = parse(rest, { 'no-worker': { type: 'boolean' } });
+      // Loaded on demand: the HTTP stack is heavy and the other commands do not need it.
+      const { serve } = await import('../server.js');
       await serve(config, log, { worker: !values['no-worker'] });
       return -1; // keeps running
     }
     case 'worker': {
       const { values } = parse(rest, { once: { type: 'boolean' } });
+      const { runWorker } = await import('../server.js');
       const code = await runWorker(config, log, { once: Boolean(values.once) });
       if (values.once) printSummary({ worker: 'idle' });
       return values.once ? code : -1;

@@ -45,7 +45,7 @@ function stageTableSql(columns: CsvColumn[]): string {
   return `create temp table ${STAGE} (${defs.join(', ')})`;
 }
 
-function insertSql(columns: CsvColumn[], kind: CdrKind): string {
+function insertSql(columns: CsvColumn[], kind: CdrKind, dedupe: boolean): string {
   const targets = columns.map((c) => c.column);
   const values = columns.map((c) =>
     c.column === 'attempt' ? `coalesce(${quoteIdent(c.header)}, 1)` : quoteIdent(c.header),
@@ -59,7 +59,43 @@ function insertSql(columns: CsvColumn[], kind: CdrKind): string {
     );
   }
   return `insert into cdrs (${targets.join(', ')}) select ${values.join(', ')} from ${STAGE}
-    on conflict do nothing`;
+    ${dedupe ? 'on conflict do nothing' : ''}`;
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Moves the staged rows into `cdrs`. ON CONFLICT costs a speculative insertion per row, so when
+ * the account has nothing stored in the file's time span (the usual case: a new month) a plain
+ * INSERT is used; a duplicate inside the file, or a concurrent load of the same rows, makes it
+ * fail as a whole, and the load is redone with ON CONFLICT.
+ */
+async function insertStaged(
+  client: pg.PoolClient,
+  columns: CsvColumn[],
+  options: DidwwImportOptions,
+  span: { first: Date; last: Date },
+): Promise<number> {
+  const params: (string | null)[] = [options.accountId, options.kind, options.source ?? 'import'];
+  if (options.kind === 'cdr_out') params.push(options.voiceOutTrunkId?.toLowerCase() ?? null);
+  const overlap = await client.query(
+    `select 1 from cdrs where account_id = $1::text and kind = $2::text
+        and time_start between $3::timestamptz and $4::timestamptz limit 1`,
+    [options.accountId, options.kind, span.first, span.last],
+  );
+  if (overlap.rowCount === 0) {
+    try {
+      await client.query('savepoint plain_insert');
+      const result = await client.query(insertSql(columns, options.kind, false), params);
+      await client.query('release savepoint plain_insert');
+      return result.rowCount ?? 0;
+    } catch (err) {
+      if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+      await client.query('rollback to savepoint plain_insert');
+    }
+  }
+  const result = await client.query(insertSql(columns, options.kind, true), params);
+  return result.rowCount ?? 0;
 }
 
 /** Turns PostgreSQL's COPY error into a DataError with the 1-based line (header = line 1). */
@@ -95,19 +131,18 @@ export async function importDidwwCsv(
       throw copyError(err, options.fileName);
     }
     const total = Number(copy.rowCount ?? 0);
-    const months = await client.query<{ m: Date }>(
-      `select distinct date_trunc('month', "Date/Time Start (UTC)", 'UTC') as m from ${STAGE}`,
+    if (total === 0) return { inserted: 0, duplicates: 0 };
+    const { rows } = await client.query<{ months: Date[]; first: Date; last: Date }>(
+      `select array_agg(distinct date_trunc('month', "Date/Time Start (UTC)", 'UTC')) as months,
+              min("Date/Time Start (UTC)") as first, max("Date/Time Start (UTC)") as last from ${STAGE}`,
     );
-    await ensureMonthPartitions(
-      pool,
-      months.rows.map((r) => r.m),
-    );
-    const params: (string | null)[] = [options.accountId, options.kind, options.source ?? 'import'];
-    if (options.kind === 'cdr_out') params.push(options.voiceOutTrunkId?.toLowerCase() ?? null);
-    const result = await client.query(insertSql(columns, options.kind), params);
-    const inserted = result.rowCount ?? 0;
+    await ensureMonthPartitions(pool, rows[0].months);
+    await client.query('begin');
+    const inserted = await insertStaged(client, columns, options, rows[0]);
+    await client.query('commit');
     return { inserted, duplicates: total - inserted };
   } catch (err) {
+    await client.query('rollback').catch(() => {});
     broken = !(err instanceof DataError);
     throw err;
   } finally {

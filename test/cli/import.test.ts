@@ -97,6 +97,17 @@ test('import stores a file once: again, it counts duplicates; gzip and stdin wor
   );
   assert.deepEqual(summary(stdin), { inserted: 0, duplicates: 300 });
   assert.equal(await count(acct.account_id), 300);
+
+  // A row repeated inside one file is stored once too.
+  const other = await newAccount('repeats');
+  const lines = fs.readFileSync(file('in.csv'), 'utf8').trim().split('\n');
+  fs.writeFileSync(file('repeats.csv'), `${[...lines.slice(0, 11), lines[5], lines[7]].join('\n')}\n`);
+  const repeats = await cdrex(
+    ['import', '--account', other.account_id, '--type', 'cdr_in', file('repeats.csv')],
+    env,
+  );
+  assert.deepEqual(summary(repeats), { inserted: 10, duplicates: 2 });
+  assert.equal(await count(other.account_id), 10);
 });
 
 test('a malformed row stops the file with its line number and stores nothing from it', async () => {
