@@ -25,7 +25,7 @@ export class ParallelGzip extends Transform {
 
   constructor(options: ParallelGzipOptions = {}) {
     super();
-    this.level = options.level ?? 6;
+    this.level = options.level ?? 5;
     this.chunkSize = options.chunkSize ?? 1 << 20;
     this.maxInFlight = options.maxInFlight ?? 4;
   }
