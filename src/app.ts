@@ -7,6 +7,8 @@ import type pg from 'pg';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { didwwApi } from './api/didww/index.js';
+import { freeswitchIngest } from './api/freeswitch.js';
+import { kazooApi } from './api/kazoo/index.js';
 import { countDefaultPartitionRows } from './store/partitions.js';
 
 export interface AppStore {
@@ -74,5 +76,8 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
   });
 
   await app.register(didwwApi, { prefix: '/v3' });
+  await app.register(kazooApi, { prefix: '/v1' });
+  await app.register(kazooApi, { prefix: '/v2' });
+  await app.register(freeswitchIngest);
   return app;
 }

@@ -56,8 +56,9 @@ create table cdrs (
   inserted_at           timestamptz not null default now()
 ) partition by range (time_start);
 
--- The dedupe key (first write wins). It also serves the export order (time_start, call_id).
-create unique index cdrs_dedupe on cdrs (account_id, kind, time_start, call_id, attempt);
+-- The dedupe key (first write wins). Its order also serves the export order (time_start, call_id,
+-- attempt) and the Kazoo keyset over both directions (time_start, call_id, attempt, kind).
+create unique index cdrs_dedupe on cdrs (account_id, time_start, call_id, attempt, kind);
 create index cdrs_did on cdrs (account_id, did_number, time_start) where kind = 'cdr_in';
 create index cdrs_out_trunk on cdrs (account_id, voice_out_trunk_id, time_start) where kind = 'cdr_out';
 

@@ -1,0 +1,71 @@
+// POST /ingest/freeswitch: the CDR FreeSWITCH's mod_json_cdr posts at hangup, in any of its three
+// encodings, authenticated per account with HTTP Basic `account_id:api_key`. Answers 200 (what
+// mod_json_cdr counts as delivered) with the counts; anything else makes the module retry.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { freeswitchToRecord } from '../ingest/freeswitch.js';
+import { loadRecords } from '../ingest/records.js';
+import { findAccountByApiKey } from '../store/queries/accounts.js';
+
+const FORM = 'application/x-www-form-urlencoded';
+const BASE64_FORM = 'application/x-www-form-base64-encoded';
+
+function basicAuth(header: string | undefined): { user: string; password: string } | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const at = decoded.indexOf(':');
+  return at < 0 ? undefined : { user: decoded.slice(0, at), password: decoded.slice(at + 1) };
+}
+
+/** The CDR JSON inside a form body: `cdr=<url-encoded JSON>` or `cdr=<base64 JSON>`. */
+function formCdr(body: string, base64: boolean): unknown {
+  const field = new URLSearchParams(body).get('cdr') ?? (base64 ? body.replace(/^cdr=/, '') : null);
+  if (field === null) throw Object.assign(new Error('The form has no cdr field.'), { statusCode: 400 });
+  const json = base64 ? Buffer.from(field.replace(/ /g, '+'), 'base64').toString('utf8') : field;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    throw Object.assign(new Error('The cdr field is not valid JSON.'), { statusCode: 400 });
+  }
+}
+
+export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
+  const { pool, config } = app.store;
+  app.addContentTypeParser([FORM, BASE64_FORM], { parseAs: 'string' }, (req, body, done) => {
+    try {
+      done(null, formCdr(body as string, req.headers['content-type']?.startsWith(BASE64_FORM) ?? false));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  const fail = (reply: FastifyReply, status: number, error: string) => reply.code(status).send({ error });
+
+  app.addHook('onRequest', async (req, reply) => {
+    const creds = basicAuth(req.headers.authorization);
+    const accountId = creds ? await findAccountByApiKey(pool, creds.password) : undefined;
+    if (!creds || !accountId || accountId !== creds.user) {
+      return fail(reply.header('WWW-Authenticate', 'Basic realm="cdrex"'), 401, 'invalid credentials');
+    }
+    req.accountId = accountId;
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'freeswitch ingest failed');
+    return fail(reply, status, status === 500 ? 'internal error' : err.message);
+  });
+
+  const body = Type.Object({}, { additionalProperties: true });
+  app.post('/ingest/freeswitch', { schema: { body } }, async (req, reply) => {
+    const result = await loadRecords(
+      pool,
+      [req.body],
+      (raw) => freeswitchToRecord(raw, { directionVar: config.fsDirectionVar, trunkVar: config.fsTrunkVar }),
+      { accountId: req.accountId!, source: 'freeswitch', imported: false, partial: false },
+    );
+    if (!result.stored) return fail(reply, 400, result.rejected[0]?.reason ?? 'invalid CDR');
+    return reply.code(200).send({ inserted: result.inserted, duplicates: result.duplicates });
+  });
+}

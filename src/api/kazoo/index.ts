@@ -1,0 +1,86 @@
+// The Kazoo dialect (`/v1` and `/v2`): token auth, the Kazoo envelope for every answer and error,
+// and the CDR routes. Translation only; the search service and loaders do the work.
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
+import { findAccountByApiKey } from '../../store/queries/accounts.js';
+import { isQueryTimeout, isStoreUnavailable } from '../../store/errors.js';
+import { findAccountByToken } from '../../store/queries/tokens.js';
+import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
+import { KazooValidationError } from './list-params.js';
+import { kazooRoutes } from './routes.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    kazooToken?: string;
+  }
+  interface FastifyContextConfig {
+    /** Routes reachable without a token (api_auth). */
+    public?: boolean;
+  }
+}
+
+/** X-Auth-Token, then ?auth_token (seed 003's curl), then Authorization: Bearer. */
+function presentedToken(req: FastifyRequest): string | undefined {
+  const header = req.headers['x-auth-token'];
+  if (typeof header === 'string' && header) return header;
+  const query = (req.query as Record<string, unknown> | undefined)?.auth_token;
+  if (typeof query === 'string' && query) return query;
+  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  return bearer?.[1];
+}
+
+export async function kazooApi(app: FastifyInstance): Promise<void> {
+  const { pool } = app.store;
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.config?.public) return;
+    const token = presentedToken(req);
+    // A token from api_auth, or the account's API key itself (documented in the README).
+    const accountId = token
+      ? ((await findAccountByToken(pool, token)) ?? (await findAccountByApiKey(pool, token)))
+      : undefined;
+    const target = (req.params as { account_id?: string } | undefined)?.account_id;
+    // Another account's path answers exactly as a bad token does: nothing about it leaks.
+    if (!accountId || (target !== undefined && target !== accountId)) {
+      return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
+    }
+    req.accountId = accountId;
+    req.kazooToken = token;
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof KazooValidationError) return sendKazooError(req, reply, 400, err.message, err.data);
+    if (err instanceof ValidationError) {
+      const data = Object.fromEntries(err.problems.map((p) => [p.field, { invalid: { message: p.title } }]));
+      return sendKazooError(req, reply, 400, 'validation error', data);
+    }
+    if (err instanceof NotFoundError)
+      return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
+    if (err.validation) return sendKazooError(req, reply, 400, 'invalid request', { message: err.message });
+    if (isQueryTimeout(err))
+      return sendKazooError(req, reply, 504, 'timeout', { message: 'the query took too long' });
+    if (isStoreUnavailable(err)) {
+      req.log.warn({ err }, 'store unavailable');
+      return sendKazooError(req, reply, 503, 'datastore_unreachable', {
+        message: 'the CDR store is not reachable',
+      });
+    }
+    const status = err.statusCode ?? (err instanceof CdrexError ? err.statusCode : 500);
+    if (status === 415)
+      return sendKazooError(req, reply, 415, 'unsupported_media_type', { message: err.message });
+    if (status === 413) return sendKazooError(req, reply, 413, 'request_too_large', { message: err.message });
+    if (status === 429) return sendKazooError(req, reply, 429, 'too_many_requests', { message: err.message });
+    if (status >= 400 && status < 500)
+      return sendKazooError(req, reply, status, 'invalid request', { message: err.message });
+    req.log.error({ err }, 'request failed');
+    return sendKazooError(req, reply, 500, 'internal_server_error', {
+      message: 'something went wrong on our side',
+    });
+  });
+
+  await app.register(kazooRoutes);
+}

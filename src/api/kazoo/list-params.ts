@@ -1,0 +1,126 @@
+// Translates a Kazoo list query string into a CDR search: the Gregorian time range and its rules,
+// paging, order, `utc_offset`, and every filter form.
+import { GREGORIAN_OFFSET } from '../../formats/kazoo.js';
+import { decodeKey } from '../../search/cdr-search-service.js';
+import type { CdrCondition, CdrSearch, ConditionOp } from '../../store/queries/cdr-search.js';
+
+/** A Kazoo 400: `data` is `{field: {rule: {message, cause}}}`. */
+export class KazooValidationError extends Error {
+  constructor(
+    readonly data: Record<string, Record<string, { message: string; cause?: unknown }>>,
+    message = 'validation error',
+  ) {
+    super(message);
+  }
+}
+
+function invalid(field: string, rule: string, message: string, cause?: unknown): KazooValidationError {
+  return new KazooValidationError({
+    [field]: { [rule]: { message, ...(cause === undefined ? {} : { cause }) } },
+  });
+}
+
+function integer(query: Record<string, string>, name: string): number | undefined {
+  const raw = query[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^-?\d{1,15}$/.test(raw)) throw invalid(name, 'type', `${name} must be an integer`, raw);
+  return Number(raw);
+}
+
+export const MAX_PAGE_SIZE = 1000;
+
+export interface ListParams {
+  search: CdrSearch;
+  pageSize: number;
+  paginate: boolean;
+}
+
+const FILTER_OPS: [string, ConditionOp][] = [
+  ['filter_not_', 'not'],
+  ['filter_', 'eq'],
+];
+const KEY_OPS: Record<string, ConditionOp> = {
+  has_key: 'has_key',
+  key_missing: 'key_missing',
+  has_value: 'has_value',
+  value_missing: 'value_missing',
+};
+
+/** `["a","b"]` is any-of; anything else is one value. */
+function values(raw: string): string[] {
+  if (raw.startsWith('[')) {
+    try {
+      const list = JSON.parse(raw) as unknown;
+      if (
+        Array.isArray(list) &&
+        list.length > 0 &&
+        list.every((v) => ['string', 'number', 'boolean'].includes(typeof v))
+      ) {
+        return list.map(String);
+      }
+    } catch {
+      /* a plain value that happens to start with [ */
+    }
+  }
+  return [raw];
+}
+
+export function parseListParams(
+  query: Record<string, string | string[]>,
+  accountId: string,
+  options: { maxRangeS: number; now: Date },
+): ListParams {
+  const flat: Record<string, string> = {};
+  for (const [k, v] of Object.entries(query)) flat[k] = Array.isArray(v) ? v[v.length - 1] : v;
+
+  const nowGregorian = Math.floor(options.now.getTime() / 1000) + GREGORIAN_OFFSET;
+  const to = integer(flat, 'created_to') ?? nowGregorian;
+  const from = integer(flat, 'created_from') ?? to - options.maxRangeS;
+  if (to < from)
+    throw invalid('created_to', 'date_range', `created_to ${to} is prior to created_from ${from}`, to);
+  if (to - from > options.maxRangeS) {
+    throw invalid(
+      'created_from',
+      'date_range',
+      `created_to ${to} is more than ${options.maxRangeS} seconds from created_from ${from}`,
+      to,
+    );
+  }
+  const pageSizeRaw = integer(flat, 'page_size');
+  if (pageSizeRaw !== undefined && pageSizeRaw < 1) {
+    throw invalid('page_size', 'minimum', 'page size must be at least 1', pageSizeRaw);
+  }
+  const utcOffset = integer(flat, 'utc_offset') ?? 0;
+  if (Math.abs(utcOffset) > 14 * 3600)
+    throw invalid('utc_offset', 'maximum', 'utc_offset must be within ±50400 seconds', utcOffset);
+  let startKey;
+  if (flat.start_key !== undefined && flat.start_key !== '') {
+    startKey = decodeKey(flat.start_key);
+    if (!startKey)
+      throw invalid('start_key', 'type', 'start_key is not a key this server issued', flat.start_key);
+  }
+
+  const conditions: CdrCondition[] = [];
+  for (const [name, raw] of Object.entries(flat)) {
+    const keyOp = KEY_OPS[name];
+    if (keyOp) {
+      for (const key of values(raw)) conditions.push({ op: keyOp, key });
+      continue;
+    }
+    const prefix = FILTER_OPS.find(([p]) => name.startsWith(p));
+    if (prefix) conditions.push({ op: prefix[1], key: name.slice(prefix[0].length), values: values(raw) });
+  }
+  return {
+    search: {
+      accountId,
+      from: new Date((from - GREGORIAN_OFFSET) * 1000),
+      to: new Date((to - GREGORIAN_OFFSET) * 1000),
+      conditions,
+      ascending: flat.ascending === 'true',
+      utcOffsetS: utcOffset,
+      startKey,
+    },
+    pageSize: Math.min(pageSizeRaw ?? 50, MAX_PAGE_SIZE),
+    paginate: flat.paginate !== 'false',
+  };
+}

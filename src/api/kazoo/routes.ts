@@ -1,0 +1,228 @@
+// The Kazoo CDR routes, under /v1 and /v2 (registered once per prefix).
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { kazooDocToRecord } from '../../ingest/kazoo.js';
+import { loadRecords } from '../../ingest/records.js';
+import {
+  findCdr,
+  listInteractions,
+  listLegs,
+  listPage,
+  streamCsv,
+  streamDocs,
+  summarize,
+  type Page,
+} from '../../search/cdr-search-service.js';
+import { findAccountByApiKey } from '../../store/queries/accounts.js';
+import { createToken } from '../../store/queries/tokens.js';
+import { STREAMED_TYPES, uploadRecords } from '../upload-body.js';
+import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
+import { parseListParams, type ListParams } from './list-params.js';
+
+const CSV_TYPES = ['application/octet-stream', 'text/csv', 'text/comma-separated-values'];
+const AccountParams = Type.Object({ account_id: Type.String({ maxLength: 64 }) });
+const AnyQuery = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]));
+const Envelope = Type.Object({ status: Type.String() }, { additionalProperties: true });
+const tags = ['Kazoo CDRs'];
+
+function wantsCsv(req: FastifyRequest): boolean {
+  const accept = (req.headers.accept ?? '').toLowerCase();
+  return CSV_TYPES.some((t) => accept.includes(t));
+}
+
+/** The envelope around `data` that PostgreSQL already serialised (no parse and re-stringify). */
+function sendRawData(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  dataJson: string,
+  head: Record<string, unknown> = {},
+) {
+  const rest = JSON.stringify({
+    auth_token: req.kazooToken ?? '',
+    ...head,
+    status: 'success',
+    ...envelopeFields(req),
+  });
+  return reply.type('application/json').send(`{"data":${dataJson},${rest.slice(1)}`);
+}
+
+function sendPage(req: FastifyRequest, reply: FastifyReply, page: Page) {
+  const startKey = (req.query as Record<string, string>).start_key || page.startKey;
+  return sendRawData(req, reply, `[${page.docs.join(',')}]`, {
+    page_size: page.docs.length,
+    ...(startKey ? { start_key: startKey } : {}),
+    ...(page.nextStartKey ? { next_start_key: page.nextStartKey } : {}),
+  });
+}
+
+/** paginate=false: every row, streamed out of a cursor. */
+function sendAll(req: FastifyRequest, reply: FastifyReply, docs: AsyncIterable<string>) {
+  const tail = JSON.stringify({
+    auth_token: req.kazooToken ?? '',
+    status: 'success',
+    ...envelopeFields(req),
+  });
+  async function* body() {
+    yield '{"data":[';
+    let first = true;
+    for await (const doc of docs) {
+      yield first ? doc : `,${doc}`;
+      first = false;
+    }
+    yield `],${tail.slice(1)}`;
+  }
+  return reply.type('application/json').send(Readable.from(body()));
+}
+
+async function sendCsv(req: FastifyRequest, reply: FastifyReply, params: ListParams) {
+  const query = req.query as Record<string, string>;
+  const header = req.headers['x-file-name'];
+  const name = String(query.file_name || (typeof header === 'string' && header) || 'cdrs.csv').replace(
+    /["\\\r\n]/g,
+    '',
+  );
+  const stream = await streamCsv(req.server.store.pool, { ...params.search, startKey: undefined });
+  return reply
+    .header('Content-Type', 'text/csv; charset=utf-8')
+    .header('Content-Disposition', `attachment; filename="${name}"`)
+    .send(stream);
+}
+
+export async function kazooRoutes(app: FastifyInstance): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  const { pool, config } = app.store;
+  const listParams = (req: FastifyRequest, extraOwner?: string) => {
+    const params = parseListParams(req.query as Record<string, string>, req.accountId!, {
+      maxRangeS: config.kazooMaxRangeS,
+      now: app.store.now(),
+    });
+    if (extraOwner !== undefined)
+      params.search.conditions.push({ op: 'eq', key: 'owner_id', values: [extraOwner] });
+    return params;
+  };
+  const list = async (req: FastifyRequest, reply: FastifyReply, ownerId?: string) => {
+    const params = listParams(req, ownerId);
+    if (wantsCsv(req)) return sendCsv(req, reply, params);
+    if (!params.paginate) return sendAll(req, reply, streamDocs(pool, params.search));
+    const page = await listPage(pool, params.search, params.pageSize);
+    return sendPage(req, reply, page);
+  };
+
+  api.put(
+    '/api_auth',
+    {
+      config: { public: true },
+      schema: {
+        tags,
+        body: Type.Object({ data: Type.Object({ api_key: Type.String({ minLength: 1, maxLength: 256 }) }) }),
+      },
+    },
+    async (req, reply) => {
+      const accountId = await findAccountByApiKey(pool, req.body.data.api_key);
+      if (!accountId) return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
+      const token = await createToken(pool, accountId, config.tokenTtlS);
+      req.kazooToken = token;
+      return reply.code(201).send(success(req, { account_id: accountId, expires_in: config.tokenTtlS }));
+    },
+  );
+
+  const cdrs = '/accounts/:account_id/cdrs';
+  api.get(cdrs, { schema: { tags, params: AccountParams, querystring: AnyQuery } }, (req, reply) =>
+    list(req, reply),
+  );
+
+  api.get(
+    `/accounts/:account_id/users/:user_id/cdrs`,
+    {
+      schema: {
+        tags,
+        params: Type.Object({ account_id: Type.String(), user_id: Type.String({ maxLength: 64 }) }),
+      },
+    },
+    (req, reply) => list(req, reply, req.params.user_id),
+  );
+
+  api.get(
+    `${cdrs}/summary`,
+    {
+      schema: {
+        tags,
+        params: AccountParams,
+        querystring: Type.Intersect([
+          AnyQuery,
+          Type.Object({ bucket: Type.Optional(Type.Union([Type.Literal('hour'), Type.Literal('day')])) }),
+        ]),
+        response: { 200: Envelope },
+      },
+    },
+    async (req) => {
+      const params = listParams(req);
+      return success(
+        req,
+        await summarize(pool, params.search, req.query.bucket as 'hour' | 'day' | undefined),
+      );
+    },
+  );
+
+  api.get(`${cdrs}/interaction`, { schema: { tags, params: AccountParams } }, async (req, reply) => {
+    const params = listParams(req);
+    const page = await listInteractions(pool, params.search, params.pageSize);
+    return sendPage(req, reply, page);
+  });
+
+  api.get(
+    `${cdrs}/legs/:interaction_id`,
+    {
+      schema: {
+        tags,
+        params: Type.Object({ account_id: Type.String(), interaction_id: Type.String({ maxLength: 255 }) }),
+      },
+    },
+    async (req, reply) => {
+      const legs = await listLegs(pool, req.accountId!, req.params.interaction_id);
+      if (legs.length === 0) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
+      return sendRawData(req, reply, `[${legs.join(',')}]`);
+    },
+  );
+
+  api.get(
+    `${cdrs}/:cdr_id`,
+    {
+      schema: {
+        tags,
+        params: Type.Object({ account_id: Type.String(), cdr_id: Type.String({ maxLength: 300 }) }),
+      },
+    },
+    async (req, reply) => {
+      const doc = await findCdr(pool, req.accountId!, req.params.cdr_id);
+      if (!doc) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
+      return sendRawData(req, reply, doc);
+    },
+  );
+
+  // Upload of additional CDRs (seed 003), stored tagged `imported`.
+  const upload = async (req: FastifyRequest, reply: FastifyReply) => {
+    const partial = (req.query as Record<string, string>).partial === 'true';
+    const records = uploadRecords(
+      String(req.headers['content-type'] ?? 'application/json'),
+      req.body,
+      config.uploadLimitMb * 1024 * 1024,
+    );
+    const result = await loadRecords(pool, records, kazooDocToRecord, {
+      accountId: req.accountId!,
+      source: 'upload',
+      imported: true,
+      partial,
+    });
+    const data = { inserted: result.inserted, duplicates: result.duplicates, rejected: result.rejected };
+    if (!result.stored) return sendKazooError(req, reply, 400, 'invalid records; nothing was stored', data);
+    return reply.code(201).send(success(req, data));
+  };
+  api.put(cdrs, { schema: { tags, params: AccountParams } }, upload);
+  api.post(cdrs, { schema: { tags, params: AccountParams } }, upload);
+
+  // Streamed upload bodies reach the handler as the raw request stream.
+  app.addContentTypeParser(STREAMED_TYPES, (_req, payload, done) => done(null, payload));
+}

@@ -1,0 +1,105 @@
+// Maps a Kazoo CDR document (as Kazoo stores it, or as seed 003's upload sends it) to a record.
+// Kazoo types nearly every field as a string, so numbers are accepted as numbers or numeric strings.
+import { GREGORIAN_OFFSET } from '../formats/kazoo.js';
+import type { CdrRecord } from './records.js';
+
+type Doc = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function text(v: unknown, max = 512): string | null {
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v !== 'string' || v === '') return null;
+  return v.length > max ? v.slice(0, max) : v;
+}
+
+/** A whole number given as a number or a numeric string; undefined when absent; NaN when bad. */
+function whole(v: unknown): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number') return Number.isInteger(v) ? v : NaN;
+  if (typeof v === 'string' && /^-?\d{1,15}$/.test(v.trim())) return Number(v.trim());
+  return NaN;
+}
+
+function money(v: unknown): string | null | undefined {
+  if (v === undefined || v === null || v === '') return null;
+  const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : '';
+  return /^-?\d{1,15}(\.\d{1,12})?(e-?\d+)?$/i.test(s) ? s : undefined;
+}
+
+/** The RTP address from an SDP body (`c=IN IP4 a.b.c.d`). */
+export function sdpAddress(sdp: unknown): string | null {
+  if (typeof sdp !== 'string') return null;
+  return /^c=IN IP[46] ([0-9a-fA-F.:]+)/m.exec(sdp)?.[1] ?? null;
+}
+
+const MIN_GREGORIAN = GREGORIAN_OFFSET; // 1970
+const MAX_GREGORIAN = GREGORIAN_OFFSET + 4102444800; // 2100
+
+export function kazooDocToRecord(raw: unknown): CdrRecord | string {
+  if (!isObject(raw)) return 'a CDR must be a JSON object';
+  const callId = text(raw.call_id, 255);
+  if (!callId) return 'call_id is required';
+  const gregorian = whole(raw.timestamp);
+  const unix = whole(raw.unix_timestamp);
+  let endUnix: number;
+  if (gregorian !== undefined) {
+    if (Number.isNaN(gregorian) || gregorian < MIN_GREGORIAN || gregorian > MAX_GREGORIAN) {
+      return 'timestamp must be Gregorian seconds (seconds since year 1)';
+    }
+    endUnix = gregorian - GREGORIAN_OFFSET;
+  } else if (unix !== undefined && !Number.isNaN(unix) && unix > 0 && unix < 4102444800) {
+    endUnix = unix;
+  } else {
+    return 'timestamp is required (Gregorian seconds)';
+  }
+  const duration = whole(raw.duration_seconds) ?? 0;
+  const billing = whole(raw.billing_seconds) ?? 0;
+  if (Number.isNaN(duration) || duration < 0) return 'duration_seconds must be a whole number of seconds';
+  if (Number.isNaN(billing) || billing < 0) return 'billing_seconds must be a whole number of seconds';
+  const direction = raw.call_direction ?? raw.direction ?? 'inbound';
+  if (direction !== 'inbound' && direction !== 'outbound') return 'direction must be inbound or outbound';
+  const ccv = raw.custom_channel_vars ?? {};
+  if (!isObject(ccv)) return 'custom_channel_vars must be an object';
+  const cost = money(raw.cost);
+  const rate = money(raw.rate ?? ccv.rate);
+  if (cost === undefined) return 'cost must be a number';
+  if (rate === undefined) return 'rate must be a number';
+
+  const end = new Date(endUnix * 1000);
+  const start = new Date((endUnix - duration) * 1000);
+  const inbound = direction === 'inbound';
+  const callee = text(raw.callee_id_number) ?? text(raw.dialed_number);
+  return {
+    kind: inbound ? 'cdr_in' : 'cdr_out',
+    time_start: start,
+    time_connect: billing > 0 ? new Date((endUnix - billing) * 1000) : null,
+    time_end: end,
+    call_id: callId,
+    attempt: 1,
+    status: billing > 0 ? 'Success' : 'Failed',
+    source_number: text(raw.caller_id_number) ?? text(raw.calling_from),
+    source_name: text(raw.caller_id_name),
+    destination: callee,
+    callee_name: text(raw.callee_id_name),
+    did_number: inbound ? (text(raw.did_number) ?? callee) : null,
+    duration_s: duration,
+    billing_s: billing,
+    disconnect_code: text(raw.hangup_code),
+    hangup_cause: text(raw.hangup_cause),
+    other_leg_call_id: text(raw.other_leg_call_id),
+    owner_id: text(raw.owner_id) ?? text(ccv.owner_id),
+    authorizing_id: text(raw.authorizing_id) ?? text(ccv.authorizing_id),
+    from_uri: text(raw.from_uri) ?? text(raw.from),
+    to_uri: text(raw.to_uri) ?? text(raw.to),
+    network_ip: text(raw.sip_network_ip) ?? text(raw.network_ip),
+    media_ip: text(raw.remote_media_ip) ?? sdpAddress(raw.remote_sdp),
+    interaction_id: text(raw.interaction_id) ?? text(ccv.interaction_id),
+    voice_out_trunk_id: inbound ? null : (text(raw.voice_out_trunk_id) ?? null),
+    trunk_name: text(ccv.resource_id),
+    call_type: text(raw.call_type),
+    cost,
+    rate,
+    extra: raw,
+  };
+}

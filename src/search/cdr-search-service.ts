@@ -1,0 +1,225 @@
+// Reading CDRs in the Kazoo view: a page with its next key, everything (streamed), CSV (COPY),
+// one CDR with every field it was sent with, a summary with time buckets, interactions and legs.
+import { Readable } from 'node:stream';
+import type pg from 'pg';
+import Cursor from 'pg-cursor';
+import { to as copyTo } from 'pg-copy-streams';
+import { DETAIL_FIELDS, KAZOO_ID, LIST_FIELDS } from '../formats/kazoo.js';
+import {
+  buildAggregate,
+  buildSearch,
+  inlineParams,
+  KEYSET_COLUMNS,
+  type CdrSearch,
+  type Keyset,
+} from '../store/queries/cdr-search.js';
+
+const jsonObject = (fields: [string, string][]) =>
+  `json_build_object(${fields.map(([name, sql]) => `'${name}', ${sql}`).join(', ')})`;
+
+// Kazoo leaves out what a CDR does not have; `imported` shows only when true.
+const LIST_JSON = `json_strip_nulls(${jsonObject(
+  LIST_FIELDS.map(([name, sql]) => [name, name === 'imported' ? 'case when imported then true end' : sql]),
+)})::text as doc`;
+
+export function encodeKey(k: Keyset): string {
+  return Buffer.from(JSON.stringify([k.t, k.c, k.a, k.k])).toString('base64url');
+}
+
+/** undefined when the key is not one we issued. */
+export function decodeKey(key: string): Keyset | undefined {
+  try {
+    const [t, c, a, k] = JSON.parse(Buffer.from(key, 'base64url').toString('utf8')) as unknown[];
+    const valid =
+      typeof t === 'string' &&
+      !Number.isNaN(Date.parse(t)) &&
+      typeof c === 'string' &&
+      Number.isInteger(a) &&
+      (k === 'cdr_in' || k === 'cdr_out');
+    return valid ? { t, c, a: a as number, k: k as string } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface PageRow {
+  doc: string;
+  k_t: string;
+  k_c: string;
+  k_a: number;
+  k_k: string;
+}
+
+export interface Page {
+  /** Each row's JSON, already serialised by PostgreSQL. */
+  docs: string[];
+  startKey?: string;
+  nextStartKey?: string;
+}
+
+export async function listPage(pool: pg.Pool, search: CdrSearch, pageSize: number): Promise<Page> {
+  const query = buildSearch({ ...search, limit: pageSize + 1 }, `${LIST_JSON}, ${KEYSET_COLUMNS}`);
+  const { rows } = await pool.query<PageRow>(query);
+  const keyOf = (r: PageRow) => encodeKey({ t: r.k_t, c: r.k_c, a: r.k_a, k: r.k_k });
+  const page = rows.slice(0, pageSize);
+  return {
+    docs: page.map((r) => r.doc),
+    startKey: page[0] ? keyOf(page[0]) : undefined,
+    nextStartKey: rows.length > pageSize ? keyOf(rows[pageSize]) : undefined,
+  };
+}
+
+/** Every matching row's JSON, fetched through a cursor in batches: memory stays flat. */
+export async function* streamDocs(pool: pg.Pool, search: CdrSearch): AsyncGenerator<string> {
+  const client = await pool.connect();
+  const query = buildSearch(search, LIST_JSON);
+  const cursor = client.query(new Cursor<{ doc: string }>(query.text, query.values));
+  try {
+    for (;;) {
+      const rows = await cursor.read(1000);
+      if (rows.length === 0) break;
+      for (const r of rows) yield r.doc;
+    }
+  } finally {
+    await cursor.close().catch(() => {});
+    client.release();
+  }
+}
+
+/** The list columns as CSV, header first, straight out of COPY. */
+export async function streamCsv(pool: pg.Pool, search: CdrSearch): Promise<Readable> {
+  const client = await pool.connect();
+  const projection = LIST_FIELDS.map(([name, sql]) => `${sql} as "${name}"`).join(', ');
+  const sql = inlineParams(buildSearch(search, projection), client);
+  const stream = client.query(copyTo(`copy (${sql}) to stdout (format csv, header)`));
+  let released = false;
+  const release = (err?: Error) => {
+    if (released) return;
+    released = true;
+    client.release(err);
+  };
+  stream.on('end', () => release());
+  stream.on('error', (err) => release(err));
+  stream.on('close', () => release(stream.readableEnded ? undefined : new Error('CSV stream closed early')));
+  return stream;
+}
+
+/** One CDR by its Kazoo id (`YYYYMM-<call_id>[-<attempt>]`), with everything it was sent with. */
+export async function findCdr(
+  pool: pg.Pool,
+  accountId: string,
+  kazooId: string,
+): Promise<string | undefined> {
+  const m = /^(\d{4})(\d{2})-(.+)$/.exec(kazooId);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) return undefined;
+  const from = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
+  const to = new Date(Date.UTC(Number(m[1]), Number(m[2]), 1));
+  // `<call_id>-<n>` is attempt n of <call_id>, unless a call id itself ends that way: try both.
+  const suffixed = /^(.+)-(\d{1,6})$/.exec(m[3]);
+  const { rows } = await pool.query<{ doc: string }>(
+    `select (${jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS])}::jsonb || extra
+             || jsonb_build_object('id', ${KAZOO_ID}))::text as doc
+       from cdrs where account_id = $1::text and time_start >= $4::timestamptz and time_start < $5::timestamptz
+        and ((call_id = $3::text and attempt = 1) or (call_id = $6::text and attempt = $7::int and attempt > 1))
+      order by attempt desc, kind limit 1`,
+    [accountId, 0, m[3], from, to, suffixed?.[1] ?? null, suffixed ? Number(suffixed[2]) : null],
+  );
+  return rows[0] ? stripNulls(rows[0].doc) : undefined;
+}
+
+function stripNulls(doc: string): string {
+  const obj = JSON.parse(doc) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(obj))
+    if (v === null || (k === 'imported' && v === false)) delete obj[k];
+  return JSON.stringify(obj);
+}
+
+export interface Totals {
+  calls: number;
+  answered: number;
+  asr: number;
+  duration_seconds: number;
+  billing_seconds: number;
+  cost: string;
+}
+
+const TOTALS = `count(*)::bigint as calls,
+  count(*) filter (where coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0) > 0)::bigint as answered,
+  coalesce(sum(duration_s), 0)::bigint as duration_seconds,
+  coalesce(sum(coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0)), 0)::bigint as billing_seconds,
+  coalesce(sum(cost), 0)::text as cost`;
+
+function totals(r: Record<string, string>): Totals {
+  const calls = Number(r.calls);
+  const answered = Number(r.answered);
+  return {
+    calls,
+    answered,
+    asr: calls ? Math.round((answered / calls) * 10000) / 10000 : 0,
+    duration_seconds: Number(r.duration_seconds),
+    billing_seconds: Number(r.billing_seconds),
+    cost: r.cost,
+  };
+}
+
+/** Counts and totals for the range; with a bucket, the same per hour or day of local time. */
+export async function summarize(
+  pool: pg.Pool,
+  search: CdrSearch,
+  bucket?: 'hour' | 'day',
+): Promise<Totals & { buckets?: (Totals & { start: string })[] }> {
+  const { rows } = await pool.query<Record<string, string>>(buildAggregate(search, TOTALS));
+  const result: Totals & { buckets?: (Totals & { start: string })[] } = totals(rows[0]);
+  if (bucket) {
+    // Buckets start at local midnight or the local hour ($2 = utc offset in seconds), in UTC.
+    const start = `(date_trunc('${bucket}', (time_start at time zone 'UTC') + make_interval(secs => $2::int))
+      - make_interval(secs => $2::int))`;
+    const grouped = await pool.query<Record<string, string>>(
+      buildAggregate(search, `to_char(${start}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as start, ${TOTALS}`, 'start'),
+    );
+    result.buckets = grouped.rows.map((r) => ({ start: r.start, ...totals(r) }));
+  }
+  return result;
+}
+
+/** One row per interaction (its first leg, with the number of legs), newest first. */
+export async function listInteractions(pool: pg.Pool, search: CdrSearch, pageSize: number): Promise<Page> {
+  const inner = buildSearch(
+    { ...search, startKey: undefined },
+    `*, count(*) over (partition by coalesce(interaction_id, call_id)) as legs,
+     row_number() over (partition by coalesce(interaction_id, call_id) order by time_start, call_id, attempt, kind) as leg_no`,
+  );
+  const dir = search.ascending ? 'asc' : 'desc';
+  const values = [...inner.values];
+  let keyset = '';
+  if (search.startKey) {
+    const k = search.startKey;
+    values.push(k.t, k.c, k.a, k.k);
+    const n = values.length;
+    keyset = ` and (time_start, call_id, attempt, kind) ${search.ascending ? '>=' : '<='} ($${n - 3}::timestamptz, $${n - 2}::text, $${n - 1}::int, $${n}::text)`;
+  }
+  values.push(pageSize + 1);
+  const doc = `(${LIST_JSON.replace(/ as doc$/, '')}::jsonb || jsonb_build_object('legs', legs))::text as doc`;
+  const { rows } = await pool.query<PageRow>(
+    `select ${doc}, ${KEYSET_COLUMNS} from (${inner.text}) as cdrs where leg_no = 1${keyset}
+      order by time_start ${dir}, call_id ${dir}, attempt ${dir}, kind ${dir} limit $${values.length}::int`,
+    values,
+  );
+  const keyOf = (r: PageRow) => encodeKey({ t: r.k_t, c: r.k_c, a: r.k_a, k: r.k_k });
+  return {
+    docs: rows.slice(0, pageSize).map((r) => r.doc),
+    startKey: rows[0] ? keyOf(rows[0]) : undefined,
+    nextStartKey: rows.length > pageSize ? keyOf(rows[pageSize]) : undefined,
+  };
+}
+
+/** The legs of one interaction (or of one call without an interaction id), in time order. */
+export async function listLegs(pool: pg.Pool, accountId: string, interactionId: string): Promise<string[]> {
+  const { rows } = await pool.query<{ doc: string }>(
+    `select ${LIST_JSON} from cdrs
+      where account_id = $1::text and (interaction_id = $3::text or (interaction_id is null and call_id = $3::text))
+      order by time_start, call_id, attempt, kind`,
+    [accountId, 0, interactionId],
+  );
+  return rows.map((r) => r.doc);
+}
