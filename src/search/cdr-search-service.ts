@@ -1,6 +1,6 @@
 // Reading CDRs in the Kazoo view: a page with its next key, everything (streamed), CSV (COPY),
 // one CDR with every field it was sent with, a summary with time buckets, interactions and legs.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
