@@ -6,8 +6,10 @@ export const GREGORIAN_OFFSET = 62167219200;
 
 /** The moment Kazoo's `timestamp` and date fields describe: the end of the call. */
 const WHEN = 'coalesce(time_end, time_start)';
-/** Local time for `utc_offset` ($2 in list queries: seconds east of UTC). */
-const LOCAL = `((${WHEN} at time zone 'UTC') + make_interval(secs => $2::int))`;
+/** Local time for `utc_offset` (seconds east of UTC): the query builder writes the validated
+ * integer in place of the `:utc_offset` token. */
+export const UTC_OFFSET_TOKEN = ':utc_offset';
+const LOCAL = `((${WHEN} at time zone 'UTC') + make_interval(secs => ${UTC_OFFSET_TOKEN}))`;
 
 export const KAZOO_ID = `to_char(time_start at time zone 'UTC', 'YYYYMM') || '-' || call_id
   || case when attempt > 1 then '-' || attempt else '' end`;

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
-import { DETAIL_FIELDS, KAZOO_ID, LIST_FIELDS } from '../formats/kazoo.js';
+import { DETAIL_FIELDS, KAZOO_ID, LIST_FIELDS, UTC_OFFSET_TOKEN } from '../formats/kazoo.js';
 import {
   buildAggregate,
   buildSearch,
@@ -12,6 +12,7 @@ import {
   KEYSET_COLUMNS,
   type CdrSearch,
   type Keyset,
+  withOffset,
 } from '../store/queries/cdr-search.js';
 
 const jsonObject = (fields: [string, string][]) =>
@@ -117,12 +118,12 @@ export async function findCdr(
   // `<call_id>-<n>` is attempt n of <call_id>, unless a call id itself ends that way: try both.
   const suffixed = /^(.+)-(\d{1,6})$/.exec(m[3]);
   const { rows } = await pool.query<{ doc: string }>(
-    `select (${jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS])}::jsonb || extra
+    `select (${withOffset(jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]))}::jsonb || extra
              || jsonb_build_object('id', ${KAZOO_ID}))::text as doc
-       from cdrs where account_id = $1::text and time_start >= $4::timestamptz and time_start < $5::timestamptz
-        and ((call_id = $3::text and attempt = 1) or (call_id = $6::text and attempt = $7::int and attempt > 1))
+       from cdrs where account_id = $1::text and time_start >= $3::timestamptz and time_start < $4::timestamptz
+        and ((call_id = $2::text and attempt = 1) or (call_id = $5::text and attempt = $6::int and attempt > 1))
       order by attempt desc, kind limit 1`,
-    [accountId, 0, m[3], from, to, suffixed?.[1] ?? null, suffixed ? Number(suffixed[2]) : null],
+    [accountId, m[3], from, to, suffixed?.[1] ?? null, suffixed ? Number(suffixed[2]) : null],
   );
   return rows[0] ? stripNulls(rows[0].doc) : undefined;
 }
@@ -171,9 +172,9 @@ export async function summarize(
   const { rows } = await pool.query<Record<string, string>>(buildAggregate(search, TOTALS));
   const result: Totals & { buckets?: (Totals & { start: string })[] } = totals(rows[0]);
   if (bucket) {
-    // Buckets start at local midnight or the local hour ($2 = utc offset in seconds), in UTC.
-    const start = `(date_trunc('${bucket}', (time_start at time zone 'UTC') + make_interval(secs => $2::int))
-      - make_interval(secs => $2::int))`;
+    // Buckets start at local midnight or the local hour, given in UTC.
+    const start = `(date_trunc('${bucket}', (time_start at time zone 'UTC') + make_interval(secs => ${UTC_OFFSET_TOKEN}))
+      - make_interval(secs => ${UTC_OFFSET_TOKEN}))`;
     const grouped = await pool.query<Record<string, string>>(
       buildAggregate(search, `to_char(${start}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as start, ${TOTALS}`, 'start'),
     );
@@ -199,7 +200,10 @@ export async function listInteractions(pool: pg.Pool, search: CdrSearch, pageSiz
     keyset = ` and (time_start, call_id, attempt, kind) ${search.ascending ? '>=' : '<='} ($${n - 3}::timestamptz, $${n - 2}::text, $${n - 1}::int, $${n}::text)`;
   }
   values.push(pageSize + 1);
-  const doc = `(${LIST_JSON.replace(/ as doc$/, '')}::jsonb || jsonb_build_object('legs', legs))::text as doc`;
+  const doc = withOffset(
+    `(${LIST_JSON.replace(/ as doc$/, '')}::jsonb || jsonb_build_object('legs', legs))::text as doc`,
+    search.utcOffsetS,
+  );
   const { rows } = await pool.query<PageRow>(
     `select ${doc}, ${KEYSET_COLUMNS} from (${inner.text}) as cdrs where leg_no = 1${keyset}
       order by time_start ${dir}, call_id ${dir}, attempt ${dir}, kind ${dir} limit $${values.length}::int`,
@@ -216,10 +220,10 @@ export async function listInteractions(pool: pg.Pool, search: CdrSearch, pageSiz
 /** The legs of one interaction (or of one call without an interaction id), in time order. */
 export async function listLegs(pool: pg.Pool, accountId: string, interactionId: string): Promise<string[]> {
   const { rows } = await pool.query<{ doc: string }>(
-    `select ${LIST_JSON} from cdrs
-      where account_id = $1::text and (interaction_id = $3::text or (interaction_id is null and call_id = $3::text))
+    `select ${withOffset(LIST_JSON)} from cdrs
+      where account_id = $1::text and (interaction_id = $2::text or (interaction_id is null and call_id = $2::text))
       order by time_start, call_id, attempt, kind`,
-    [accountId, 0, interactionId],
+    [accountId, interactionId],
   );
   return rows.map((r) => r.doc);
 }

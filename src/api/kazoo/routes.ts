@@ -21,6 +21,7 @@ import { STREAMED_TYPES, uploadRecords } from '../upload-body.js';
 import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
 import { parseListParams, type ListParams } from './list-params.js';
 
+const UPLOAD_TYPES = ['application/json', ...STREAMED_TYPES];
 const CSV_TYPES = ['application/octet-stream', 'text/csv', 'text/comma-separated-values'];
 const AccountParams = Type.Object({ account_id: Type.String({ maxLength: 64 }) });
 const AnyQuery = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]));
@@ -204,6 +205,14 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
 
   // Upload of additional CDRs (seed 003), stored tagged `imported`.
   const upload = async (req: FastifyRequest, reply: FastifyReply) => {
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
+    if (!UPLOAD_TYPES.includes(type)) {
+      const message = `Upload CDRs as one of: ${UPLOAD_TYPES.join(', ')}.`;
+      return sendKazooError(req, reply, 415, 'unsupported_media_type', { message });
+    }
     const partial = (req.query as Record<string, string>).partial === 'true';
     const records = uploadRecords(
       String(req.headers['content-type'] ?? 'application/json'),

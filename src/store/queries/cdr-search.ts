@@ -3,7 +3,7 @@
 // the order of the `cdrs_dedupe` index, so a page is an index range scan whatever the depth.
 import type pg from 'pg';
 import { ValidationError } from '../../errors.js';
-import { FILTER_FIELDS, JSON_FILTER_ROOTS, type FilterField } from '../../formats/kazoo.js';
+import { FILTER_FIELDS, JSON_FILTER_ROOTS, UTC_OFFSET_TOKEN, type FilterField } from '../../formats/kazoo.js';
 
 export type ConditionOp = 'eq' | 'not' | 'has_key' | 'key_missing' | 'has_value' | 'value_missing';
 
@@ -128,7 +128,12 @@ function conditionSql(cond: CdrCondition, params: Params): string {
   }
 }
 
-/** The WHERE clause of a search (no keyset); $1 is the account, $2 the utc offset. */
+/** Writes the offset (a validated integer, so safe as a literal) where the SQL asks for it. */
+export function withOffset(sql: string, utcOffsetS = 0): string {
+  return sql.replaceAll(UTC_OFFSET_TOKEN, String(Math.trunc(utcOffsetS)));
+}
+
+/** The WHERE clause of a search (no keyset); $1 is the account. */
 function whereSql(search: CdrSearch, params: Params): string {
   const parts = [
     'account_id = $1::text',
@@ -146,7 +151,6 @@ export const KEYSET_COLUMNS = `to_char(time_start at time zone 'UTC', 'YYYY-MM-D
 export function buildSearch(search: CdrSearch, projection: string): BuiltQuery {
   const params = new Params();
   params.add(search.accountId);
-  params.add(search.utcOffsetS ?? 0);
   const where = [whereSql(search, params)];
   const dir = search.ascending ? 'asc' : 'desc';
   if (search.startKey) {
@@ -158,7 +162,7 @@ export function buildSearch(search: CdrSearch, projection: string): BuiltQuery {
   }
   const limit = search.limit ? ` limit ${params.add(search.limit)}::int` : '';
   return {
-    text: `select ${projection} from cdrs where ${where.join(' and ')}
+    text: `select ${withOffset(projection, search.utcOffsetS)} from cdrs where ${where.join(' and ')}
       order by time_start ${dir}, call_id ${dir}, attempt ${dir}, kind ${dir}${limit}`,
     values: params.values,
   };
@@ -167,10 +171,9 @@ export function buildSearch(search: CdrSearch, projection: string): BuiltQuery {
 export function buildAggregate(search: CdrSearch, select: string, groupBy?: string): BuiltQuery {
   const params = new Params();
   params.add(search.accountId);
-  params.add(search.utcOffsetS ?? 0);
   const where = whereSql(search, params);
   return {
-    text: `select ${select} from cdrs where ${where}${groupBy ? ` group by ${groupBy} order by ${groupBy}` : ''}`,
+    text: `select ${withOffset(select, search.utcOffsetS)} from cdrs where ${where}${groupBy ? ` group by ${groupBy} order by ${groupBy}` : ''}`,
     values: params.values,
   };
 }
