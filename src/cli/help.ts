@@ -19,7 +19,10 @@ export const COMMANDS: Record<string, string> = {
   import: `cdrex import --account ID --type cdr_in|cdr_out [--voice-out-trunk-id UUID] FILE…
   Loads CSV files in exactly the DIDWW export format (plain or gzip; - for stdin). Each file is
   stored whole or not at all; rows already stored count as duplicates. Prints
-  {"inserted":N,"duplicates":M}. A malformed row stops the run with its file and line number.`,
+  {"inserted":N,"duplicates":M}. A malformed row stops the run with its file and line number.
+  cdrex import --account ID --type kazoo FILE…
+  Loads Kazoo CDR documents (.json with {"data":[…]}, .ndjson/.jsonl, or .csv with Kazoo field
+  names), tagged imported; any invalid record stores nothing of that file.`,
   generate: `cdrex generate --account ID --type cdr_in|cdr_out --month YYYY-MM --rows N [--seed S] [--out FILE|-]
   Stores N realistic synthetic CDRs for the month (the same seed gives the same rows) and prints
   {"inserted":N}. With --out, writes the CSV there instead of storing it.`,

@@ -6,6 +6,9 @@ import { loadMasterKey } from '../accounts/secrets.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { DataError, NotFoundError } from '../errors.js';
 import { importDidwwCsv } from '../ingest/didww-csv.js';
+import { kazooDocToRecord } from '../ingest/kazoo.js';
+import { loadRecords } from '../ingest/records.js';
+import { uploadRecords } from '../api/upload-body.js';
 import { generateCsv } from '../ingest/generate.js';
 import { createLogger, type Logger } from '../log.js';
 import { openStore } from '../store/db.js';
@@ -72,6 +75,7 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
   });
   if (values.help) return help('import');
   const account = accountId(required(values, 'account'));
+  if (values.type === 'kazoo') return importKazoo(account, positionals, config, log);
   const kind = cdrKind(required(values, 'type'));
   const trunk = values['voice-out-trunk-id'] as string | undefined;
   if (trunk && !/^[0-9a-f-]{36}$/i.test(trunk)) throw new UsageError('--voice-out-trunk-id must be a UUID.');
@@ -107,6 +111,56 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
         }
         throw err;
       }
+    }
+    printSummary(totals);
+    return EXIT_OK;
+  });
+}
+
+/** Kazoo-format files: JSON ({"data":[…]} or one object), NDJSON/JSONL, or CSV, by extension. */
+async function importKazoo(account: string, files: string[], config: Config, log: Logger): Promise<number> {
+  if (files.length === 0) throw new UsageError('Name at least one FILE to import (- for stdin).');
+  const totals = { inserted: 0, duplicates: 0 };
+  return withStore(config, log, async ({ pool }) => {
+    for (const file of files) {
+      const name = file.replace(/\.gz$/, '');
+      const type = name.endsWith('.csv')
+        ? 'text/csv'
+        : /\.(nd)?jsonl?$/.test(name) && !name.endsWith('.json')
+          ? 'application/x-ndjson'
+          : 'application/json';
+      const input = await openInput(file);
+      let body: unknown = input;
+      if (type === 'application/json') {
+        const chunks: Buffer[] = [];
+        for await (const c of input) chunks.push(c as Buffer);
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          printSummary(totals);
+          printError({ error: 'The file is not valid JSON.', file });
+          return EXIT_DATA;
+        }
+      }
+      const result = await loadRecords(
+        pool,
+        uploadRecords(type, body, Number.MAX_SAFE_INTEGER),
+        kazooDocToRecord,
+        {
+          accountId: account,
+          source: 'import',
+          imported: true,
+          partial: false,
+        },
+      );
+      if (!result.stored) {
+        printSummary(totals);
+        const first = result.rejected[0];
+        printError({ error: `record ${first.index}: ${first.reason}`, file, line: first.index + 1 });
+        return EXIT_DATA;
+      }
+      totals.inserted += result.inserted;
+      totals.duplicates += result.duplicates;
     }
     printSummary(totals);
     return EXIT_OK;

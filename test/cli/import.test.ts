@@ -264,3 +264,49 @@ test('a CSV imported with cdrex import comes back out of an export with the same
     assert.deepEqual([...exported].sort(), original.slice(1).sort());
   }
 });
+
+test('import --type kazoo loads Kazoo documents (JSON, NDJSON, CSV), tagged imported', async () => {
+  const acct = await newAccount('kazoo-import');
+  const ts = Math.floor(Date.now() / 1000) + 62167219200 - 3600;
+  const doc = (i: number) => ({
+    call_id: `kz-${i}`,
+    timestamp: ts - i,
+    duration_seconds: 20,
+    billing_seconds: 15,
+    direction: 'inbound',
+  });
+  fs.writeFileSync(file('k.json'), JSON.stringify({ data: [doc(1), doc(2)] }));
+  fs.writeFileSync(file('k.ndjson'), [doc(3), doc(4), doc(1)].map((d) => JSON.stringify(d)).join('\n'));
+  fs.writeFileSync(file('k.csv'), `call_id,timestamp,duration_seconds,billing_seconds\nkz-5,${ts},10,0\n`);
+  const r = await cdrex(
+    [
+      'import',
+      '--account',
+      acct.account_id,
+      '--type',
+      'kazoo',
+      file('k.json'),
+      file('k.ndjson'),
+      file('k.csv'),
+    ],
+    env,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(summary(r), { inserted: 5, duplicates: 1 });
+  const { rows } = await db.pool.query(
+    'select bool_and(imported) as all_imported, count(*)::int as n from cdrs where account_id = $1',
+    [acct.account_id],
+  );
+  assert.deepEqual(rows[0], { all_imported: true, n: 5 });
+  fs.writeFileSync(
+    file('bad.ndjson'),
+    [doc(6), { call_id: 'no-time' }].map((d) => JSON.stringify(d)).join('\n'),
+  );
+  const bad = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'kazoo', file('bad.ndjson')],
+    env,
+  );
+  assert.equal(bad.code, 1);
+  assert.equal(JSON.parse(bad.stderr.trim().split('\n').pop()!).line, 2);
+  assert.equal(await count(acct.account_id), 5);
+});
