@@ -4,7 +4,6 @@
 import { once } from 'node:events';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { stringify } from 'csv-stringify/sync';
 import { ensureMonthPartitions } from '../store/partitions.js';
 import type { CdrKind } from '../store/queries/cdrs.js';
 
@@ -97,16 +96,59 @@ export interface LoadOptions {
   maxRejections?: number;
 }
 
-function csvLine(record: CdrRecord): string {
-  const cells = COLUMNS.map((c) => {
-    const v = record[c];
-    if (v === null || v === undefined) return null;
-    if (v instanceof Date) return v.toISOString();
-    if (c === 'extra') return JSON.stringify(v);
-    return v;
-  });
-  // Strings quoted, so an empty string stays empty and only null is NULL.
-  return stringify([cells], { quoted_string: true });
+/** The SQL type of each record column, for jsonb_to_record(set). */
+const COLUMN_TYPES: Record<keyof CdrRecord, string> = {
+  kind: 'text',
+  time_start: 'timestamptz',
+  time_connect: 'timestamptz',
+  time_end: 'timestamptz',
+  call_id: 'text',
+  attempt: 'integer',
+  status: 'text',
+  source_number: 'text',
+  source_name: 'text',
+  destination: 'text',
+  callee_name: 'text',
+  did_number: 'text',
+  duration_s: 'integer',
+  billing_s: 'integer',
+  disconnect_code: 'text',
+  hangup_cause: 'text',
+  other_leg_call_id: 'text',
+  owner_id: 'text',
+  authorizing_id: 'text',
+  from_uri: 'text',
+  to_uri: 'text',
+  network_ip: 'text',
+  media_ip: 'text',
+  interaction_id: 'text',
+  voice_out_trunk_id: 'text',
+  trunk_name: 'text',
+  call_type: 'text',
+  cost: 'numeric',
+  rate: 'numeric',
+  extra: 'jsonb',
+};
+const RECORD_SHAPE = COLUMNS.map((c) => `${c} ${COLUMN_TYPES[c]}`).join(', ');
+const TARGETS = [...COLUMNS, 'account_id', 'source', 'imported'].join(', ');
+
+/** Inserts records given as a JSON array ($1), for the account etc. ($2…$4). */
+const INSERT_FROM_JSON = `insert into cdrs (${TARGETS})
+  select ${COLUMNS.join(', ')}, $2::text, $3::text, $4::boolean
+    from jsonb_to_recordset($1::jsonb) as r(${RECORD_SHAPE})
+  on conflict do nothing`;
+
+/** Inserts the staged JSON lines. */
+const INSERT_FROM_STAGE = `insert into cdrs (${TARGETS})
+  select r.*, $1::text, $2::text, $3::boolean
+    from record_stage s, jsonb_to_record(s.doc) as r(${RECORD_SHAPE})
+  on conflict do nothing`;
+
+/** Small batches already in memory (a switch's post, a JSON body): one statement, no staging. */
+const DIRECT_LIMIT = 5000;
+
+function monthsOf(records: CdrRecord[]): Date[] {
+  return records.map((r) => r.time_start);
 }
 
 const STAGE = 'record_stage';
@@ -118,21 +160,25 @@ export async function loadRecords(
   map: (raw: unknown) => CdrRecord | string,
   options: LoadOptions,
 ): Promise<LoadResult> {
+  if (Array.isArray(input) && input.length <= DIRECT_LIMIT) return loadSmallBatch(pool, input, map, options);
   const client = await pool.connect();
   const rejected: Rejected[] = [];
+  let rejectedCount = 0;
   let broken = false;
   try {
     await client.query(`drop table if exists ${STAGE}`);
-    await client.query(`create temp table ${STAGE} (like cdrs including defaults)`);
-    await client.query(`alter table ${STAGE} alter account_id drop not null`);
-    const copy = client.query(copyFrom(`copy ${STAGE} (${COLUMNS.join(', ')}) from stdin (format csv)`));
+    // One jsonb column, loaded as CSV whose quote and delimiter are control characters that
+    // JSON.stringify never leaves raw: each line arrives verbatim, with no escaping to undo.
+    await client.query(`create temp table ${STAGE} (doc jsonb not null)`);
+    const copy = client.query(
+      copyFrom(`copy ${STAGE} (doc) from stdin (format csv, quote e'\\x01', delimiter e'\\x02')`),
+    );
     const copyDone = new Promise<void>((resolve, reject) => {
       copy.on('finish', resolve);
       copy.on('error', reject);
     });
     let index = 0;
     let staged = 0;
-    let rejectedCount = 0;
     try {
       for await (const raw of input) {
         const mapped = raw instanceof Error ? raw.message : map(raw);
@@ -140,7 +186,8 @@ export async function loadRecords(
           rejectedCount++;
           if (rejected.length < (options.maxRejections ?? 1000)) rejected.push({ index, reason: mapped });
         } else if (rejectedCount === 0 || options.partial) {
-          if (!copy.write(csvLine(mapped))) await once(copy, 'drain');
+          // After a rejection (without partial) nothing will be stored: stop staging, keep validating.
+          if (!copy.write(`${JSON.stringify(mapped)}\n`)) await once(copy, 'drain');
           staged++;
         }
         index++;
@@ -152,23 +199,20 @@ export async function loadRecords(
       await copyDone.catch(() => {});
       throw err;
     }
-    if (rejected.length > 0 && !options.partial)
-      return { inserted: 0, duplicates: 0, rejected, stored: false };
+    if (rejectedCount > 0 && !options.partial) return { inserted: 0, duplicates: 0, rejected, stored: false };
     if (staged === 0) return { inserted: 0, duplicates: 0, rejected, stored: true };
     const months = await client.query<{ m: Date }>(
-      `select distinct date_trunc('month', time_start, 'UTC') as m from ${STAGE}`,
+      `select distinct date_trunc('month', (doc->>'time_start')::timestamptz, 'UTC') as m from ${STAGE}`,
     );
     await ensureMonthPartitions(
       pool,
       months.rows.map((r) => r.m),
     );
-    const targets = [...COLUMNS, 'account_id', 'source', 'imported'];
-    const result = await client.query(
-      `insert into cdrs (${targets.join(', ')})
-       select ${COLUMNS.join(', ')}, $1::text, $2::text, $3::boolean from ${STAGE}
-       on conflict do nothing`,
-      [options.accountId, options.source, options.imported],
-    );
+    const result = await client.query(INSERT_FROM_STAGE, [
+      options.accountId,
+      options.source,
+      options.imported,
+    ]);
     const inserted = result.rowCount ?? 0;
     return { inserted, duplicates: staged - inserted, rejected, stored: true };
   } catch (err) {
@@ -178,4 +222,32 @@ export async function loadRecords(
     await client.query(`drop table if exists ${STAGE}`).catch(() => (broken = true));
     client.release(broken);
   }
+}
+
+async function loadSmallBatch(
+  pool: pg.Pool,
+  input: unknown[],
+  map: (raw: unknown) => CdrRecord | string,
+  options: LoadOptions,
+): Promise<LoadResult> {
+  const rejected: Rejected[] = [];
+  const records: CdrRecord[] = [];
+  input.forEach((raw, index) => {
+    const mapped = map(raw);
+    if (typeof mapped === 'string') rejected.push({ index, reason: mapped });
+    else records.push(mapped);
+  });
+  const shown = rejected.slice(0, options.maxRejections ?? 1000);
+  if (rejected.length > 0 && !options.partial)
+    return { inserted: 0, duplicates: 0, rejected: shown, stored: false };
+  if (records.length === 0) return { inserted: 0, duplicates: 0, rejected: shown, stored: true };
+  await ensureMonthPartitions(pool, monthsOf(records));
+  const result = await pool.query(INSERT_FROM_JSON, [
+    JSON.stringify(records),
+    options.accountId,
+    options.source,
+    options.imported,
+  ]);
+  const inserted = result.rowCount ?? 0;
+  return { inserted, duplicates: records.length - inserted, rejected: shown, stored: true };
 }

@@ -2,9 +2,8 @@
 // and the CDR routes. Translation only; the search service and loaders do the work.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
-import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import { isQueryTimeout, isStoreUnavailable } from '../../store/errors.js';
-import { findAccountByToken } from '../../store/queries/tokens.js';
+import { findAccountByCredential } from '../../store/queries/tokens.js';
 import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
 import { KazooValidationError } from './list-params.js';
 import { kazooRoutes } from './routes.js';
@@ -36,9 +35,7 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     if (req.routeOptions.config?.public) return;
     const token = presentedToken(req);
     // A token from api_auth, or the account's API key itself (documented in the README).
-    const accountId = token
-      ? ((await findAccountByToken(pool, token)) ?? (await findAccountByApiKey(pool, token)))
-      : undefined;
+    const accountId = token ? await findAccountByCredential(pool, token) : undefined;
     const target = (req.params as { account_id?: string } | undefined)?.account_id;
     // Another account's path answers exactly as a bad token does: nothing about it leaks.
     if (!accountId || (target !== undefined && target !== accountId)) {

@@ -15,11 +15,15 @@ export async function createToken(pool: pg.Pool, accountId: string, ttlS: number
   return token;
 }
 
-export async function findAccountByToken(pool: pg.Pool, token: string): Promise<string | undefined> {
+/** The account of a Kazoo credential: an api_auth token, or the account's API key itself. */
+export async function findAccountByCredential(pool: pg.Pool, secret: string): Promise<string | undefined> {
   const { rows } = await pool.query<{ account_id: string }>({
-    name: 'find_account_by_token',
-    text: 'select account_id from api_tokens where token_hash = $1::bytea and expires_at > now()',
-    values: [hashSecret(token)],
+    name: 'find_account_by_credential',
+    text: `select account_id from api_tokens where token_hash = $1::bytea and expires_at > now()
+           union all
+           select account_id from api_keys where key_hash = $1::bytea
+           limit 1`,
+    values: [hashSecret(secret)],
   });
   return rows[0]?.account_id;
 }
