@@ -13,7 +13,7 @@ import { DataError, NotFoundError } from '../errors.js';
 import { columnsFor, quoteIdent, type CsvColumn } from '../formats/didww-csv.js';
 import { ensureMonthPartitions } from '../store/partitions.js';
 import { accountExists } from '../store/queries/accounts.js';
-import type { CdrKind } from '../store/queries/cdrs.js';
+import { insertDeduplicated, type CdrKind } from '../store/queries/cdrs.js';
 
 export interface ImportResult {
   inserted: number;
@@ -45,7 +45,7 @@ function stageTableSql(columns: CsvColumn[]): string {
   return `create temp table ${STAGE} (${defs.join(', ')})`;
 }
 
-function insertSql(columns: CsvColumn[], kind: CdrKind, dedupe: boolean): string {
+function insertSql(columns: CsvColumn[], kind: CdrKind, onConflict: string): string {
   const targets = columns.map((c) => c.column);
   const values = columns.map((c) =>
     c.column === 'attempt' ? `coalesce(${quoteIdent(c.header)}, 1)` : quoteIdent(c.header),
@@ -59,43 +59,7 @@ function insertSql(columns: CsvColumn[], kind: CdrKind, dedupe: boolean): string
     );
   }
   return `insert into cdrs (${targets.join(', ')}) select ${values.join(', ')} from ${STAGE}
-    ${dedupe ? 'on conflict do nothing' : ''}`;
-}
-
-const UNIQUE_VIOLATION = '23505';
-
-/**
- * Moves the staged rows into `cdrs`. ON CONFLICT costs a speculative insertion per row, so when
- * the account has nothing stored in the file's time span (the usual case: a new month) a plain
- * INSERT is used; a duplicate inside the file, or a concurrent load of the same rows, makes it
- * fail as a whole, and the load is redone with ON CONFLICT.
- */
-async function insertStaged(
-  client: pg.PoolClient,
-  columns: CsvColumn[],
-  options: DidwwImportOptions,
-  span: { first: Date; last: Date },
-): Promise<number> {
-  const params: (string | null)[] = [options.accountId, options.kind, options.source ?? 'import'];
-  if (options.kind === 'cdr_out') params.push(options.voiceOutTrunkId?.toLowerCase() ?? null);
-  const overlap = await client.query(
-    `select 1 from cdrs where account_id = $1::text and kind = $2::text
-        and time_start between $3::timestamptz and $4::timestamptz limit 1`,
-    [options.accountId, options.kind, span.first, span.last],
-  );
-  if (overlap.rowCount === 0) {
-    try {
-      await client.query('savepoint plain_insert');
-      const result = await client.query(insertSql(columns, options.kind, false), params);
-      await client.query('release savepoint plain_insert');
-      return result.rowCount ?? 0;
-    } catch (err) {
-      if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
-      await client.query('rollback to savepoint plain_insert');
-    }
-  }
-  const result = await client.query(insertSql(columns, options.kind, true), params);
-  return result.rowCount ?? 0;
+    ${onConflict}`;
 }
 
 /** Turns PostgreSQL's COPY error into a DataError with the 1-based line (header = line 1). */
@@ -137,12 +101,16 @@ export async function importDidwwCsv(
               min("Date/Time Start (UTC)") as first, max("Date/Time Start (UTC)") as last from ${STAGE}`,
     );
     await ensureMonthPartitions(pool, rows[0].months);
-    await client.query('begin');
-    const inserted = await insertStaged(client, columns, options, rows[0]);
-    await client.query('commit');
+    const params: (string | null)[] = [options.accountId, options.kind, options.source ?? 'import'];
+    if (options.kind === 'cdr_out') params.push(options.voiceOutTrunkId?.toLowerCase() ?? null);
+    const inserted = await insertDeduplicated(
+      client,
+      { accountId: options.accountId, kind: options.kind, first: rows[0].first, last: rows[0].last },
+      (onConflict) => insertSql(columns, options.kind, onConflict),
+      params,
+    );
     return { inserted, duplicates: total - inserted };
   } catch (err) {
-    await client.query('rollback').catch(() => {});
     broken = !(err instanceof DataError);
     throw err;
   } finally {

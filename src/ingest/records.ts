@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ensureMonthPartitions } from '../store/partitions.js';
-import type { CdrKind } from '../store/queries/cdrs.js';
+import { insertDeduplicated, type CdrKind } from '../store/queries/cdrs.js';
 
 /** A CDR as stored; `extra` is the record exactly as the source sent it. */
 export interface CdrRecord {
@@ -138,11 +138,11 @@ const INSERT_FROM_JSON = `insert into cdrs (${TARGETS})
     from jsonb_to_recordset($1::jsonb) as r(${RECORD_SHAPE})
   on conflict do nothing`;
 
-/** Inserts the staged JSON lines. */
-const INSERT_FROM_STAGE = `insert into cdrs (${TARGETS})
+/** Inserts the staged JSON lines; `onConflict` is empty or `on conflict do nothing`. */
+const insertFromStage = (onConflict: string) => `insert into cdrs (${TARGETS})
   select r.*, $1::text, $2::text, $3::boolean
     from record_stage s, jsonb_to_record(s.doc) as r(${RECORD_SHAPE})
-  on conflict do nothing`;
+  ${onConflict}`;
 
 /** Small batches already in memory (a switch's post, a JSON body): one statement, no staging. */
 const DIRECT_LIMIT = 5000;
@@ -201,19 +201,17 @@ export async function loadRecords(
     }
     if (rejectedCount > 0 && !options.partial) return { inserted: 0, duplicates: 0, rejected, stored: false };
     if (staged === 0) return { inserted: 0, duplicates: 0, rejected, stored: true };
-    const months = await client.query<{ m: Date }>(
-      `select distinct date_trunc('month', (doc->>'time_start')::timestamptz, 'UTC') as m from ${STAGE}`,
+    const { rows } = await client.query<{ months: Date[]; first: Date; last: Date }>(
+      `select array_agg(distinct date_trunc('month', t, 'UTC')) as months, min(t) as first, max(t) as last
+         from (select (doc->>'time_start')::timestamptz as t from ${STAGE}) s`,
     );
-    await ensureMonthPartitions(
-      pool,
-      months.rows.map((r) => r.m),
+    await ensureMonthPartitions(pool, rows[0].months);
+    const inserted = await insertDeduplicated(
+      client,
+      { accountId: options.accountId, first: rows[0].first, last: rows[0].last },
+      insertFromStage,
+      [options.accountId, options.source, options.imported],
     );
-    const result = await client.query(INSERT_FROM_STAGE, [
-      options.accountId,
-      options.source,
-      options.imported,
-    ]);
-    const inserted = result.rowCount ?? 0;
     return { inserted, duplicates: staged - inserted, rejected, stored: true };
   } catch (err) {
     broken = true;

@@ -28,8 +28,13 @@ create index cdrs_media_ip on cdrs (account_id, media_ip, time_start) where medi
 create index cdrs_interaction on cdrs (account_id, interaction_id, time_start) where interaction_id is not null;
 create index cdrs_hangup_cause on cdrs (account_id, hangup_cause, time_start) where hangup_cause is not null;
 create index cdrs_call_id on cdrs (account_id, call_id);
--- custom_channel_vars.* and custom_sip_headers.* equality: `extra @> {...}`.
-create index cdrs_extra on cdrs using gin (extra jsonb_path_ops) where extra <> '{}'::jsonb;
+-- custom_channel_vars.* and custom_sip_headers.* equality (`@>`). Only these two objects are
+-- indexed, not the whole document a switch sent (SDP bodies, hundreds of channel variables),
+-- which would make every insert pay for a large GIN entry.
+create index cdrs_channel_vars on cdrs using gin ((extra -> 'custom_channel_vars') jsonb_path_ops)
+  where extra ? 'custom_channel_vars';
+create index cdrs_sip_headers on cdrs using gin ((extra -> 'custom_sip_headers') jsonb_path_ops)
+  where extra ? 'custom_sip_headers';
 
 -- Kazoo auth tokens (PUT /v2/api_auth): random, stored hashed, expiring.
 create table api_tokens (

@@ -88,10 +88,12 @@ function conditionSql(cond: CdrCondition, params: Params): string {
     switch (cond.op) {
       case 'eq':
       case 'not': {
+        // `extra ? root` and `extra -> root` match the partial GIN index on that object.
+        const [root, ...rest] = path;
         const any = (cond.values ?? []).map(
-          (v) => `extra @> ${params.add(JSON.stringify(nested(path, v)))}::jsonb`,
+          (v) => `(extra -> '${root}') @> ${params.add(JSON.stringify(nested(rest, v)))}::jsonb`,
         );
-        const match = `(extra <> '{}'::jsonb and (${any.join(' or ')}))`;
+        const match = `(extra ? '${root}' and (${any.join(' or ')}))`;
         return cond.op === 'eq' ? match : `not ${match}`;
       }
       case 'has_key':

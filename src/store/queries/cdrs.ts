@@ -11,3 +11,45 @@ export async function countCdrs(pool: pg.Pool, accountId: string, kind?: CdrKind
   );
   return Number(rows[0].n);
 }
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Moves staged rows into `cdrs`, first write wins. ON CONFLICT costs a speculative insertion per
+ * row, so when the account has nothing stored in the rows' time span (the usual case: new CDRs)
+ * a plain INSERT is tried first; a duplicate inside the batch, or a concurrent load of the same
+ * rows, makes it fail whole, and the rows are inserted again with ON CONFLICT DO NOTHING.
+ * Runs in its own transaction on `client`; returns the number of rows inserted.
+ */
+export async function insertDeduplicated(
+  client: pg.PoolClient,
+  span: { accountId: string; kind?: CdrKind; first: Date; last: Date },
+  insertSql: (onConflict: string) => string,
+  params: unknown[],
+): Promise<number> {
+  const overlap = await client.query(
+    `select 1 from cdrs where account_id = $1::text and ($2::text is null or kind = $2::text)
+        and time_start between $3::timestamptz and $4::timestamptz limit 1`,
+    [span.accountId, span.kind ?? null, span.first, span.last],
+  );
+  await client.query('begin');
+  try {
+    if (overlap.rowCount === 0) {
+      await client.query('savepoint plain_insert');
+      try {
+        const result = await client.query(insertSql(''), params);
+        await client.query('commit');
+        return result.rowCount ?? 0;
+      } catch (err) {
+        if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+        await client.query('rollback to savepoint plain_insert');
+      }
+    }
+    const result = await client.query(insertSql('on conflict do nothing'), params);
+    await client.query('commit');
+    return result.rowCount ?? 0;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  }
+}
