@@ -1,5 +1,6 @@
 // Reading CDRs in the Kazoo view: a page with its next key, everything (streamed), CSV (COPY),
 // one CDR with every field it was sent with, a summary with time buckets, interactions and legs.
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
@@ -58,9 +59,18 @@ export interface Page {
   nextStartKey?: string;
 }
 
+/**
+ * A named (prepared) statement per query shape. Planning against every month partition and its
+ * indexes costs ~5 ms, executing a page ~0.3 ms: after a few runs PostgreSQL keeps a generic plan
+ * that prunes partitions at execution time. Shapes vary only with the filters used, a small set.
+ */
+function prepared(query: { text: string; values: unknown[] }): pg.QueryConfig {
+  return { name: `cdrs_${createHash('sha1').update(query.text).digest('hex').slice(0, 20)}`, ...query };
+}
+
 export async function listPage(pool: pg.Pool, search: CdrSearch, pageSize: number): Promise<Page> {
   const query = buildSearch({ ...search, limit: pageSize + 1 }, `${LIST_JSON}, ${KEYSET_COLUMNS}`);
-  const { rows } = await pool.query<PageRow>(query);
+  const { rows } = await pool.query<PageRow>(prepared(query));
   const keyOf = (r: PageRow) => encodeKey({ t: r.k_t, c: r.k_c, a: r.k_a, k: r.k_k });
   const page = rows.slice(0, pageSize);
   return {
@@ -118,12 +128,14 @@ export async function findCdr(
   // `<call_id>-<n>` is attempt n of <call_id>, unless a call id itself ends that way: try both.
   const suffixed = /^(.+)-(\d{1,6})$/.exec(m[3]);
   const { rows } = await pool.query<{ doc: string }>(
-    `select (${withOffset(jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]))}::jsonb || extra
+    prepared({
+      text: `select (${withOffset(jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]))}::jsonb || extra
              || jsonb_build_object('id', ${KAZOO_ID}))::text as doc
        from cdrs where account_id = $1::text and time_start >= $3::timestamptz and time_start < $4::timestamptz
         and ((call_id = $2::text and attempt = 1) or (call_id = $5::text and attempt = $6::int and attempt > 1))
       order by attempt desc, kind limit 1`,
-    [accountId, m[3], from, to, suffixed?.[1] ?? null, suffixed ? Number(suffixed[2]) : null],
+      values: [accountId, m[3], from, to, suffixed?.[1] ?? null, suffixed ? Number(suffixed[2]) : null],
+    }),
   );
   return rows[0] ? stripNulls(rows[0].doc) : undefined;
 }
