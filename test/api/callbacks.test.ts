@@ -47,24 +47,13 @@ const server = await startServer(await createTestDatabase());
 const account = await server.newAccount('callbacks');
 await server.seed(account.account_id, 'cdr_in', 200);
 
-async function createWithCallback(callbackUrl: string, method: string, key = account.api_key) {
-  const res = await fetch(`${server.base}/v3/exports`, {
-    method: 'POST',
-    headers: { 'Api-Key': key, 'Content-Type': 'application/vnd.api+json' },
-    body: JSON.stringify({
-      data: {
-        type: 'exports',
-        attributes: {
-          export_type: 'cdr_in',
-          filters: { year: THIS_YEAR, month: THIS_MONTH },
-          callback_url: callbackUrl,
-          callback_method: method,
-        },
-      },
-    }),
+function createWithCallback(callbackUrl: string, method: string, key = account.api_key) {
+  return server.createExport(key, {
+    export_type: 'cdr_in',
+    filters: { year: THIS_YEAR, month: THIS_MONTH },
+    callback_url: callbackUrl,
+    callback_method: method,
   });
-  assert.equal(res.status, 201);
-  return ((await res.json()) as { data: { id: string } }).data.id;
 }
 
 test('GET callback: params appended to the query, signed over the URL as delivered', async () => {

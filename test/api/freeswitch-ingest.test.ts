@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { ROOT } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { NOW, startServer, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import { NOW, startServer, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 
 const server = await startServer(await createTestDatabase());
 const account = await server.newAccount('pbx');
@@ -119,21 +119,11 @@ test('a switch CDR appears in the DIDWW export of its kind', async () => {
     ['cdr_in', 'fs-export-in', {}],
     ['cdr_out', 'fs-export-out', { 'voice_out_trunk.id': '457bf47d-446d-41cd-91c3-dfbda7bf0753' }],
   ] as const) {
-    const res = await fetch(`${server.base}/v3/exports`, {
-      method: 'POST',
-      headers: { 'Api-Key': account.api_key, 'Content-Type': 'application/vnd.api+json' },
-      body: JSON.stringify({
-        data: {
-          type: 'exports',
-          attributes: { export_type: type, filters: { year: THIS_YEAR, month: THIS_MONTH, ...filters } },
-        },
-      }),
+    const id = await server.createExport(account.api_key, {
+      export_type: type,
+      filters: { year: THIS_YEAR, month: THIS_MONTH, ...filters },
     });
-    const id = ((await res.json()) as { data: { id: string } }).data.id;
-    const url = await waitFor(async () => {
-      const r = await fetch(`${server.base}/v3/exports/${id}`, { headers: { 'Api-Key': account.api_key } });
-      return ((await r.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
-    }, 'the export');
+    const url = await server.exportFileUrl(account.api_key, id);
     const file = await fetch(url, { headers: { 'Api-Key': account.api_key } });
     const csv = zlib.gunzipSync(Buffer.from(await file.arrayBuffer())).toString('utf8');
     const line = csv.split('\n').find((l) => l.endsWith(`,${callId}`));

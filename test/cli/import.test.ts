@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import zlib from 'node:zlib';
 import { cdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import { startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-cli-'));
@@ -240,16 +240,8 @@ test('a CSV imported with cdrex import comes back out of an export with the same
     for (const trunk of trunks) {
       const filters: Record<string, unknown> = { year: THIS_YEAR, month: THIS_MONTH };
       if (trunk) filters['voice_out_trunk.id'] = trunk;
-      const created = await fetch(`${server.base}/v3/exports`, {
-        method: 'POST',
-        headers: { 'Api-Key': acct.api_key, 'Content-Type': 'application/vnd.api+json' },
-        body: JSON.stringify({ data: { type: 'exports', attributes: { export_type: kind, filters } } }),
-      });
-      const id = ((await created.json()) as { data: { id: string } }).data.id;
-      const url = await waitFor(async () => {
-        const r = await fetch(`${server.base}/v3/exports/${id}`, { headers: { 'Api-Key': acct.api_key } });
-        return ((await r.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
-      }, 'the export');
+      const id = await server.createExport(acct.api_key, { export_type: kind, filters });
+      const url = await server.exportFileUrl(acct.api_key, id);
       const body = await fetch(url, { headers: { 'Api-Key': acct.api_key } });
       const lines = zlib
         .gunzipSync(Buffer.from(await body.arrayBuffer()))

@@ -31,6 +31,10 @@ export interface TestServer {
   db: TestDatabase;
   newAccount(name?: string): Promise<{ account_id: string; api_key: string }>;
   seed(accountId: string, kind: CdrKind, rows: number, seed?: number): Promise<number>;
+  /** POST /v3/exports; returns the export id. */
+  createExport(apiKey: string, attributes: Record<string, unknown>): Promise<string>;
+  /** Waits for the export to complete; returns its file URL. */
+  exportFileUrl(apiKey: string, id: string): Promise<string>;
 }
 
 export function testEnv(
@@ -84,6 +88,20 @@ export async function startServer(
     worker,
     db,
     newAccount: (name = 'test') => createAccount(db.pool, masterKey, name),
+    async createExport(apiKey, attributes) {
+      const res = await fetch(`${base}/v3/exports`, {
+        method: 'POST',
+        headers: { 'Api-Key': apiKey, 'Content-Type': 'application/vnd.api+json' },
+        body: JSON.stringify({ data: { type: 'exports', attributes } }),
+      });
+      if (res.status !== 201) throw new Error(`create export: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { data: { id: string } }).data.id;
+    },
+    exportFileUrl: (apiKey, id) =>
+      waitFor(async () => {
+        const res = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': apiKey } });
+        return ((await res.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
+      }, `export ${id} to complete`),
     async seed(accountId, kind, rows, seed = 1) {
       const csv = generateCsv({ kind, month: MONTH_START, rows, seed });
       const result = await importDidwwCsv(db.pool, csv, { accountId, kind, source: 'generate' });

@@ -40,17 +40,10 @@ const api = async (p: string) =>
   };
 
 test('SIGKILL during the export: no visible file, then another worker finishes it', async () => {
-  const res = await fetch(`${server.base}/v3/exports`, {
-    method: 'POST',
-    headers: { 'Api-Key': account.api_key, 'Content-Type': 'application/vnd.api+json' },
-    body: JSON.stringify({
-      data: {
-        type: 'exports',
-        attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } },
-      },
-    }),
+  const id = await server.createExport(account.api_key, {
+    export_type: 'cdr_in',
+    filters: { year: THIS_YEAR, month: THIS_MONTH },
   });
-  const id = ((await res.json()) as { data: { id: string } }).data.id;
 
   const first = startWorker();
   // Kill it once it has written part of the file.
