@@ -1,11 +1,19 @@
 // Turns an upload body into a stream of raw records, without holding the body in memory:
-// NDJSON/JSONL line by line, CSV row by row (header names are the field names). A JSON body
-// (one object or {"data":[…]}) is parsed whole by Fastify, within the body limit.
+// NDJSON/JSONL line by line, CSV row by row (header names are the field names), and JSON that is
+// an array or starts with `"data": [` element by element. Any other JSON body (one CDR) is small
+// and is parsed whole, within the byte cap.
 import { createInterface } from 'node:readline';
-import { Transform, type Readable } from 'node:stream';
+import { type Duplex, pipeline, Readable, Transform } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
+import { parser } from 'stream-json';
+import { pick } from 'stream-json/filters/pick.js';
+import { streamArray } from 'stream-json/streamers/stream-array.js';
 
 export const STREAMED_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv'];
+export const JSON_TYPE = 'application/json';
+
+const badJson = (detail: string) =>
+  Object.assign(new Error(`The body is not valid JSON: ${detail}`), { statusCode: 400 });
 
 /** Fails the stream with a 413 once more than `limit` bytes came in. */
 function capped(body: Readable, limit: number): Readable {
@@ -54,15 +62,67 @@ function jsonRecords(body: unknown): unknown[] {
   return Array.isArray(body) ? body : [body];
 }
 
+/** A JSON body: streamed element by element when it is an array or `{"data": [ …`. */
+async function* jsonBody(body: Readable): AsyncGenerator<unknown> {
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let head = Buffer.alloc(0);
+  while (head.length < 4096) {
+    const next = await chunks.next();
+    if (next.done) break;
+    head = Buffer.concat([head, next.value]);
+  }
+  const rest = Readable.from(
+    (async function* () {
+      yield head;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    })(),
+  );
+  const start = head.toString('utf8', 0, Math.min(head.length, 4096));
+  const topArray = /^\s*\[/.test(start);
+  const dataArray = /^\s*\{\s*"data"\s*:\s*\[/.test(start);
+  if (topArray || dataArray) {
+    // The stream forms of stream-json's parser, filter and streamer (Node Duplex streams).
+    const stages: Duplex[] = [
+      parser.asStream(),
+      ...(dataArray ? [pick.asStream({ filter: 'data' })] : []),
+      streamArray.asStream(),
+    ];
+    // pipeline() destroys every stage on error, so a parse error ends the loop below.
+    const elements = pipeline([rest, ...stages], () => {}) as unknown as AsyncIterable<{
+      value: unknown;
+    }>;
+    try {
+      for await (const { value } of elements) yield value;
+    } catch (err) {
+      // Over the byte cap is a 413, not a parse error.
+      throw (err as { statusCode?: number }).statusCode ? err : badJson((err as Error).message);
+    }
+    return;
+  }
+  const parts: Buffer[] = [];
+  for await (const c of rest) parts.push(c as Buffer);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch (err) {
+    throw badJson((err as Error).message);
+  }
+  yield* jsonRecords(parsed);
+}
+
 export function uploadRecords(
   contentType: string,
   body: unknown,
   limitBytes: number,
 ): AsyncIterable<unknown> {
   const type = contentType.split(';')[0].trim().toLowerCase();
-  if (type === 'text/csv') return csvRows(capped(body as Readable, limitBytes));
-  if (STREAMED_TYPES.includes(type)) return ndjson(capped(body as Readable, limitBytes));
-  return (async function* () {
-    yield* jsonRecords(body);
-  })();
+  if (!(body instanceof Readable)) {
+    return (async function* () {
+      yield* jsonRecords(body);
+    })();
+  }
+  const stream = capped(body, limitBytes);
+  if (type === 'text/csv') return csvRows(stream);
+  if (type === JSON_TYPE) return jsonBody(stream);
+  return ndjson(stream);
 }

@@ -448,4 +448,43 @@ describe('upload', () => {
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.json.data), /not valid JSON/);
   });
+
+  test('JSON bodies: a top-level array and {"data":[…]} stream; other shapes parse whole; bad JSON is a 400', async () => {
+    const array = await call('PUT', cdrs(), { body: [cdr(7000), cdr(7001)] });
+    assert.equal(array.status, 201, array.text);
+    assert.deepEqual(array.json.data, { inserted: 2, duplicates: 0, rejected: [] });
+    const dataLater = await call('PUT', cdrs(), {
+      body: { meta: { from: 'billing' }, data: [cdr(7002), cdr(7000)] },
+    });
+    assert.deepEqual(dataLater.json.data, { inserted: 1, duplicates: 1, rejected: [] });
+    const many = await call('PUT', cdrs(), {
+      body: { data: Array.from({ length: 3000 }, (_, i) => cdr(8000 + i)) },
+    });
+    assert.deepEqual(many.json.data, { inserted: 3000, duplicates: 0, rejected: [] });
+    for (const broken of ['{"data": [{"call_id": "x"', '[1, 2', '{"call_id": ']) {
+      const res = await call('PUT', cdrs(), { body: broken });
+      assert.equal(res.status, 400, broken);
+      assert.match(res.json.data ? JSON.stringify(res.json.data) : '', /not valid JSON/);
+    }
+  });
+
+  test('a body over the upload limit gets 413 and stores nothing', async () => {
+    const small = await startServer(server.db, { worker: false, env: { CDREX_UPLOAD_LIMIT_MB: '1' } });
+    const records = Array.from({ length: 4000 }, (_, i) => JSON.stringify(cdr(90000 + i))).join('\n');
+    assert.ok(records.length > 1024 * 1024);
+    for (const type of ['application/x-ndjson', 'application/json']) {
+      const body = type === 'application/json' ? `[${records.split('\n').join(',')}]` : records;
+      const res = await fetch(`${small.base}${cdrs()}`, {
+        method: 'PUT',
+        headers: { 'X-Auth-Token': alice.api_key, 'Content-Type': type },
+        body,
+      });
+      assert.equal(res.status, 413, type);
+      assert.equal(((await res.json()) as Envelope).error, '413');
+    }
+    const stored = await server.db.pool.query(
+      "select count(*)::int as n from cdrs where call_id like 'call-9____'",
+    );
+    assert.equal(stored.rows[0].n, 0);
+  });
 });

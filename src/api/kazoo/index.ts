@@ -69,7 +69,11 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     const status = err.statusCode ?? (err instanceof CdrexError ? err.statusCode : 500);
     if (status === 415)
       return sendKazooError(req, reply, 415, 'unsupported_media_type', { message: err.message });
-    if (status === 413) return sendKazooError(req, reply, 413, 'request_too_large', { message: err.message });
+    if (status === 413) {
+      // The client may still be sending: close the connection rather than read the rest.
+      reply.header('connection', 'close');
+      return sendKazooError(req, reply, 413, 'request_too_large', { message: err.message });
+    }
     if (status === 429) return sendKazooError(req, reply, 429, 'too_many_requests', { message: err.message });
     if (status >= 400 && status < 500)
       return sendKazooError(req, reply, status, 'invalid request', { message: err.message });

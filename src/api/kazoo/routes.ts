@@ -17,7 +17,7 @@ import {
 } from '../../search/cdr-search-service.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import { createToken } from '../../store/queries/tokens.js';
-import { STREAMED_TYPES, uploadRecords } from '../upload-body.js';
+import { JSON_TYPE, STREAMED_TYPES, uploadRecords } from '../upload-body.js';
 import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
 import { parseListParams, type ListParams } from './list-params.js';
 
@@ -203,6 +203,17 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
+  await app.register(uploadRoutes);
+}
+
+/** Uploads, in a context of their own where every body type reaches the handler as a stream. */
+async function uploadRoutes(app: FastifyInstance): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  const { pool, config } = app.store;
+  app.removeContentTypeParser(JSON_TYPE);
+  app.addContentTypeParser([JSON_TYPE, ...STREAMED_TYPES], (_req, payload, done) => done(null, payload));
+  const cdrs = '/accounts/:account_id/cdrs';
+
   // Upload of additional CDRs (seed 003), stored tagged `imported`.
   const upload = async (req: FastifyRequest, reply: FastifyReply) => {
     const type = String(req.headers['content-type'] ?? '')
@@ -231,7 +242,4 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
   };
   api.put(cdrs, { schema: { tags, params: AccountParams } }, upload);
   api.post(cdrs, { schema: { tags, params: AccountParams } }, upload);
-
-  // Streamed upload bodies reach the handler as the raw request stream.
-  app.addContentTypeParser(STREAMED_TYPES, (_req, payload, done) => done(null, payload));
 }
