@@ -186,6 +186,20 @@ async function runExport(key: string): Promise<number> {
   }
 }
 
+/**
+ * Runs both sides of one comparison, cdrex first on even runs and the baseline first on odd
+ * ones, each after a CHECKPOINT, so that neither side pays for the other's (or an earlier
+ * phase's) dirty buffers.
+ */
+async function alternate(run: number, cdrexSide: () => Promise<void>, baselineSide: () => Promise<void>) {
+  const sides = run % 2 === 0 ? [cdrexSide, baselineSide] : [baselineSide, cdrexSide];
+  for (const side of sides) {
+    // Needs superuser or pg_checkpoint on a server of one's own; harmless to skip otherwise.
+    await sh('psql "$DATABASE_URL" -qAt -c checkpoint || true');
+    await side();
+  }
+}
+
 interface Row {
   key: string;
   cdrex: string;
@@ -259,19 +273,27 @@ try {
   let baselineSize = 0;
   let rssPeak = 0;
   for (let run = 0; run < RUNS; run++) {
-    const c = await peakRss(server.pid!, () => timed(() => runExport(main.api_key)));
-    exportTimes.cdrex.push(c.value.ms);
-    cdrexSize = c.value.value;
-    rssPeak = Math.max(rssPeak, c.peakMb);
-    const b = await timed(() =>
-      sh('psql "$DATABASE_URL" -qAt -c "$COPY" | gzip -6 > "$OUT"', {
-        COPY: `\\copy (${select}) TO STDOUT CSV HEADER`,
-        OUT: baselineFile,
-      }),
-    );
-    exportTimes.baseline.push(b.ms);
-    baselineSize = fs.statSync(baselineFile).size;
-    log(`export run ${run + 1}: cdrex ${c.value.ms.toFixed(0)} ms, baseline ${b.ms.toFixed(0)} ms`);
+    let line = '';
+    const cdrexExport = async () => {
+      const c = await peakRss(server!.pid!, () => timed(() => runExport(main.api_key)));
+      exportTimes.cdrex.push(c.value.ms);
+      cdrexSize = c.value.value;
+      rssPeak = Math.max(rssPeak, c.peakMb);
+      line += ` cdrex ${c.value.ms.toFixed(0)} ms`;
+    };
+    const baselineExport = async () => {
+      const b = await timed(() =>
+        sh('psql "$DATABASE_URL" -qAt -c "$COPY" | gzip -6 > "$OUT"', {
+          COPY: `\\copy (${select}) TO STDOUT CSV HEADER`,
+          OUT: baselineFile,
+        }),
+      );
+      exportTimes.baseline.push(b.ms);
+      baselineSize = fs.statSync(baselineFile).size;
+      line += ` baseline ${b.ms.toFixed(0)} ms`;
+    };
+    await alternate(run, cdrexExport, baselineExport);
+    log(`export run ${run + 1}:${line}`);
   }
 
   // ---- Kazoo: page latency (first page and 10,000 rows deep), month CSV, uploads, switch posts ----
@@ -395,16 +417,24 @@ try {
   const importTimes = { cdrex: [] as number[], baseline: [] as number[] };
   for (let run = 0; run < RUNS; run++) {
     const acct = (await cli(['accounts', 'create', '--name', `import-${run}`])) as { account_id: string };
-    const c = await timed(() => cli(['import', '--account', acct.account_id, '--type', 'cdr_in', csvFile]));
-    if (c.value.inserted !== ROWS) throw new Error(`import stored ${String(c.value.inserted)} rows`);
-    importTimes.cdrex.push(c.ms);
-    await pool.query('delete from cdrs where account_id = $1', [acct.account_id]);
-    await pool.query('vacuum analyze cdrs');
-    const b = await timed(() => copyInto(acct.account_id));
-    importTimes.baseline.push(b.ms);
-    await pool.query('delete from bench_copy where account_id = $1', [acct.account_id]);
-    await pool.query('vacuum analyze bench_copy');
-    log(`import run ${run + 1}: cdrex ${c.ms.toFixed(0)} ms, baseline ${b.ms.toFixed(0)} ms`);
+    let line = '';
+    const cdrexImport = async () => {
+      const c = await timed(() => cli(['import', '--account', acct.account_id, '--type', 'cdr_in', csvFile]));
+      if (c.value.inserted !== ROWS) throw new Error(`import stored ${String(c.value.inserted)} rows`);
+      importTimes.cdrex.push(c.ms);
+      line += ` cdrex ${c.ms.toFixed(0)} ms`;
+      await pool.query('delete from cdrs where account_id = $1', [acct.account_id]);
+      await pool.query('vacuum analyze cdrs');
+    };
+    const baselineImport = async () => {
+      const b = await timed(() => copyInto(acct.account_id));
+      importTimes.baseline.push(b.ms);
+      line += ` baseline ${b.ms.toFixed(0)} ms`;
+      await pool.query('delete from bench_copy where account_id = $1', [acct.account_id]);
+      await pool.query('vacuum analyze bench_copy');
+    };
+    await alternate(run, cdrexImport, baselineImport);
+    log(`import run ${run + 1}:${line}`);
   }
   await pool.query('drop table bench_copy');
 
