@@ -21,7 +21,7 @@ import { JSON_TYPE, STREAMED_TYPES, uploadRecords } from '../upload-body.js';
 import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
 import { parseListParams, type ListParams } from './list-params.js';
 
-const UPLOAD_TYPES = ['application/json', ...STREAMED_TYPES];
+const UPLOAD_TYPES = [JSON_TYPE, ...STREAMED_TYPES];
 const CSV_TYPES = ['application/octet-stream', 'text/csv', 'text/comma-separated-values'];
 const AccountParams = Type.Object({ account_id: Type.String({ maxLength: 64 }) });
 const AnyQuery = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]));
