@@ -44,6 +44,20 @@ async function receiver(statuses: number[] = []) {
 }
 
 const server = await startServer(await createTestDatabase());
+
+/** A worker of the test's own (as after a restart), stopped when the test ends. */
+function startWorker(): void {
+  const worker = new Worker({
+    pool: server.db.pool,
+    url: server.db.url,
+    config: server.config,
+    log: pino({ level: 'silent' }),
+    masterKey: createHash('sha256').update(MASTER_KEY).digest(),
+    tasks: TASKS,
+  });
+  worker.start();
+  after(() => worker.stop(1000));
+}
 const account = await server.newAccount('callbacks');
 await server.seed(account.account_id, 'cdr_in', 200);
 
@@ -120,16 +134,7 @@ test('attempts stop after the schedule (delays + 1), and the schedule survives a
   const id = await createWithCallback(rx.url('/down'), 'GET');
   // The first worker is gone; the export and its callback are in the database, and a new worker
   // (as after a restart) takes them up.
-  const worker = new Worker({
-    pool: server.db.pool,
-    url: server.db.url,
-    config: server.config,
-    log: pino({ level: 'silent' }),
-    masterKey: createHash('sha256').update(MASTER_KEY).digest(),
-    tasks: TASKS,
-  });
-  worker.start();
-  after(() => worker.stop(1000));
+  startWorker();
   const expected = server.config.callbackDelaysS.length + 1;
   const job = await waitFor(
     async () => {
@@ -144,4 +149,63 @@ test('attempts stop after the schedule (delays + 1), and the schedule survives a
   );
   assert.equal(job.attempts, expected);
   assert.equal(rx.received.length, expected);
+});
+
+test('a receiver that does not answer in time, or refuses connections, is retried until it answers', async () => {
+  startWorker(); // the test before stopped the server's own
+  // First: no answer within CDREX_CALLBACK_TIMEOUT_MS (3 s here), then a 200.
+  let hits = 0;
+  const slow = http.createServer((_req, res) => {
+    hits++;
+    if (hits === 1) return; // never answers: the attempt times out
+    res.end('ok');
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+  after(() => slow.closeAllConnections?.());
+  after(() => slow.close());
+  const slowPort = (slow.address() as { port: number }).port;
+  const slowId = await createWithCallback(`http://127.0.0.1:${slowPort}/slow`, 'POST');
+  const timeoutError = await waitFor(async () => {
+    const { rows } = await server.db.pool.query(
+      "select last_error from jobs where task = 'callback' and payload->>'export_id' = $1",
+      [slowId],
+    );
+    return rows[0]?.last_error as string | undefined;
+  }, 'the first attempt to time out');
+  assert.match(timeoutError, /abort|timeout/i);
+  await waitFor(
+    async () =>
+      hits >= 2 &&
+      (
+        await server.db.pool.query(
+          "select count(*)::int as n from jobs where task = 'callback' and payload->>'export_id' = $1",
+          [slowId],
+        )
+      ).rows[0].n === 0,
+    'the second attempt to deliver',
+    30_000,
+  );
+
+  // Then: nothing listens on the port at first; the receiver comes up between attempts.
+  const probe = http.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  const refusedId = await createWithCallback(`http://127.0.0.1:${port}/late`, 'POST');
+  const firstError = await waitFor(async () => {
+    const { rows } = await server.db.pool.query(
+      "select last_error from jobs where task = 'callback' and payload->>'export_id' = $1",
+      [refusedId],
+    );
+    return rows[0]?.last_error as string | undefined;
+  }, 'a refused attempt');
+  assert.match(firstError, /ECONNREFUSED|connect/i);
+  const late = await receiver();
+  const lateServer = http.createServer((req, res) => {
+    late.received.push({ method: req.method!, url: req.url!, signature: '', body: '' });
+    res.end('ok');
+  });
+  await new Promise<void>((r) => lateServer.listen(port, '127.0.0.1', () => r()));
+  after(() => lateServer.close());
+  await waitFor(async () => late.received.length === 1, 'delivery once the receiver is up', 30_000);
 });

@@ -91,3 +91,34 @@ test('SIGKILL during the export: no visible file, then another worker finishes i
   const job = await db.pool.query("select count(*)::int as n from jobs where task = 'export'");
   assert.equal(job.rows[0].n, 0);
 });
+
+test('SIGTERM during an export: the worker exits cleanly and the export completes exactly once', async () => {
+  const id = await server.createExport(account.api_key, {
+    export_type: 'cdr_in',
+    filters: { year: THIS_YEAR, month: THIS_MONTH },
+  });
+  const worker = startWorker();
+  await waitFor(async () => files().some((f) => f.startsWith('.tmp-')), 'the export to be under way', 60_000);
+  worker.kill('SIGTERM');
+  const code = await new Promise<number | null>((r) => worker.once('exit', (c) => r(c)));
+  assert.equal(code, 0, 'a clean exit');
+  // It finished the export within its shutdown deadline, or gave the job back for the next one.
+  const next = startWorker();
+  const url = await server.exportFileUrl(account.api_key, id);
+  next.kill('SIGTERM');
+  const res = await fetch(url, { headers: { 'Api-Key': account.api_key } });
+  const lines = zlib
+    .gunzipSync(Buffer.from(await res.arrayBuffer()))
+    .toString('utf8')
+    .trim()
+    .split('\n');
+  assert.equal(lines.length, ROWS + 1);
+  assert.deepEqual(
+    files().filter((f) => f.startsWith('.tmp-')),
+    [],
+  );
+  const { rows } = await db.pool.query('select count(*)::int as n from export_files where export_id = $1', [
+    id,
+  ]);
+  assert.equal(rows[0].n, 1, 'published once');
+});
