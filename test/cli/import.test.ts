@@ -27,6 +27,15 @@ async function count(accountId: string): Promise<number> {
     .rows[0].n;
 }
 
+/** `cdrex generate --out` into the test's folder; returns the file's path. */
+async function generateFile(name: string, rows: number, seed: number, kind = 'cdr_in'): Promise<string> {
+  const out = file(name);
+  const args = ['generate', '--type', kind, '--month', month, '--rows', String(rows), '--seed', String(seed)];
+  const result = await cdrex([...args, '--out', out], env);
+  assert.equal(result.code, 0, result.stderr);
+  return out;
+}
+
 test('accounts create prints one JSON line with a 32-hex id and a key stored only hashed', async () => {
   const acct = await newAccount('Acme');
   assert.match(acct.account_id, /^[0-9a-f]{32}$/);
@@ -61,23 +70,7 @@ test('generate is deterministic for a seed and writes the export layout', async 
 
 test('import stores a file once: again, it counts duplicates; gzip and stdin work too', async () => {
   const acct = await newAccount('importer');
-  const r = await cdrex(
-    [
-      'generate',
-      '--type',
-      'cdr_in',
-      '--month',
-      month,
-      '--rows',
-      '300',
-      '--seed',
-      '9',
-      '--out',
-      file('in.csv'),
-    ],
-    env,
-  );
-  assert.equal(r.code, 0, r.stderr);
+  await generateFile('in.csv', 300, 9);
   const first = await cdrex(
     ['import', '--account', acct.account_id, '--type', 'cdr_in', file('in.csv')],
     env,
@@ -112,44 +105,14 @@ test('import stores a file once: again, it counts duplicates; gzip and stdin wor
 
 test('a malformed row stops the file with its line number and stores nothing from it', async () => {
   const acct = await newAccount('strict');
-  await cdrex(
-    [
-      'generate',
-      '--type',
-      'cdr_in',
-      '--month',
-      month,
-      '--rows',
-      '20',
-      '--seed',
-      '3',
-      '--out',
-      file('good.csv'),
-    ],
-    env,
-  );
+  await generateFile('good.csv', 20, 3, 'cdr_in');
   const lines = fs.readFileSync(file('good.csv'), 'utf8').trim().split('\n');
   const cells = lines[4].split(',');
   cells[7] = 'twelve'; // Duration (sec) on line 5 (header = line 1)
   const broken = [...lines.slice(0, 4), cells.join(','), ...lines.slice(5)].join('\n');
   fs.writeFileSync(file('bad.csv'), `${broken}\n`);
   // Two files: the first is stored, the second fails whole.
-  await cdrex(
-    [
-      'generate',
-      '--type',
-      'cdr_in',
-      '--month',
-      month,
-      '--rows',
-      '10',
-      '--seed',
-      '4',
-      '--out',
-      file('first.csv'),
-    ],
-    env,
-  );
+  await generateFile('first.csv', 10, 4, 'cdr_in');
   const result = await cdrex(
     ['import', '--account', acct.account_id, '--type', 'cdr_in', file('first.csv'), file('bad.csv')],
     env,
@@ -213,12 +176,7 @@ test('a CSV imported with cdrex import comes back out of an export with the same
   const server = await startServer(db);
   for (const kind of ['cdr_in', 'cdr_out'] as const) {
     const acct = await newAccount(`roundtrip-${kind}`);
-    const csv = file(`rt-${kind}.csv`);
-    const gen = await cdrex(
-      ['generate', '--type', kind, '--month', month, '--rows', '1000', '--seed', '21', '--out', csv],
-      env,
-    );
-    assert.equal(gen.code, 0, gen.stderr);
+    const csv = await generateFile(`rt-${kind}.csv`, 1000, 21, kind);
     const imported = await cdrex(['import', '--account', acct.account_id, '--type', kind, csv], env);
     assert.deepEqual(summary(imported), { inserted: 1000, duplicates: 0 });
     // Outbound exports are per trunk: export every trunk the file mentions and join them.
