@@ -52,15 +52,6 @@ export class LeaseLostError extends CdrexError {
   }
 }
 
-/** The database cannot be reached or did not answer in time. */
-export class StoreUnavailableError extends CdrexError {
-  constructor(cause: unknown) {
-    super('The CDR store is not reachable right now; try again shortly.', 'store_unavailable', 503, {
-      cause,
-    });
-  }
-}
-
 export function coerceError(err: unknown): Error {
   if (err instanceof Error) return err;
   return new Error(typeof err === 'string' ? err : JSON.stringify(err));

@@ -41,39 +41,6 @@ export interface CdrRecord {
   extra: unknown;
 }
 
-const COLUMNS: (keyof CdrRecord)[] = [
-  'kind',
-  'time_start',
-  'time_connect',
-  'time_end',
-  'call_id',
-  'attempt',
-  'status',
-  'source_number',
-  'source_name',
-  'destination',
-  'callee_name',
-  'did_number',
-  'duration_s',
-  'billing_s',
-  'disconnect_code',
-  'hangup_cause',
-  'other_leg_call_id',
-  'owner_id',
-  'authorizing_id',
-  'from_uri',
-  'to_uri',
-  'network_ip',
-  'media_ip',
-  'interaction_id',
-  'voice_out_trunk_id',
-  'trunk_name',
-  'call_type',
-  'cost',
-  'rate',
-  'extra',
-];
-
 export interface Rejected {
   index: number;
   reason: string;
@@ -129,6 +96,8 @@ const COLUMN_TYPES: Record<keyof CdrRecord, string> = {
   rate: 'numeric',
   extra: 'jsonb',
 };
+/** The record columns, in one fixed order for every statement below. */
+const COLUMNS = Object.keys(COLUMN_TYPES) as (keyof CdrRecord)[];
 const RECORD_SHAPE = COLUMNS.map((c) => `${c} ${COLUMN_TYPES[c]}`).join(', ');
 const TARGETS = [...COLUMNS, 'account_id', 'source', 'imported'].join(', ');
 
@@ -146,10 +115,6 @@ const insertFromStage = (onConflict: string) => `insert into cdrs (${TARGETS})
 
 /** Small batches already in memory (a switch's post, a JSON body): one statement, no staging. */
 const DIRECT_LIMIT = 5000;
-
-function monthsOf(records: CdrRecord[]): Date[] {
-  return records.map((r) => r.time_start);
-}
 
 const STAGE = 'record_stage';
 
@@ -239,7 +204,10 @@ async function loadSmallBatch(
   if (rejected.length > 0 && !options.partial)
     return { inserted: 0, duplicates: 0, rejected: shown, stored: false };
   if (records.length === 0) return { inserted: 0, duplicates: 0, rejected: shown, stored: true };
-  await ensureMonthPartitions(pool, monthsOf(records));
+  await ensureMonthPartitions(
+    pool,
+    records.map((r) => r.time_start),
+  );
   const result = await pool.query(INSERT_FROM_JSON, [
     JSON.stringify(records),
     options.accountId,

@@ -20,7 +20,7 @@ interface Received {
 }
 
 /** A callback receiver on loopback answering with the scripted statuses, then 200. */
-async function receiver(statuses: number[] = []) {
+async function receiver(statuses: number[] = [], listenPort = 0) {
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
@@ -37,7 +37,7 @@ async function receiver(statuses: number[] = []) {
       res.end('ok');
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => server.listen(listenPort, '127.0.0.1', () => r()));
   after(() => server.close());
   const { port } = server.address() as { port: number };
   return { received, url: (path: string) => `http://127.0.0.1:${port}${path}` };
@@ -60,6 +60,19 @@ function startWorker(): void {
 }
 const account = await server.newAccount('callbacks');
 await server.seed(account.account_id, 'cdr_in', 200);
+
+/** The callback job of an export, while it exists (it is removed once delivered). */
+async function callbackJob(exportId: string) {
+  const { rows } = await server.db.pool.query<{
+    attempts: number;
+    dead_at: Date | null;
+    last_error: string | null;
+  }>(
+    "select attempts, dead_at, last_error from jobs where task = 'callback' and payload->>'export_id' = $1",
+    [exportId],
+  );
+  return rows[0];
+}
 
 function createWithCallback(callbackUrl: string, method: string, key = account.api_key) {
   return server.createExport(key, {
@@ -138,11 +151,8 @@ test('attempts stop after the schedule (delays + 1), and the schedule survives a
   const expected = server.config.callbackDelaysS.length + 1;
   const job = await waitFor(
     async () => {
-      const { rows } = await server.db.pool.query(
-        "select attempts, dead_at from jobs where task = 'callback' and payload->>'export_id' = $1",
-        [id],
-      );
-      return rows[0]?.dead_at && rows[0];
+      const row = await callbackJob(id);
+      return row?.dead_at && row;
     },
     'the callback to be given up',
     60_000,
@@ -165,23 +175,13 @@ test('a receiver that does not answer in time, or refuses connections, is retrie
   after(() => slow.close());
   const slowPort = (slow.address() as { port: number }).port;
   const slowId = await createWithCallback(`http://127.0.0.1:${slowPort}/slow`, 'POST');
-  const timeoutError = await waitFor(async () => {
-    const { rows } = await server.db.pool.query(
-      "select last_error from jobs where task = 'callback' and payload->>'export_id' = $1",
-      [slowId],
-    );
-    return rows[0]?.last_error as string | undefined;
-  }, 'the first attempt to time out');
+  const timeoutError = await waitFor(
+    async () => (await callbackJob(slowId))?.last_error,
+    'the first attempt to time out',
+  );
   assert.match(timeoutError, /abort|timeout/i);
   await waitFor(
-    async () =>
-      hits >= 2 &&
-      (
-        await server.db.pool.query(
-          "select count(*)::int as n from jobs where task = 'callback' and payload->>'export_id' = $1",
-          [slowId],
-        )
-      ).rows[0].n === 0,
+    async () => hits >= 2 && !(await callbackJob(slowId)),
     'the second attempt to deliver',
     30_000,
   );
@@ -192,20 +192,11 @@ test('a receiver that does not answer in time, or refuses connections, is retrie
   const port = (probe.address() as { port: number }).port;
   await new Promise((r) => probe.close(r));
   const refusedId = await createWithCallback(`http://127.0.0.1:${port}/late`, 'POST');
-  const firstError = await waitFor(async () => {
-    const { rows } = await server.db.pool.query(
-      "select last_error from jobs where task = 'callback' and payload->>'export_id' = $1",
-      [refusedId],
-    );
-    return rows[0]?.last_error as string | undefined;
-  }, 'a refused attempt');
+  const firstError = await waitFor(
+    async () => (await callbackJob(refusedId))?.last_error,
+    'a refused attempt',
+  );
   assert.match(firstError, /ECONNREFUSED|connect/i);
-  const late = await receiver();
-  const lateServer = http.createServer((req, res) => {
-    late.received.push({ method: req.method!, url: req.url!, signature: '', body: '' });
-    res.end('ok');
-  });
-  await new Promise<void>((r) => lateServer.listen(port, '127.0.0.1', () => r()));
-  after(() => lateServer.close());
+  const late = await receiver([], port);
   await waitFor(async () => late.received.length === 1, 'delivery once the receiver is up', 30_000);
 });
