@@ -9,6 +9,7 @@ import type { Logger } from './log.js';
 import { didwwApi } from './api/didww/index.js';
 import { freeswitchIngest } from './api/freeswitch.js';
 import { kazooApi } from './api/kazoo/index.js';
+import { portal } from './api/portal.js';
 import { countDefaultPartitionRows } from './store/partitions.js';
 
 export interface AppStore {
@@ -24,6 +25,8 @@ declare module 'fastify' {
     store: AppStore;
   }
 }
+
+const API_PATH = /^\/(v1|v2|v3|ingest)\//;
 
 /** Strips credentials from logged URLs (`?auth_token=` appears in Kazoo curl examples). */
 function redactUrl(url: string): string {
@@ -60,6 +63,8 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     max: store.config.rateLimit,
     timeWindow: 1000,
     keyGenerator: (req) => req.accountId ?? req.ip,
+    // The portal's static files are public and cached; only the APIs are metered.
+    allowList: (req) => (req.method === 'GET' || req.method === 'HEAD') && !API_PATH.test(req.url),
     errorResponseBuilder: (_req, ctx) => {
       const err = new Error(`Rate limit of ${ctx.max} requests per second exceeded; retry in ${ctx.after}.`);
       return Object.assign(err, { statusCode: 429 });
@@ -79,5 +84,6 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
   await app.register(kazooApi, { prefix: '/v1' });
   await app.register(kazooApi, { prefix: '/v2' });
   await app.register(freeswitchIngest);
+  await app.register(portal, {});
   return app;
 }

@@ -1,7 +1,7 @@
 // `npm test`: runs every test file with node's test runner against one PostgreSQL server: the one
 // named by DATABASE_URL, or else an embedded cluster started here for the run (and stopped after).
 // Each test file creates and drops its own database on that server, so runs never share rows.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,17 @@ function testFiles(dir: string): string[] {
 
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : testFiles(path.join(root, 'test'));
+// The portal tests drive the built portal: build it from the current sources first (under a second).
+const build = spawnSync(
+  process.execPath,
+  [path.join(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
+if (build.status !== 0) process.exit(build.status ?? 1);
+
 let serverUrl = process.env.DATABASE_URL;
 let release = async () => {};
 if (!serverUrl) {

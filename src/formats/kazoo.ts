@@ -62,6 +62,7 @@ export const DETAIL_FIELDS: [string, string][] = [
   ['hangup_code', 'disconnect_code'],
   ['did_number', 'did_number'],
   ['status', 'status'],
+  ['trunk_name', 'trunk_name'],
 ];
 
 export type FilterKind = 'text' | 'prefix' | 'integer' | 'boolean' | 'direction';
@@ -100,6 +101,8 @@ export const FILTER_FIELDS: Record<string, FilterField> = {
   duration_seconds: { column: 'duration_s', kind: 'integer', indexed: false },
   billing_seconds: { column: 'billing_s', kind: 'integer', indexed: false },
   imported: { column: 'imported', kind: 'boolean', indexed: false },
+  status: { column: 'status', kind: 'text', indexed: false },
+  trunk_name: { column: 'trunk_name', kind: 'text', indexed: false },
 };
 
 /** Nested keys reached with `extra @> {...}` (GIN jsonb_path_ops). */

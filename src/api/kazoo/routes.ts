@@ -28,7 +28,11 @@ const AnyQuery = Type.Record(Type.String(), Type.Union([Type.String(), Type.Arra
 const Envelope = Type.Object({ status: Type.String() }, { additionalProperties: true });
 const tags = ['Kazoo CDRs'];
 
+/** CSV by the Accept header, or by `?accept=csv` (Kazoo's query-string override, which is how a
+ * browser link asks for CSV). */
 function wantsCsv(req: FastifyRequest): boolean {
+  const override = (req.query as Record<string, unknown>).accept;
+  if (typeof override === 'string') return override === 'csv' || CSV_TYPES.includes(override);
   const accept = (req.headers.accept ?? '').toLowerCase();
   return CSV_TYPES.some((t) => accept.includes(t));
 }
