@@ -71,7 +71,11 @@ function cdr(i: number, extra: Record<string, unknown> = {}) {
     to_uri: `dest${i}@pbx.example.com`,
     sip_network_ip: `198.51.100.${i % 250}`,
     remote_sdp: `v=0\r\nc=IN IP4 203.0.113.${i % 250}\r\nm=audio 4000 RTP/AVP 0\r\n`,
-    custom_channel_vars: { account_id: alice.account_id, tenant_id: i % 2 ? 'odd' : 'even' },
+    custom_channel_vars: {
+      account_id: alice.account_id,
+      tenant_id: i % 2 ? 'odd' : 'even',
+      resource_id: `trunk-${i % 3}`,
+    },
     interaction_id: `inter-${Math.floor(i / 2)}`,
     x_switch_field: `kept-${i}`,
     ...extra,
@@ -286,6 +290,11 @@ describe('filters', () => {
     assert.equal(await count('filter_hangup_cause=USER_BUSY&filter_owner_id=owner-five'), 8);
     assert.equal(await count('filter_not_hangup_cause=USER_BUSY&filter_owner_id=owner-five'), 16);
     assert.equal(await count('filter_direction=outbound&filter_owner_id=owner-five'), 12);
+    // status is Failed when nothing was billed (every third call here).
+    assert.equal(await count('filter_status=Failed&filter_owner_id=owner-five'), 8);
+    assert.equal(await count('filter_status=Success&filter_owner_id=owner-five'), 16);
+    // The trunk is the switch's resource_id.
+    assert.equal(await count('filter_trunk_name=trunk-0&filter_owner_id=owner-five'), 8);
   });
 
   test('customer, IP, SIP and RTP address, nested custom_channel_vars', async () => {
@@ -360,6 +369,15 @@ describe('detail, CSV, summary, interactions, users', () => {
     }
     const named = await call('GET', `${cdrs()}?file_name=nov.csv`, { headers: { Accept: 'text/csv' } });
     assert.equal(named.headers.get('content-disposition'), 'attachment; filename="nov.csv"');
+    // A plain link (the portal's "Download CSV") asks with ?accept=csv and a query token.
+    const linked = await call(
+      'GET',
+      `${cdrs()}?filter_owner_id=owner-five&accept=csv&auth_token=${encodeURIComponent(alice.api_key)}`,
+      { token: null, headers: { Accept: 'text/html' } },
+    );
+    assert.equal(linked.status, 200);
+    assert.match(linked.headers.get('content-type')!, /^text\/csv/);
+    assert.equal(linked.text.trim().split('\n').length, 25);
   });
 
   test('summary with hour buckets', async () => {
