@@ -24,6 +24,10 @@ export interface Config {
   fsDirectionVar: string;
   fsTrunkVar: string;
   pollMs: number;
+  /** statement_timeout of API queries; exports and other jobs run without one. */
+  queryTimeoutMs: number;
+  /** How long to wait for a database connection before answering 503. */
+  dbConnectTimeoutMs: number;
   logLevel: string;
 }
 
@@ -85,6 +89,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fsDirectionVar: env.CDREX_FS_DIRECTION_VAR || 'cdrex_direction',
     fsTrunkVar: env.CDREX_FS_TRUNK_VAR || 'cdrex_trunk_id',
     pollMs: int(env, 'CDREX_POLL_MS', 1000, 10),
+    queryTimeoutMs: int(env, 'CDREX_QUERY_TIMEOUT_MS', 30000, 1),
+    dbConnectTimeoutMs: int(env, 'CDREX_DB_CONNECT_TIMEOUT_MS', 5000, 100),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

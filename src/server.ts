@@ -7,19 +7,27 @@ import type { Config } from './config.js';
 import { Worker } from './jobs/worker.js';
 import { ensureScheduledJobs, TASKS } from './jobs/tasks.js';
 import type { Logger } from './log.js';
-import { openStore } from './store/db.js';
+import { createPool, openStore } from './store/db.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
 export async function serve(config: Config, log: Logger, options: { worker: boolean }): Promise<void> {
-  const store = await openStore(config, log, { poolSize: 20 });
+  const store = await openStore(config, log);
+  // Requests get a pool of their own with a statement timeout, so a slow query answers 504/503
+  // instead of holding a client; the worker's long COPYs keep the store's pool, without one.
+  const apiPool = createPool(store.url, log, {
+    max: 20,
+    statementTimeoutMs: config.queryTimeoutMs,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+  });
   const masterKey = loadMasterKey(config);
-  const app = await buildApp({ pool: store.pool, config, masterKey, now: () => new Date() }, log);
+  const app = await buildApp({ pool: apiPool, config, masterKey, now: () => new Date() }, log);
   let worker: Worker | undefined;
   closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down');
     await Promise.all([app.close(), worker?.stop(SHUTDOWN_DEADLINE_MS)]);
+    await apiPool.end();
     await store.close();
   });
   await app.listen({ port: config.port, host: config.host });

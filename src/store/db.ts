@@ -15,16 +15,30 @@ export interface Store {
   close(): Promise<void>;
 }
 
+export interface PoolOptions {
+  max?: number;
+  /** Server-side statement_timeout; also bounds, client-side, a query on a connection gone silent. */
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** Grace beyond statement_timeout before the client gives up on a server that no longer answers. */
+const SILENT_SERVER_GRACE_MS = 2000;
+
 // bigint (count(*), sums) and numeric stay strings unless converted on purpose: money is
 // never turned into a binary float, and counts are converted where they are read.
-export function createPool(url: string, log?: Logger, max = 10): pg.Pool {
+export function createPool(url: string, log?: Logger, options: PoolOptions = {}): pg.Pool {
+  const timeout = options.statementTimeoutMs;
   const pool = new pg.Pool({
     connectionString: url,
-    max,
+    max: options.max ?? 10,
     // UTC for every session: COPY parses and prints `YYYY-MM-DD HH:MM:SS` in UTC.
-    options: '-c timezone=UTC -c datestyle=ISO,YMD',
-    connectionTimeoutMillis: 10_000,
+    options: `-c timezone=UTC -c datestyle=ISO,YMD${timeout ? ` -c statement_timeout=${timeout}` : ''}`,
+    ...(timeout ? { query_timeout: timeout + SILENT_SERVER_GRACE_MS } : {}),
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
+    // A peer that vanished without a FIN is noticed by TCP keepalive, not by waiting forever.
+    keepAlive: true,
     application_name: 'cdrex',
   } as pg.PoolConfig);
   // An idle client whose connection drops emits 'error' on the pool; unhandled it would crash.
@@ -45,7 +59,7 @@ export async function openStore(config: Config, log: Logger, options: OpenOption
     url = embedded.url;
     release = embedded.release;
   }
-  const pool = createPool(url, log, options.poolSize);
+  const pool = createPool(url, log, { max: options.poolSize, connectTimeoutMs: config.dbConnectTimeoutMs });
   try {
     if (options.migrate !== false) {
       await migrate(pool, log);

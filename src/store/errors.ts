@@ -13,6 +13,8 @@ export const UNAVAILABLE_CODES = [
   '53300', // too_many_connections
 ];
 export const QUERY_CANCELED = '57014'; // statement_timeout
+/** What a 503 or 504 tells the client to wait before retrying, in seconds. */
+export const RETRY_AFTER_S = 5;
 const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND'];
 
 export function isStoreUnavailable(err: unknown): boolean {
@@ -20,7 +22,7 @@ export function isStoreUnavailable(err: unknown): boolean {
   if (!e) return false;
   if (e.code && (UNAVAILABLE_CODES.includes(e.code) || NETWORK_CODES.includes(e.code))) return true;
   // pg reports a dropped socket or a pool connect timeout without a code.
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(
     e.message ?? '',
   );
 }

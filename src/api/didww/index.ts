@@ -3,7 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
-import { isQueryTimeout, isStoreUnavailable } from '../../store/errors.js';
+import { isQueryTimeout, isStoreUnavailable, RETRY_AFTER_S } from '../../store/errors.js';
 import { errorDocument, JSON_API, UNAUTHORIZED, validationDocument } from './json-api.js';
 import { notAcceptable, requestedVersion, unsupportedMediaType } from './negotiation.js';
 import { exportRoutes } from './routes.js';
@@ -106,11 +106,11 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     if (err.validation) return sendError(reply, 400, errorDocument(400, 'Bad Request', err.message));
     if (isStoreUnavailable(err) || isQueryTimeout(err)) {
       req.log.warn({ err }, 'store unavailable');
-      return sendError(
-        reply,
-        503,
-        errorDocument(503, 'Service Unavailable', 'The CDR store is not reachable; retry shortly.'),
-      );
+      const detail = isQueryTimeout(err)
+        ? 'The CDR store took too long to answer; retry shortly.'
+        : 'The CDR store is not reachable; retry shortly.';
+      reply.header('Retry-After', String(RETRY_AFTER_S));
+      return sendError(reply, 503, errorDocument(503, 'Service Unavailable', detail));
     }
     const status = err.statusCode ?? (err instanceof CdrexError ? err.statusCode : 500);
     if (status === 429) return sendError(reply, 429, errorDocument(429, 'Too Many Requests', err.message));
