@@ -1,7 +1,7 @@
 // The cdrex HTTP application: a Fastify instance with the store decorated on it, the rate limit,
 // /healthz, and one encapsulated plugin per API dialect. It never listens (see server.ts), so
 // tests can drive it with inject() as well as over a socket.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type pg from 'pg';
 import type { Config } from './config.js';
@@ -9,6 +9,8 @@ import type { Logger } from './log.js';
 import { didwwApi } from './api/didww/index.js';
 import { freeswitchIngest } from './api/freeswitch.js';
 import { kazooApi } from './api/kazoo/index.js';
+import { sendKazooError } from './api/kazoo/envelope.js';
+import { errorDocument, sendError } from './api/didww/json-api.js';
 import { portal } from './api/portal.js';
 import { countDefaultPartitionRows } from './store/partitions.js';
 
@@ -52,7 +54,18 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
     ajv: { customOptions: { coerceTypes: true, allErrors: false } },
-    routerOptions: { ignoreTrailingSlash: true },
+    // Ids are at most 300 characters (schemas say so); longer URL parts are refused before routing.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    // A URL the router cannot take (too long, malformed escapes) still answers in its dialect.
+    frameworkErrors: (err, req, reply) => {
+      const status = (err as { statusCode?: number }).statusCode ?? 400;
+      const message = status === 414 ? 'A part of the URL is too long.' : 'The URL is not valid.';
+      if (/^\/v3\//.test(req.url))
+        return sendError(reply, status, errorDocument(status, 'Bad Request', message));
+      if (/^\/v[12]\//.test(req.url))
+        return sendKazooError(req, reply, status, 'invalid request', { message });
+      return (reply as FastifyReply).code(status).send({ error: message });
+    },
   });
   app.decorate('store', store);
 

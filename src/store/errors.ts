@@ -30,3 +30,22 @@ export function isStoreUnavailable(err: unknown): boolean {
 export function isQueryTimeout(err: unknown): boolean {
   return (err as { code?: string } | undefined)?.code === QUERY_CANCELED;
 }
+
+/** Values PostgreSQL refused as data (a NUL byte, a number out of range, an impossible date):
+ * the client's input was bad, whatever path it took to get here. */
+const BAD_INPUT_CODES = [
+  '22021', // character_not_in_repertoire (NUL, invalid UTF-8)
+  '22P05', // untranslatable_character (\u0000 in jsonb)
+  '22003', // numeric_value_out_of_range
+  '22008', // datetime_field_overflow
+  '22007', // invalid_datetime_format
+  '22P02', // invalid_text_representation
+];
+
+export function isBadInput(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  return code !== undefined && BAD_INPUT_CODES.includes(code);
+}
+
+/** A URL carrying a NUL byte, raw or percent-encoded: never a valid id, file name or filter. */
+export const hasNulByte = (url: string) => url.includes('\0') || /%00/.test(url);

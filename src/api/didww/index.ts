@@ -3,8 +3,14 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
-import { isQueryTimeout, isStoreUnavailable, RETRY_AFTER_S } from '../../store/errors.js';
-import { errorDocument, JSON_API, UNAUTHORIZED, validationDocument } from './json-api.js';
+import {
+  hasNulByte,
+  isBadInput,
+  isQueryTimeout,
+  isStoreUnavailable,
+  RETRY_AFTER_S,
+} from '../../store/errors.js';
+import { errorDocument, JSON_API, sendError, UNAUTHORIZED, validationDocument } from './json-api.js';
 import { notAcceptable, requestedVersion, unsupportedMediaType } from './negotiation.js';
 import { exportRoutes } from './routes.js';
 import { SUPPORTED_VERSIONS } from './versions.js';
@@ -24,10 +30,6 @@ function isDownload(req: FastifyRequest): boolean {
   return req.routeOptions.config?.download === true;
 }
 
-function sendError(reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply.code(status).header('content-type', JSON_API).send(body);
-}
-
 export async function didwwApi(app: FastifyInstance): Promise<void> {
   app.decorateRequest('apiVersion', '');
   app.addContentTypeParser(JSON_API, { parseAs: 'string' }, (_req, body, done) => {
@@ -41,6 +43,10 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
   });
 
   app.addHook('onRequest', async (req, reply) => {
+    if (hasNulByte(req.url)) {
+      if (isDownload(req)) return reply.code(404).send();
+      return sendError(reply, 400, errorDocument(400, 'Bad Request', 'NUL bytes are not allowed in URLs.'));
+    }
     const key = req.headers['api-key'];
     const accountId =
       typeof key === 'string' && key ? await findAccountByApiKey(app.store.pool, key) : undefined;
@@ -104,6 +110,8 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     if (err instanceof NotFoundError)
       return sendError(reply, 404, errorDocument(404, 'Record not found', err.message));
     if (err.validation) return sendError(reply, 400, errorDocument(400, 'Bad Request', err.message));
+    if (isBadInput(err))
+      return sendError(reply, 400, errorDocument(400, 'Bad Request', 'A value in the request is not valid.'));
     if (isStoreUnavailable(err) || isQueryTimeout(err)) {
       req.log.warn({ err }, 'store unavailable');
       const detail = isQueryTimeout(err)

@@ -1,4 +1,5 @@
 // The JSON:API document shapes DIDWW answers with, errors in particular.
+import type { FastifyReply } from 'fastify';
 import type { FieldProblem } from '../../errors.js';
 
 export const JSON_API = 'application/vnd.api+json';
@@ -42,4 +43,8 @@ export function validationDocument(problems: FieldProblem[]): { errors: JsonApiE
       status: '422',
     })),
   };
+}
+
+export function sendError(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).header('content-type', JSON_API).send(body);
 }

@@ -2,7 +2,13 @@
 // and the CDR routes. Translation only; the search service and loaders do the work.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
-import { isQueryTimeout, isStoreUnavailable, RETRY_AFTER_S } from '../../store/errors.js';
+import {
+  hasNulByte,
+  isBadInput,
+  isQueryTimeout,
+  isStoreUnavailable,
+  RETRY_AFTER_S,
+} from '../../store/errors.js';
 import { findAccountByCredential } from '../../store/queries/tokens.js';
 import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
 import { KazooValidationError } from './list-params.js';
@@ -32,6 +38,10 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
   const { pool } = app.store;
 
   app.addHook('onRequest', async (req, reply) => {
+    if (hasNulByte(req.url))
+      return sendKazooError(req, reply, 400, 'invalid request', {
+        message: 'NUL bytes are not allowed in URLs',
+      });
     if (req.routeOptions.config?.public) return;
     const token = presentedToken(req);
     // A token from api_auth, or the account's API key itself (documented in the README).
@@ -58,6 +68,10 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     if (err instanceof NotFoundError)
       return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
     if (err.validation) return sendKazooError(req, reply, 400, 'invalid request', { message: err.message });
+    if (isBadInput(err))
+      return sendKazooError(req, reply, 400, 'invalid request', {
+        message: 'a value in the request is not valid',
+      });
     if (isQueryTimeout(err)) {
       req.log.warn({ err }, 'query timed out');
       reply.header('Retry-After', String(RETRY_AFTER_S));

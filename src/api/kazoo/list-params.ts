@@ -70,7 +70,7 @@ export function parseListParams(
   accountId: string,
   options: { maxRangeS: number; now: Date },
 ): ListParams {
-  const flat: Record<string, string> = {};
+  const flat: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(query)) flat[k] = Array.isArray(v) ? v[v.length - 1] : v;
 
   const nowGregorian = Math.floor(options.now.getTime() / 1000) + GREGORIAN_OFFSET;
@@ -102,7 +102,7 @@ export function parseListParams(
 
   const conditions: CdrCondition[] = [];
   for (const [name, raw] of Object.entries(flat)) {
-    const keyOp = KEY_OPS[name];
+    const keyOp = Object.hasOwn(KEY_OPS, name) ? KEY_OPS[name] : undefined;
     if (keyOp) {
       for (const key of values(raw)) conditions.push({ op: keyOp, key });
       continue;

@@ -46,7 +46,8 @@ class Params {
 }
 
 function resolve(key: string): { field: FilterField } | { jsonPath: string[] } {
-  const field = FILTER_FIELDS[key];
+  // hasOwn: a key such as `toString` must not find Object.prototype's members.
+  const field = Object.hasOwn(FILTER_FIELDS, key) ? FILTER_FIELDS[key] : undefined;
   if (field) return { field };
   const [root, ...rest] = key.split('.');
   if (JSON_FILTER_ROOTS.includes(root) && rest.length > 0 && rest.every((p) => /^[\w-]+$/.test(p))) {
