@@ -5,9 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
-import { cdrex, summary } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
+import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-cli-'));
@@ -259,4 +260,40 @@ test('import --type kazoo loads Kazoo documents (JSON, NDJSON, CSV), tagged impo
   assert.equal(bad.code, 1);
   assert.equal(JSON.parse(bad.stderr.trim().split('\n').pop()!).line, 2);
   assert.equal(await count(acct.account_id), 5);
+});
+
+test('SIGKILL of cdrex import mid-file stores nothing of it; importing it again stores it all once', async () => {
+  const rows = 150_000;
+  const big = await generateFile('big.csv', rows, 31);
+  const acct = await newAccount('killed-import');
+  const child = spawn(
+    process.execPath,
+    [CDREX_BIN, 'import', '--account', acct.account_id, '--type', 'cdr_in', big],
+    {
+      env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    },
+  );
+  // Kill it while its COPY is streaming rows into the database.
+  await waitFor(async () => {
+    const { rows: active } = await db.pool.query(
+      `select 1 from pg_stat_activity where datname = current_database() and query ilike 'copy%' and state = 'active'`,
+    );
+    return active.length > 0;
+  }, 'the import to be copying');
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  // The server notices the dead client and rolls its transaction back.
+  await waitFor(async () => {
+    const { rows: left } = await db.pool.query(
+      `select 1 from pg_stat_activity where datname = current_database() and query ilike 'copy%'`,
+    );
+    return left.length === 0;
+  }, 'the killed session to end');
+  assert.equal(await count(acct.account_id), 0, 'nothing of the killed import is stored');
+
+  const again = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', big], env);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(summary(again), { inserted: rows, duplicates: 0 });
+  assert.equal(await count(acct.account_id), rows);
 });

@@ -10,6 +10,8 @@ import zlib from 'node:zlib';
 import { CDREX_BIN } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import pino from 'pino';
+import { sweepExportFiles } from '../../src/export/retention.js';
 
 const ROWS = 400_000;
 const db = await createTestDatabase();
@@ -21,11 +23,16 @@ after(() => fs.rmSync(workerDir, { recursive: true, force: true }));
 const exportDir = server.config.exportDir;
 fs.mkdirSync(exportDir, { recursive: true });
 
-function startWorker(): ChildProcess {
+function startWorker(env: Record<string, string> = {}): ChildProcess {
   const child = spawn(process.execPath, [CDREX_BIN, 'worker'], {
     env: {
       ...process.env,
-      ...testEnv(db, workerDir, { CDREX_LEASE_MS: '2000', CDREX_EXPORT_DIR: exportDir, LOG_LEVEL: 'warn' }),
+      ...testEnv(db, workerDir, {
+        CDREX_LEASE_MS: '2000',
+        CDREX_EXPORT_DIR: exportDir,
+        LOG_LEVEL: 'warn',
+        ...env,
+      }),
     },
     stdio: 'ignore',
   });
@@ -122,3 +129,66 @@ test('SIGTERM during an export: the worker exits cleanly and the export complete
   ]);
   assert.equal(rows[0].n, 1, 'published once');
 });
+
+async function downloadLines(url: string): Promise<string[]> {
+  const res = await fetch(url, { headers: { 'Api-Key': account.api_key } });
+  assert.equal(res.status, 200);
+  return zlib
+    .gunzipSync(Buffer.from(await res.arrayBuffer()))
+    .toString('utf8')
+    .trim()
+    .split('\n');
+}
+
+const published = async () =>
+  new Set(
+    (await db.pool.query<{ file_name: string }>('select file_name from export_files')).rows.map(
+      (r) => r.file_name,
+    ),
+  );
+
+for (const [point, when] of [
+  ['export:fsynced', 'after the fsync, before the rename'],
+  ['export:renamed', 'after the rename, before the export is published'],
+] as const) {
+  test(`SIGKILL ${when}: the export completes exactly once and nothing is left behind`, async () => {
+    const before = new Set(files());
+    const id = await server.createExport(account.api_key, {
+      export_type: 'cdr_in',
+      filters: { year: THIS_YEAR, month: THIS_MONTH },
+    });
+    const doomed = startWorker({ CDREX_CRASH_AT: point });
+    const signal = await new Promise<NodeJS.Signals | null>((r) => doomed.once('exit', (_c, s) => r(s)));
+    assert.equal(signal, 'SIGKILL', `the worker died at ${point}`);
+    assert.equal((await api(`/v3/exports/${id}`)).data.attributes.url, null, 'nothing was published');
+    const left = files().filter((f) => !before.has(f));
+    assert.equal(left.length, 1, `the killed attempt left one file: ${left.join(', ')}`);
+    assert.equal(left[0].startsWith('.tmp-'), point === 'export:fsynced');
+
+    const next = startWorker();
+    const url = await server.exportFileUrl(account.api_key, id);
+    next.kill('SIGTERM');
+    const lines = await downloadLines(url);
+    assert.equal(lines.length, ROWS + 1);
+    assert.equal(new Set(lines.slice(1).map((l) => l.split(',').pop())).size, ROWS, 'each CDR exactly once');
+    const { rows } = await db.pool.query('select count(*)::int as n from export_files where export_id = $1', [
+      id,
+    ]);
+    assert.equal(rows[0].n, 1, 'published once');
+    assert.deepEqual(
+      files().filter((f) => f.startsWith('.tmp-')),
+      [],
+      'no temp file is left',
+    );
+
+    // A file renamed but never published is swept once it is older than the publishing grace.
+    const later = new Date(Date.now() + 2 * 3600_000);
+    await sweepExportFiles(db.pool, exportDir, 30, pino({ level: 'silent' }), later);
+    const names = await published();
+    assert.deepEqual(
+      files().filter((f) => !names.has(f)),
+      [],
+      'every file left is a published one',
+    );
+  });
+}

@@ -1,6 +1,6 @@
 // The DIDWW API v3 dialect (`/v3`): its own auth, media-type rules, version header, error and
 // not-found handlers. It translates requests and responses; the export service does the work.
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import {
