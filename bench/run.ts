@@ -3,21 +3,26 @@
 // `psql \copy … FROM` for loads. Runs alternate (cdrex, baseline, cdrex, …); medians are reported.
 // Options: --rows N (default 1000000), --quick (100000), --runs R (3), --smoke (tiny CI run; writes
 // no results file). Uses DATABASE_URL when set, else an embedded cluster of its own.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { exportSelect } from '../src/export/export-file.js';
 import type { ExportRow } from '../src/store/queries/exports.js';
-
-const execFileAsync = promisify(execFile);
-const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const BIN = path.join(ROOT, 'bin', 'cdrex.js');
+import {
+  createExport,
+  exportUrl,
+  logger,
+  median,
+  MONTH,
+  MONTH_END,
+  MONTH_START,
+  openHarness,
+  peakRss,
+  percentile,
+  ROOT,
+  timed,
+} from './harness.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,159 +36,23 @@ const ROWS = Number(args.rows ?? (args.quick ? 100_000 : 1_000_000));
 const RUNS = Number(args.runs ?? 3);
 const SMOKE = Boolean(args.smoke);
 const PARALLEL = 8;
+const log = logger('bench');
 
-const now = new Date();
-const MONTH = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
-const MONTH_START = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-const MONTH_END = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
-
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-bench-'));
-const dataDir = path.join(ROOT, 'bench', '.data', randomBytes(4).toString('hex'));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// ---- the store: a database of our own on DATABASE_URL, or an embedded cluster of our own ----
-let databaseUrl: string;
-let dropDatabase = async () => {};
-if (process.env.DATABASE_URL) {
-  const name = `cdrex_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(process.env.DATABASE_URL);
-  url.pathname = `/${name}`;
-  databaseUrl = url.toString();
-  dropDatabase = async () => {
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await c.connect();
-    await c.query(`drop database if exists ${name} with (force)`);
-    await c.end();
-  };
-} else {
-  fs.mkdirSync(dataDir, { recursive: true });
-  const started = await execFileAsync(process.execPath, [BIN, 'db', 'start'], {
-    env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
-  });
-  const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
-    port: number;
-    password: string;
-  };
-  log(`embedded cluster ${started.stdout.trim()}`);
-  databaseUrl = `postgres://postgres:${cluster.password}@127.0.0.1:${cluster.port}/postgres`;
-}
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  DATABASE_URL: databaseUrl,
-  CDREX_DATA_DIR: path.join(work, 'data'),
-  CDREX_MASTER_KEY: 'bench',
+const harness = await openHarness('bench', {
   CDREX_RATE_LIMIT: '100000',
   // Workers wake on NOTIFY; polling stays at its production default so it does not load the
   // database during the latency measurements.
   CDREX_WORKER_CONCURRENCY: String(PARALLEL),
   CDREX_EXPORTS_PER_ACCOUNT: String(PARALLEL),
-  LOG_LEVEL: 'warn',
-};
-
-async function cli(argv: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await execFileAsync(process.execPath, [BIN, ...argv], { env, maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const start = process.hrtime.bigint();
-  const value = await fn();
-  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
-}
-
-/** Runs a shell pipeline; `vars` reach it as environment variables (no quoting games). */
-async function sh(script: string, vars: Record<string, string> = {}): Promise<void> {
-  await execFileAsync('bash', ['-o', 'pipefail', '-c', script], {
-    env: { ...env, PGTZ: 'UTC', ...vars },
-    maxBuffer: 1 << 20,
-  });
-}
-
-/** Peak RSS of a process while fn runs, sampled from /proc. */
-async function peakRss<T>(pid: number, fn: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
-  let peak = 0;
-  const sample = () => {
-    try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
-    } catch {
-      /* the process is gone */
-    }
-  };
-  const timer = setInterval(sample, 20);
-  try {
-    const value = await fn();
-    sample();
-    return { value, peakMb: peak };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-let server: ChildProcess | undefined;
+});
+const { cli, sh, databaseUrl, work } = harness;
 let base = '';
-
-async function cleanup() {
-  server?.kill('SIGTERM');
-  if (server) await new Promise((r) => server!.once('exit', r));
-  await dropDatabase().catch(() => {});
-  if (!process.env.DATABASE_URL) {
-    await execFileAsync(process.execPath, [BIN, 'db', 'stop'], {
-      env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
-    }).catch(() => {});
-    const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { id: string };
-    fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-  fs.rmSync(work, { recursive: true, force: true });
-}
-
-async function createExport(key: string): Promise<string> {
-  const res = await fetch(`${base}/v3/exports`, {
-    method: 'POST',
-    headers: { 'Api-Key': key, 'Content-Type': 'application/vnd.api+json' },
-    body: JSON.stringify({
-      data: {
-        type: 'exports',
-        attributes: {
-          export_type: 'cdr_in',
-          filters: { year: now.getUTCFullYear(), month: now.getUTCMonth() + 1 },
-        },
-      },
-    }),
-  });
-  if (res.status !== 201) throw new Error(`create export: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { data: { id: string } }).data.id;
-}
 
 /** API request to file complete; returns the file's size. */
 async function runExport(key: string): Promise<number> {
-  const id = await createExport(key);
-  for (;;) {
-    const res = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': key } });
-    const attrs = ((await res.json()) as { data: { attributes: { status: string; url: string | null } } })
-      .data.attributes;
-    if (attrs.status === 'Completed' && attrs.url) {
-      const head = await fetch(attrs.url, { method: 'HEAD', headers: { 'Api-Key': key } });
-      return Number(head.headers.get('content-length'));
-    }
-    if (attrs.status === 'Failed') throw new Error('export failed');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const url = await exportUrl(base, key, await createExport(base, key));
+  const head = await fetch(url, { method: 'HEAD', headers: { 'Api-Key': key } });
+  return Number(head.headers.get('content-length'));
 }
 
 /**
@@ -238,21 +107,9 @@ try {
   const postgresVersion = String((await pool.query('show server_version')).rows[0].server_version);
   await pool.query('vacuum analyze cdrs');
 
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(process.execPath, [BIN, 'serve'], {
-    env: { ...env, PORT: String(port), CDREX_PUBLIC_URL: base },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; ; i++) {
-    const ok = await fetch(`${base}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (i > 600) throw new Error('cdrex serve did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const served = await harness.serve();
+  base = served.base;
+  const server = served.child;
 
   // ---- exports ----
   const select = exportSelect(
@@ -275,7 +132,7 @@ try {
   for (let run = 0; run < RUNS; run++) {
     let line = '';
     const cdrexExport = async () => {
-      const c = await peakRss(server!.pid!, () => timed(() => runExport(main.api_key)));
+      const c = await peakRss(server.pid!, () => timed(() => runExport(main.api_key)));
       exportTimes.cdrex.push(c.value.ms);
       cdrexSize = c.value.value;
       rssPeak = Math.max(rssPeak, c.peakMb);
@@ -302,8 +159,7 @@ try {
   const listUrl = (key?: string) =>
     `${base}/v2/accounts/${main.account_id}/cdrs?page_size=50&${monthRange}${key ? `&start_key=${key}` : ''}`;
   const kazooHeaders = { 'X-Auth-Token': main.api_key };
-  const p99 = (xs: number[]) =>
-    [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)];
+  const p99 = (xs: number[]) => percentile(xs, 0.99);
   const pageTimes = async (url: string) => {
     const times: number[] = [];
     for (let i = 0; i < 200; i++) {
@@ -566,5 +422,5 @@ try {
     log('wrote bench/results/latest.json');
   }
 } finally {
-  await cleanup();
+  await harness.cleanup();
 }

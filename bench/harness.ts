@@ -1,0 +1,215 @@
+// What `npm run bench` and `npm run loadtest` share: a store of their own (a database on
+// DATABASE_URL, or an embedded cluster started for the run), the `cdrex` command, a `cdrex serve`
+// child process, timing, RSS sampling, and export round trips. Everything made is removed by
+// cleanup().
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+export const execFileAsync = promisify(execFile);
+export const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+export const BIN = path.join(ROOT, 'bin', 'cdrex.js');
+
+const now = new Date();
+export const MONTH = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+export const MONTH_START = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+export const MONTH_END = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+export const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * p) - 1)];
+
+export function logger(tag: string) {
+  return (msg: string) => process.stderr.write(`[${tag}] ${msg}\n`);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+}
+
+/** Resident set size of a process in MB, from /proc; undefined once it is gone. */
+export function rssMb(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peak RSS of a process while fn runs, sampled every 20 ms. */
+export async function peakRss<T>(pid: number, fn: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
+  let peak = 0;
+  const sample = () => (peak = Math.max(peak, rssMb(pid) ?? 0));
+  const timer = setInterval(sample, 20);
+  try {
+    const value = await fn();
+    sample();
+    return { value, peakMb: peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export interface Harness {
+  databaseUrl: string;
+  env: NodeJS.ProcessEnv;
+  work: string;
+  /** The `cdrex` command; returns the JSON line it printed last. */
+  cli(argv: string[]): Promise<Record<string, unknown>>;
+  /** Runs a shell pipeline; `vars` reach it as environment variables (no quoting games). */
+  sh(script: string, vars?: Record<string, string>): Promise<void>;
+  /** Starts `cdrex serve` and waits for /healthz; returns its base URL and process. */
+  serve(extraEnv?: Record<string, string>): Promise<{ base: string; child: ChildProcess }>;
+  cleanup(): Promise<void>;
+}
+
+/** A fresh store and working folder; `env` is what every cdrex process of the run gets. */
+export async function openHarness(tag: string, env: Record<string, string>): Promise<Harness> {
+  const log = logger(tag);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), `cdrex-${tag}-`));
+  const dataDir = path.join(ROOT, 'bench', '.data', randomBytes(4).toString('hex'));
+  let databaseUrl: string;
+  let dropDatabase = async () => {};
+  if (process.env.DATABASE_URL) {
+    const name = `cdrex_${tag}_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    dropDatabase = async () => {
+      const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    };
+  } else {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const started = await execFileAsync(process.execPath, [BIN, 'db', 'start'], {
+      env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
+    });
+    const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
+      port: number;
+      password: string;
+    };
+    log(`embedded cluster ${started.stdout.trim()}`);
+    databaseUrl = `postgres://postgres:${cluster.password}@127.0.0.1:${cluster.port}/postgres`;
+  }
+  const fullEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    CDREX_DATA_DIR: path.join(work, 'data'),
+    CDREX_MASTER_KEY: tag,
+    LOG_LEVEL: 'warn',
+    ...env,
+  };
+  const children: ChildProcess[] = [];
+
+  return {
+    databaseUrl,
+    env: fullEnv,
+    work,
+    async cli(argv) {
+      const { stdout } = await execFileAsync(process.execPath, [BIN, ...argv], {
+        env: fullEnv,
+        maxBuffer: 1 << 20,
+      });
+      return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+    },
+    async sh(script, vars = {}) {
+      await execFileAsync('bash', ['-o', 'pipefail', '-c', script], {
+        env: { ...fullEnv, PGTZ: 'UTC', ...vars },
+        maxBuffer: 1 << 20,
+      });
+    },
+    async serve(extraEnv = {}) {
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const child = spawn(process.execPath, [BIN, 'serve'], {
+        env: { ...fullEnv, PORT: String(port), CDREX_PUBLIC_URL: base, ...extraEnv },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.push(child);
+      for (let i = 0; ; i++) {
+        const ok = await fetch(`${base}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) break;
+        if (i > 600) throw new Error('cdrex serve did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return { base, child };
+    },
+    async cleanup() {
+      for (const child of children) {
+        if (child.exitCode !== null || child.signalCode !== null) continue;
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      await dropDatabase().catch(() => {});
+      if (!process.env.DATABASE_URL) {
+        await execFileAsync(process.execPath, [BIN, 'db', 'stop'], {
+          env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
+        }).catch(() => {});
+        const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
+          id: string;
+        };
+        fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      }
+      fs.rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+/** POST /v3/exports for this month's inbound CDRs; returns the export id. */
+export async function createExport(base: string, key: string): Promise<string> {
+  const res = await fetch(`${base}/v3/exports`, {
+    method: 'POST',
+    headers: { 'Api-Key': key, 'Content-Type': 'application/vnd.api+json' },
+    body: JSON.stringify({
+      data: {
+        type: 'exports',
+        attributes: {
+          export_type: 'cdr_in',
+          filters: { year: MONTH_START.getUTCFullYear(), month: MONTH_START.getUTCMonth() + 1 },
+        },
+      },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`create export: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { data: { id: string } }).data.id;
+}
+
+/** Waits for an export to complete; returns its file URL. */
+export async function exportUrl(base: string, key: string, id: string): Promise<string> {
+  for (;;) {
+    const res = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': key } });
+    const attrs = ((await res.json()) as { data: { attributes: { status: string; url: string | null } } })
+      .data.attributes;
+    if (attrs.status === 'Completed' && attrs.url) return attrs.url;
+    if (attrs.status === 'Failed') throw new Error('export failed');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
