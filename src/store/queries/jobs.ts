@@ -49,21 +49,30 @@ export async function enqueueJob(
   return rows[0]?.id;
 }
 
-// Due jobs, and jobs whose lease expired (their worker died), oldest first. Exports of an account
-// that already runs its quota of exports wait, so one customer cannot take every worker.
+// Due jobs, and jobs whose lease expired (their worker died), oldest first. An account's exports
+// are ranked, and only as many are taken as its quota leaves room for beside those already
+// running, so one customer cannot take every worker, even within one claim.
 const CLAIM_SQL = `
-with candidates as (
+with running as (
+  select account_id, count(*) as n from jobs
+   where task = 'export' and account_id is not null and locked_until >= now()
+   group by account_id
+), due as (
+  select id, task, account_id, run_at,
+         row_number() over (partition by task, account_id order by run_at, id) as nth
+    from jobs
+   where task = any($1::text[])
+     and dead_at is null
+     and run_at <= now()
+     and (locked_until is null or locked_until < now())
+), candidates as (
   select j.id from jobs j
-   where j.task = any($1::text[])
-     and j.dead_at is null
-     and j.run_at <= now()
-     and (j.locked_until is null or j.locked_until < now())
-     and (j.task <> 'export' or j.account_id is null or (
-       select count(*) from jobs r
-        where r.task = 'export' and r.account_id = j.account_id and r.locked_until >= now()) < $4::int)
-   order by j.run_at, j.id
+    join due d on d.id = j.id
+    left join running r on r.account_id = d.account_id and d.task = 'export'
+   where d.task <> 'export' or d.account_id is null or coalesce(r.n, 0) + d.nth <= $4::int
+   order by d.run_at, d.id
    limit $2::int
-   for update skip locked
+   for update of j skip locked
 )
 update jobs j
    set attempts = j.attempts + 1,
@@ -74,16 +83,32 @@ update jobs j
  where j.id = c.id
 returning j.id, j.task, j.account_id, j.payload, j.attempts, j.max_attempts, j.lease_token`;
 
+/** Claims are serialised (a transaction-scoped advisory lock, held for milliseconds) so that two
+ * workers claiming at the same moment cannot both see room in the same account's quota. */
+const CLAIM_LOCK = 0x63647278; // 'cdrx'
+
 export async function claimJobs(
-  db: Queryable,
+  pool: pg.Pool,
   options: { tasks: string[]; limit: number; workerId: string; leaseMs: number; exportsPerAccount: number },
 ): Promise<Job[]> {
-  const { rows } = await db.query<Job>({
-    name: 'claim_jobs',
-    text: CLAIM_SQL,
-    values: [options.tasks, options.limit, options.workerId, options.exportsPerAccount, options.leaseMs],
-  });
-  return rows;
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock($1::bigint)', [CLAIM_LOCK]);
+    const { rows } = await client.query<Job>({
+      name: 'claim_jobs',
+      text: CLAIM_SQL,
+      values: [options.tasks, options.limit, options.workerId, options.exportsPerAccount, options.leaseMs],
+    });
+    await client.query('commit');
+    client.release();
+    return rows;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    // A client that failed mid-transaction may be broken: the pool discards it.
+    client.release(err as Error);
+    throw err;
+  }
 }
 
 /** Extends the lease; false when it was lost (expired and taken over, or the job is gone). */
