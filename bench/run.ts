@@ -23,6 +23,7 @@ import {
   ROOT,
   timed,
 } from './harness.js';
+import { measurePortal } from './portal.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -187,6 +188,13 @@ try {
   });
   log(
     `kazoo: first page p99 ${p99(firstPage).toFixed(1)} ms, deep ${p99(deepPage).toFixed(1)} ms, CSV ${csvTime.ms.toFixed(0)} ms`,
+  );
+
+  const portal = await measurePortal(base, main.api_key);
+  log(
+    portal
+      ? `portal: Calls page cold load ${portal.coldMs.toFixed(0)} ms, "This month" ${portal.monthMs.toFixed(0)} ms`
+      : 'portal: no chromium here, not measured',
   );
 
   const uploadRows = Math.max(1000, Math.floor(ROWS / 10));
@@ -412,6 +420,10 @@ try {
     results.kazoo_csv_month_s = Number((csvTime.ms / 1000).toFixed(2));
     results.kazoo_csv_month_mb = Number((csvTime.value / 1e6).toFixed(1));
     results.upload_rows_per_s = Math.round(uploadRate);
+    if (portal) {
+      results.portal_cold_load_ms = Math.round(portal.coldMs);
+      results.portal_month_first_page_ms = Math.round(portal.monthMs);
+    }
     results.freeswitch_posts_per_s = Math.round(fsRate);
     results.export_cdrex_s = Number((median(exportTimes.cdrex) / 1000).toFixed(2));
     results.export_baseline_s = Number((median(exportTimes.baseline) / 1000).toFixed(2));
