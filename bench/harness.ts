@@ -84,6 +84,8 @@ export interface Harness {
 /** A fresh store and working folder; `env` is what every cdrex process of the run gets. */
 export async function openHarness(tag: string, env: Record<string, string>): Promise<Harness> {
   const log = logger(tag);
+  // Measure the compiled server, as `npm start` runs it, never a stale build or the tsx fallback.
+  await execFileAsync(process.execPath, [path.join(ROOT, 'scripts', 'build-server.mjs')]);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `cdrex-${tag}-`));
   const dataDir = path.join(ROOT, 'bench', '.data', randomBytes(4).toString('hex'));
   let databaseUrl: string;
