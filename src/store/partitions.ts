@@ -77,6 +77,20 @@ export async function ensureMonthPartitions(pool: pg.Pool, dates: Iterable<Date>
   }
 }
 
+/** The months (as `year * 12 + month index`, UTC) that have a partition of their own now. */
+export async function partitionedMonths(db: pg.Pool | pg.PoolClient): Promise<Set<number>> {
+  const { rows } = await db.query<{ name: string }>(
+    `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'cdrs'::regclass`,
+  );
+  const months = new Set<number>();
+  for (const { name } of rows) {
+    const m = /^cdrs_(\d{4})_(\d{2})$/.exec(name);
+    if (m) months.add(Number(m[1]) * 12 + Number(m[2]) - 1);
+  }
+  return months;
+}
+
 /** At startup: the previous three months to two months ahead. */
 export async function ensureDefaultPartitions(pool: pg.Pool, now = new Date()): Promise<void> {
   const months = [];

@@ -436,6 +436,23 @@ describe('upload', () => {
     assert.equal(other.json.status, 'error');
   });
 
+  test('a streamed upload into a month without its partition yet, with a duplicate inside it', async () => {
+    // Streams are COPYed straight into cdrs; a month with no partition, or a duplicate, sends the
+    // whole body through the staging path instead. Either way: stored once, in its own month.
+    const longAgo = nowG - 800 * DAY;
+    const rows = [0, 1, 2, 1].map((i) => cdr(7000 + i, { timestamp: String(longAgo + i * 60) }));
+    const body = rows.map((r) => JSON.stringify(r)).join('\n');
+    const res = await call('PUT', cdrs(), { body, type: 'application/x-ndjson' });
+    assert.equal(res.status, 201, res.text);
+    assert.deepEqual(res.json.data, { inserted: 3, duplicates: 1, rejected: [] });
+    const health = (await (await fetch(`${server.base}/healthz`)).json()) as {
+      default_partition_rows: number;
+    };
+    assert.equal(health.default_partition_rows, 0, 'nothing landed in the DEFAULT partition');
+    const listed = await call('GET', `${cdrs()}?created_from=${longAgo - 3600}&created_to=${longAgo + 3600}`);
+    assert.equal((listed.json.data as unknown[]).length, 3);
+  });
+
   test('any invalid record stores nothing, unless partial=true', async () => {
     const before = (await call('GET', `${cdrs()}?paginate=false&created_from=${nowG - 30 * DAY}`)).json
       .data as unknown[];

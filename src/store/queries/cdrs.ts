@@ -4,7 +4,7 @@ import type pg from 'pg';
 export type CdrKind = 'cdr_in' | 'cdr_out';
 export const CDR_KINDS: CdrKind[] = ['cdr_in', 'cdr_out'];
 
-const UNIQUE_VIOLATION = '23505';
+export const UNIQUE_VIOLATION = '23505';
 
 /**
  * Moves staged rows into `cdrs`, first write wins. ON CONFLICT costs a speculative insertion per
