@@ -1,28 +1,17 @@
 // The portal's Calls page in Debian's chromium: how long until the first page of calls is on
 // screen, on a cold load (the default "Today") and after choosing "This month" (the whole month
 // the bench generated). Medians of 5; undefined when there is no browser on this machine.
-import fs from 'node:fs';
-import { chromium } from 'playwright-core';
+import { hasBrowser, launchBrowser } from '../test/helpers/browser.js';
 import { median } from './harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ROWS_SHOWN = 'table.calls tbody tr';
 
 export async function measurePortal(
   base: string,
   apiKey: string,
 ): Promise<{ coldMs: number; monthMs: number } | undefined> {
-  if (!fs.existsSync(CHROMIUM)) return undefined;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  if (!hasBrowser()) return undefined;
+  const browser = await launchBrowser();
   try {
     const page = await browser.newPage();
     await page.goto(base);

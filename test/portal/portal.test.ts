@@ -6,27 +6,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
+import { CHROMIUM, hasBrowser, launchBrowser } from '../helpers/browser.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { startServer, waitFor } from '../helpers/server.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SHOTS = path.resolve('test-results');
 const TIMEZONE = 'America/New_York';
-const hasBrowser = fs.existsSync(CHROMIUM);
 // `.ci/run` installs chromium and sets CDREX_REQUIRE_BROWSER, so there a missing browser fails.
 const skip =
-  !hasBrowser && process.env.CDREX_REQUIRE_BROWSER !== '1'
+  !hasBrowser() && process.env.CDREX_REQUIRE_BROWSER !== '1'
     ? `no browser at ${CHROMIUM} (apt-get install -y chromium)`
     : false;
 
@@ -77,7 +67,7 @@ describe('web portal', { skip }, () => {
       body: JSON.stringify({ data: calls.map((c) => c.doc) }),
     });
     assert.equal(res.status, 201, await res.text());
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    browser = await launchBrowser();
     const context = await browser.newContext({
       timezoneId: TIMEZONE,
       viewport: { width: 1280, height: 860 },

@@ -52,26 +52,8 @@ export function RangePicker({ range, onChange }: { range: Range; onChange: (rang
       </div>
       {range.preset === 'custom' && (
         <form class="custom-range" onSubmit={applyCustom}>
-          <label>
-            From{' '}
-            <input
-              type="datetime-local"
-              name="from"
-              value={from}
-              onInput={(e) => setFrom(e.currentTarget.value)}
-              required
-            />
-          </label>
-          <label>
-            To{' '}
-            <input
-              type="datetime-local"
-              name="to"
-              value={to}
-              onInput={(e) => setTo(e.currentTarget.value)}
-              required
-            />
-          </label>
+          <MomentField label="From" name="from" value={from} onChange={setFrom} />
+          <MomentField label="To" name="to" value={to} onChange={setTo} />
           <button type="submit">Apply</button>
           {problem && (
             <p class="field-error" role="alert">
@@ -81,5 +63,26 @@ export function RangePicker({ range, onChange }: { range: Range; onChange: (rang
         </form>
       )}
     </div>
+  );
+}
+
+/** A local date and time, as <input type="datetime-local"> edits it. */
+function MomentField(props: {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+}) {
+  return (
+    <label>
+      {props.label}{' '}
+      <input
+        type="datetime-local"
+        name={props.name}
+        value={props.value}
+        onInput={(e) => props.onChange(e.currentTarget.value)}
+        required
+      />
+    </label>
   );
 }
