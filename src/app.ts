@@ -15,7 +15,11 @@ import { portal } from './api/portal.js';
 import { countDefaultPartitionRows } from './store/partitions.js';
 
 export interface AppStore {
+  /** Requests' queries: with a statement timeout (see server.ts). */
   pool: pg.Pool;
+  /** Long streams a client asked for (uploads, CSV and unpaginated lists): without one, since
+   * their length is the client's data, not a stuck query. */
+  streamPool: pg.Pool;
   config: Config;
   masterKey: Buffer;
   /** The clock; injectable so tests near a month boundary cannot flake. */

@@ -21,7 +21,10 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
     connectTimeoutMs: config.dbConnectTimeoutMs,
   });
   const masterKey = loadMasterKey(config);
-  const app = await buildApp({ pool: apiPool, config, masterKey, now: () => new Date() }, log);
+  const app = await buildApp(
+    { pool: apiPool, streamPool: store.pool, config, masterKey, now: () => new Date() },
+    log,
+  );
   let worker: Worker | undefined;
   closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error');

@@ -66,7 +66,7 @@ export async function startServer(
   const masterKey = Buffer.from(
     (await import('node:crypto')).createHash('sha256').update(MASTER_KEY).digest(),
   );
-  const app = await buildApp({ pool: db.pool, config, masterKey, now: () => NOW }, log);
+  const app = await buildApp({ pool: db.pool, streamPool: db.pool, config, masterKey, now: () => NOW }, log);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   const base = `http://127.0.0.1:${port}`;

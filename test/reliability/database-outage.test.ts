@@ -139,6 +139,37 @@ describe('database outage', () => {
     assert.equal(await cdrCount(), before, 'no CDR was lost');
   });
 
+  test('a long upload stream is not a stuck query: it outlives the statement timeout', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({
+        call_id: `slow-${i}`,
+        timestamp: Math.floor(Date.now() / 1000) + 62167219200 - i * 60,
+      }),
+    );
+    // 40 lines over about 4 s: longer than the 1.5 s statement timeout plus the 2 s grace.
+    const body = new ReadableStream({
+      async pull(controller) {
+        const line = lines.shift();
+        if (line === undefined) return controller.close();
+        await new Promise((r) => setTimeout(r, 100));
+        controller.enqueue(new TextEncoder().encode(`${line}\n`));
+      },
+    });
+    const res = await fetch(`${base}/v2/accounts/${account.account_id}/cdrs`, {
+      method: 'PUT',
+      headers: { ...kazooHeaders, 'Content-Type': 'application/x-ndjson' },
+      body,
+      duplex: 'half',
+      signal: AbortSignal.timeout(ANSWER_BOUND_MS),
+    } as RequestInit);
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.deepEqual(((await res.json()) as { data: unknown }).data, {
+      inserted: 40,
+      duplicates: 0,
+      rejected: [],
+    });
+  });
+
   test('a query stuck behind a lock ends in a timeout answer, then service resumes', async () => {
     const locker = await db.pool.connect();
     try {

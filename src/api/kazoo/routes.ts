@@ -88,7 +88,7 @@ async function sendCsv(req: FastifyRequest, reply: FastifyReply, params: ListPar
     /["\\\r\n]/g,
     '',
   );
-  const stream = await streamCsv(req.server.store.pool, { ...params.search, startKey: undefined });
+  const stream = await streamCsv(req.server.store.streamPool, { ...params.search, startKey: undefined });
   return reply
     .header('Content-Type', 'text/csv; charset=utf-8')
     .header('Content-Disposition', `attachment; filename="${name}"`)
@@ -110,7 +110,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
   const list = async (req: FastifyRequest, reply: FastifyReply, ownerId?: string) => {
     const params = listParams(req, ownerId);
     if (wantsCsv(req)) return sendCsv(req, reply, params);
-    if (!params.paginate) return sendAll(req, reply, streamDocs(pool, params.search));
+    if (!params.paginate) return sendAll(req, reply, streamDocs(app.store.streamPool, params.search));
     const page = await listPage(pool, params.search, params.pageSize);
     return sendPage(req, reply, page);
   };
@@ -213,7 +213,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
 /** Uploads, in a context of their own where every body type reaches the handler as a stream. */
 async function uploadRoutes(app: FastifyInstance): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
-  const { pool, config } = app.store;
+  const { config } = app.store;
   app.removeContentTypeParser(JSON_TYPE);
   app.addContentTypeParser([JSON_TYPE, ...STREAMED_TYPES], (_req, payload, done) => done(null, payload));
   const cdrs = '/accounts/:account_id/cdrs';
@@ -234,7 +234,7 @@ async function uploadRoutes(app: FastifyInstance): Promise<void> {
       req.body,
       config.uploadLimitMb * 1024 * 1024,
     );
-    const result = await loadRecords(pool, records, kazooDocToRecord, {
+    const result = await loadRecords(app.store.streamPool, records, kazooDocToRecord, {
       accountId: req.accountId!,
       source: 'upload',
       imported: true,
