@@ -149,7 +149,7 @@ export async function loadRecords(
   if (Array.isArray(input) && input.length <= DIRECT_LIMIT) return loadSmallBatch(pool, input, map, options);
   const client = await pool.connect();
   const spoolDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'cdrex-load-'));
-  const spoolPath = path.join(spoolDir, 'records.csv');
+  const spoolPath = path.join(spoolDir, 'records.copy');
   const spool = fs.createWriteStream(spoolPath);
   const suffix = [options.accountId, options.source, options.imported ? 't' : 'f'].map(copyCell).join('\t');
   const rejected: Rejected[] = [];
