@@ -3,7 +3,18 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', '.test-data/', 'bench/.data/', 'web/dist/', 'test-results/', 'bench/.scratch/', 'build/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'data/',
+      '.test-data/',
+      'bench/.data/',
+      'web/dist/',
+      'test-results/',
+      'bench/.scratch/',
+      'build/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
