@@ -17,7 +17,7 @@ export const QUERY_CANCELED = '57014'; // statement_timeout
 export const RETRY_AFTER_S = 5;
 const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND'];
 
-export function isStoreUnavailable(err: unknown): boolean {
+function isStoreUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   if (!e) return false;
   if (e.code && (UNAVAILABLE_CODES.includes(e.code) || NETWORK_CODES.includes(e.code))) return true;
@@ -27,7 +27,7 @@ export function isStoreUnavailable(err: unknown): boolean {
   );
 }
 
-export function isQueryTimeout(err: unknown): boolean {
+function isQueryTimeout(err: unknown): boolean {
   return (err as { code?: string } | undefined)?.code === QUERY_CANCELED;
 }
 
@@ -42,9 +42,20 @@ const BAD_INPUT_CODES = [
   '22P02', // invalid_text_representation
 ];
 
-export function isBadInput(err: unknown): boolean {
+function isBadInput(err: unknown): boolean {
   const code = (err as { code?: string } | undefined)?.code;
   return code !== undefined && BAD_INPUT_CODES.includes(code);
+}
+
+/** Why a query failed, as far as the client is concerned: its own input, a query that ran past
+ * statement_timeout, or a store that cannot be reached. Undefined for anything else (a bug). */
+export type StoreFailure = 'bad_input' | 'timeout' | 'unavailable';
+
+export function storeFailure(err: unknown): StoreFailure | undefined {
+  if (isBadInput(err)) return 'bad_input';
+  if (isQueryTimeout(err)) return 'timeout';
+  if (isStoreUnavailable(err)) return 'unavailable';
+  return undefined;
 }
 
 /** A URL carrying a NUL byte, raw or percent-encoded: never a valid id, file name or filter. */

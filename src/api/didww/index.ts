@@ -3,13 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
-import {
-  hasNulByte,
-  isBadInput,
-  isQueryTimeout,
-  isStoreUnavailable,
-  RETRY_AFTER_S,
-} from '../../store/errors.js';
+import { hasNulByte, RETRY_AFTER_S, storeFailure } from '../../store/errors.js';
 import { errorDocument, JSON_API, sendError, UNAUTHORIZED, validationDocument } from './json-api.js';
 import { notAcceptable, requestedVersion, unsupportedMediaType } from './negotiation.js';
 import { exportRoutes } from './routes.js';
@@ -110,13 +104,16 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     if (err instanceof NotFoundError)
       return sendError(reply, 404, errorDocument(404, 'Record not found', err.message));
     if (err.validation) return sendError(reply, 400, errorDocument(400, 'Bad Request', err.message));
-    if (isBadInput(err))
+    const failure = storeFailure(err);
+    if (failure === 'bad_input')
       return sendError(reply, 400, errorDocument(400, 'Bad Request', 'A value in the request is not valid.'));
-    if (isStoreUnavailable(err) || isQueryTimeout(err)) {
+    if (failure) {
+      // DIDWW documents no 504: a query timeout is a 503 as well, with its own detail.
       req.log.warn({ err }, 'store unavailable');
-      const detail = isQueryTimeout(err)
-        ? 'The CDR store took too long to answer; retry shortly.'
-        : 'The CDR store is not reachable; retry shortly.';
+      const detail =
+        failure === 'timeout'
+          ? 'The CDR store took too long to answer; retry shortly.'
+          : 'The CDR store is not reachable; retry shortly.';
       reply.header('Retry-After', String(RETRY_AFTER_S));
       return sendError(reply, 503, errorDocument(503, 'Service Unavailable', detail));
     }

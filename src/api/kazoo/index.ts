@@ -2,13 +2,7 @@
 // and the CDR routes. Translation only; the search service and loaders do the work.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
-import {
-  hasNulByte,
-  isBadInput,
-  isQueryTimeout,
-  isStoreUnavailable,
-  RETRY_AFTER_S,
-} from '../../store/errors.js';
+import { hasNulByte, RETRY_AFTER_S, storeFailure } from '../../store/errors.js';
 import { findAccountByCredential } from '../../store/queries/tokens.js';
 import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
 import { KazooValidationError } from './list-params.js';
@@ -68,18 +62,16 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     if (err instanceof NotFoundError)
       return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
     if (err.validation) return sendKazooError(req, reply, 400, 'invalid request', { message: err.message });
-    if (isBadInput(err))
+    const failure = storeFailure(err);
+    if (failure === 'bad_input')
       return sendKazooError(req, reply, 400, 'invalid request', {
         message: 'a value in the request is not valid',
       });
-    if (isQueryTimeout(err)) {
-      req.log.warn({ err }, 'query timed out');
+    if (failure) {
+      req.log.warn({ err }, failure === 'timeout' ? 'query timed out' : 'store unavailable');
       reply.header('Retry-After', String(RETRY_AFTER_S));
-      return sendKazooError(req, reply, 504, 'timeout', { message: 'the query took too long' });
-    }
-    if (isStoreUnavailable(err)) {
-      req.log.warn({ err }, 'store unavailable');
-      reply.header('Retry-After', String(RETRY_AFTER_S));
+      if (failure === 'timeout')
+        return sendKazooError(req, reply, 504, 'timeout', { message: 'the query took too long' });
       return sendKazooError(req, reply, 503, 'datastore_unreachable', {
         message: 'the CDR store is not reachable',
       });
