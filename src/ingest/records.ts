@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { ensureMonthPartitions, partitionedMonths } from '../store/partitions.js';
+import { ensureMonthPartitions, partitionName, partitionNames } from '../store/partitions.js';
 import { insertDeduplicated, UNIQUE_VIOLATION, type CdrKind } from '../store/queries/cdrs.js';
 
 /** A CDR as stored; `extra` is the record exactly as the source sent it. */
@@ -157,7 +157,7 @@ export async function loadRecords(
   let broken = false;
   let abandon = async () => {};
   try {
-    const partitioned = await partitionedMonths(client);
+    const partitions = await partitionNames(client);
     await client.query('begin');
     // A deep buffer lets Node parse ahead while PostgreSQL is busy with the indexes, and the
     // other way round, instead of taking turns.
@@ -196,8 +196,11 @@ export async function loadRecords(
         // After a rejection (without partial) nothing will be stored: stop loading, keep validating.
         const t = mapped.time_start;
         const month = monthOf(t);
-        if (!months.has(month)) months.set(month, t);
-        if (!partitioned.has(month)) direct = false;
+        if (!months.has(month)) {
+          months.set(month, t);
+          // A month without its partition would land in DEFAULT: that body takes the staging path.
+          if (!partitions.has(partitionName(t))) direct = false;
+        }
         if (!first || t < first) first = t;
         if (!last || t > last) last = t;
         const line = copyLine(mapped, suffix);

@@ -16,17 +16,23 @@ export function addMonths(date: Date, months: number): Date {
   return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, 1));
 }
 
-function partitionName(month: Date): string {
-  return `cdrs_${month.getUTCFullYear()}_${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
+/** The partition of the month that holds `date` (any moment in it). */
+export function partitionName(date: Date): string {
+  return `cdrs_${date.getUTCFullYear()}_${String(date.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
+const PARTITIONS_SQL = `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+  where i.inhparent = 'cdrs'::regclass`;
+
 async function partitionExists(client: pg.Pool | pg.PoolClient, name: string): Promise<boolean> {
-  const { rows } = await client.query(
-    `select 1 from pg_inherits i join pg_class c on c.oid = i.inhrelid
-      where i.inhparent = 'cdrs'::regclass and c.relname = $1::text`,
-    [name],
-  );
+  const { rows } = await client.query(`${PARTITIONS_SQL} and c.relname = $1::text`, [name]);
   return rows.length > 0;
+}
+
+/** The names of the partitions `cdrs` has now (compare with partitionName). */
+export async function partitionNames(db: pg.Pool | pg.PoolClient): Promise<Set<string>> {
+  const { rows } = await db.query<{ name: string }>(PARTITIONS_SQL);
+  return new Set(rows.map((r) => r.name));
 }
 
 async function createPartition(pool: pg.Pool, month: Date): Promise<void> {
@@ -75,20 +81,6 @@ export async function ensureMonthPartitions(pool: pg.Pool, dates: Iterable<Date>
   for (const month of [...months.values()].sort((a, b) => a.getTime() - b.getTime())) {
     await createPartition(pool, month);
   }
-}
-
-/** The months (as `year * 12 + month index`, UTC) that have a partition of their own now. */
-export async function partitionedMonths(db: pg.Pool | pg.PoolClient): Promise<Set<number>> {
-  const { rows } = await db.query<{ name: string }>(
-    `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
-      where i.inhparent = 'cdrs'::regclass`,
-  );
-  const months = new Set<number>();
-  for (const { name } of rows) {
-    const m = /^cdrs_(\d{4})_(\d{2})$/.exec(name);
-    if (m) months.add(Number(m[1]) * 12 + Number(m[2]) - 1);
-  }
-  return months;
 }
 
 /** At startup: the previous three months to two months ahead. */
