@@ -53,6 +53,12 @@ const didwwHeaders = { 'Api-Key': account.api_key, Accept: 'application/vnd.api+
 const kazooHeaders = { 'X-Auth-Token': account.api_key };
 const get = (path: string, headers: Record<string, string> = {}) =>
   fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(ANSWER_BOUND_MS) });
+/** /healthz answers 200 (false while the server is not up or the store is down). */
+const healthy = () =>
+  get('/healthz').then(
+    (r) => r.ok,
+    () => false,
+  );
 const kazooList = () => get(`/v2/accounts/${account.account_id}/cdrs?page_size=5`, kazooHeaders);
 const cdrCount = async () => Number((await db.pool.query('select count(*) from cdrs')).rows[0].count);
 
@@ -81,14 +87,7 @@ async function assertUnavailable() {
 
 describe('database outage', () => {
   test('before the outage everything answers', async () => {
-    await waitFor(
-      () =>
-        get('/healthz').then(
-          (r) => r.ok,
-          () => false,
-        ),
-      'cdrex serve to start',
-    );
+    await waitFor(healthy, 'cdrex serve to start');
     assert.equal((await get('/v3/exports', didwwHeaders)).status, 200);
     assert.equal((await kazooList()).status, 200);
   });
@@ -113,14 +112,7 @@ describe('database outage', () => {
       filters: { year: THIS_YEAR, month: THIS_MONTH },
     });
     proxy.restore();
-    await waitFor(
-      () =>
-        get('/healthz').then(
-          (r) => r.ok,
-          () => false,
-        ),
-      '/healthz to recover',
-    );
+    await waitFor(healthy, '/healthz to recover');
     assert.equal((await kazooList()).status, 200);
 
     const url = await waitFor(async () => {
