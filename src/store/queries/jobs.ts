@@ -49,9 +49,12 @@ export async function enqueueJob(
   return rows[0]?.id;
 }
 
-// Due jobs, and jobs whose lease expired (their worker died), oldest first. An account's exports
-// are ranked, and only as many are taken as its quota leaves room for beside those already
-// running, so one customer cannot take every worker, even within one claim.
+// Due jobs, and jobs whose lease expired (their worker died). Accounts take turns: an export's
+// turn is the number of its account's exports that would be running once it is taken (those
+// running anywhere in the cluster, plus its rank among the account's runnable ones), so the
+// account with the fewest running goes first, then the oldest runnable export. Only as many are
+// taken as the account's quota leaves room for, so one customer cannot take every worker, even
+// within one claim. Other tasks (retention, callbacks) have turn 0: they are short and go first.
 const CLAIM_SQL = `
 with running as (
   select account_id, count(*) as n from jobs
@@ -70,7 +73,8 @@ with running as (
     join due d on d.id = j.id
     left join running r on r.account_id = d.account_id and d.task = 'export'
    where d.task <> 'export' or d.account_id is null or coalesce(r.n, 0) + d.nth <= $4::int
-   order by d.run_at, d.id
+   order by case when d.task = 'export' and d.account_id is not null then coalesce(r.n, 0) + d.nth else 0 end,
+            d.run_at, d.id
    limit $2::int
    for update of j skip locked
 )
