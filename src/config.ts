@@ -19,6 +19,12 @@ export interface Config {
   retentionDays: number;
   rateLimit: number;
   uploadLimitMb: number;
+  /** Earliest CDR time accepted by any ingestion path (see src/ingest/window.ts). */
+  ingestFrom: Date;
+  /** How far ahead of the clock a CDR time may be, in seconds. */
+  ingestAheadS: number;
+  /** New month partitions one HTTP load may create (CLI imports are exempt). */
+  newMonthsPerLoad: number;
   tokenTtlS: number;
   kazooMaxRangeS: number;
   fsDirectionVar: string;
@@ -48,6 +54,20 @@ function list(raw: string | undefined): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+function instant(env: NodeJS.ProcessEnv, name: string, fallback: string): Date {
+  const raw = env[name] || fallback;
+  const value = new Date(raw);
+  if (
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(raw) ||
+    Number.isNaN(value.getTime())
+  ) {
+    throw new ConfigError(
+      `${name} must be an ISO 8601 time with its offset, e.g. "${fallback}"; it is "${raw}".`,
+    );
+  }
+  return value;
 }
 
 const DEFAULT_CALLBACK_DELAYS = '60,600,1800,3600,10800,21600,43200,86400,172800';
@@ -84,6 +104,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: int(env, 'CDREX_RETENTION_DAYS', 30),
     rateLimit: int(env, 'CDREX_RATE_LIMIT', 10, 1),
     uploadLimitMb: int(env, 'CDREX_UPLOAD_LIMIT_MB', 200, 1),
+    ingestFrom: instant(env, 'CDREX_INGEST_FROM', '2000-01-01T00:00:00Z'),
+    ingestAheadS: int(env, 'CDREX_INGEST_AHEAD_S', 86400),
+    newMonthsPerLoad: int(env, 'CDREX_NEW_MONTHS_PER_LOAD', 2),
     tokenTtlS: int(env, 'CDREX_TOKEN_TTL_S', 3600, 1),
     kazooMaxRangeS: int(env, 'CDREX_KAZOO_MAX_RANGE_S', 2682000, 1),
     fsDirectionVar: env.CDREX_FS_DIRECTION_VAR || 'cdrex_direction',

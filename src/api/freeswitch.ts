@@ -1,10 +1,14 @@
 // POST /ingest/freeswitch: the CDR FreeSWITCH's mod_json_cdr posts at hangup, in any of its three
 // encodings, authenticated per account with HTTP Basic `account_id:api_key`. Answers 200 (what
-// mod_json_cdr counts as delivered) with the counts; anything else makes the module retry.
+// mod_json_cdr counts as delivered) with the counts. mod_json_cdr treats every other status alike
+// (4xx or 5xx): it retries `retries` times, `delay` seconds apart, then writes the CDR to its
+// `err-log-dir`, so a CDR we refuse (400: malformed, or a time outside the ingestion window) is
+// never retried forever; it waits in that directory for an operator.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { freeswitchToRecord } from '../ingest/freeswitch.js';
 import { loadRecords } from '../ingest/records.js';
+import { ingestWindow } from '../ingest/window.js';
 import { findAccountByApiKey } from '../store/queries/accounts.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -63,7 +67,14 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
       pool,
       [req.body],
       (raw) => freeswitchToRecord(raw, { directionVar: config.fsDirectionVar, trunkVar: config.fsTrunkVar }),
-      { accountId: req.accountId!, source: 'freeswitch', imported: false, partial: false },
+      {
+        accountId: req.accountId!,
+        source: 'freeswitch',
+        imported: false,
+        partial: false,
+        window: ingestWindow(config, app.store.now()),
+        maxNewMonths: config.newMonthsPerLoad,
+      },
     );
     if (!result.stored) return fail(reply, 400, result.rejected[0]?.reason ?? 'invalid CDR');
     return reply.code(200).send({ inserted: result.inserted, duplicates: result.duplicates });

@@ -9,7 +9,8 @@ import { importDidwwCsv } from '../ingest/didww-csv.js';
 import { kazooDocToRecord } from '../ingest/kazoo.js';
 import { loadRecords } from '../ingest/records.js';
 import { uploadRecords } from '../api/upload-body.js';
-import { generateCsv } from '../ingest/generate.js';
+import { generateCsv, generationSpan } from '../ingest/generate.js';
+import { ingestWindow } from '../ingest/window.js';
 import { createLogger, type Logger } from '../log.js';
 import { openStore } from '../store/db.js';
 import { startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
@@ -90,6 +91,7 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
           kind,
           voiceOutTrunkId: trunk,
           fileName: file,
+          window: ingestWindow(config),
         });
         totals.inserted += result.inserted;
         totals.duplicates += result.duplicates;
@@ -151,6 +153,8 @@ async function importKazoo(account: string, files: string[], config: Config, log
           source: 'import',
           imported: true,
           partial: false,
+          // No maxNewMonths: the operator's imports may fill any number of months (decisions.md).
+          window: ingestWindow(config),
         },
       );
       if (!result.stored) {
@@ -189,8 +193,15 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
   const seed = Number(values.seed ?? 1);
   if (!Number.isInteger(rows) || rows < 0) throw new UsageError('--rows must be a whole number.');
   if (!Number.isInteger(seed)) throw new UsageError('--seed must be a whole number.');
+  // Times stay in the ingestion window: the current month is cut a little before its end.
+  const window = ingestWindow(config);
+  if (!generationSpan(month, window))
+    throw new UsageError(
+      `--month ${values.month as string} lies outside the ingestion window ` +
+        `(${window.from.toISOString()} to now + CDREX_INGEST_AHEAD_S).`,
+    );
   const bar = progress('generated', rows);
-  const csv = generateCsv({ kind, month, rows, seed, onProgress: (n) => bar.update(n) });
+  const csv = generateCsv({ kind, month, rows, seed, window, onProgress: (n) => bar.update(n) });
   const out = values.out as string | undefined;
   if (out) {
     const target = out === '-' ? process.stdout : fs.createWriteStream(out);
@@ -206,7 +217,7 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
   }
   const account = accountId(required(values, 'account'));
   return withStore(config, log, async ({ pool }) => {
-    const result = await importDidwwCsv(pool, csv, { accountId: account, kind, source: 'generate' });
+    const result = await importDidwwCsv(pool, csv, { accountId: account, kind, source: 'generate', window });
     bar.end();
     printSummary({ inserted: result.inserted });
     return EXIT_OK;

@@ -4,7 +4,8 @@
 // columns are the CSV headers with their types, so PostgreSQL parses and checks every row (no
 // per-row JavaScript) and reports a bad row with its line number. The staging rows then enter
 // `cdrs` in one `INSERT … ON CONFLICT DO NOTHING`: a file is stored whole or not at all, and
-// rows already stored (same dedupe key) count as duplicates.
+// rows already stored (same dedupe key) count as duplicates. Given a window (the CLI always gives
+// one), a row with a time outside it stops the file, with its line, before any partition is made.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -14,6 +15,7 @@ import { columnsFor, quoteIdent, type CsvColumn } from '../formats/didww-csv.js'
 import { ensureMonthPartitions } from '../store/partitions.js';
 import { accountExists } from '../store/queries/accounts.js';
 import { insertDeduplicated, type CdrKind } from '../store/queries/cdrs.js';
+import { timeOutsideWindow, type IngestWindow } from './window.js';
 
 export interface ImportResult {
   inserted: number;
@@ -29,6 +31,8 @@ export interface DidwwImportOptions {
   source?: string;
   /** Name of the input, for error messages. */
   fileName?: string;
+  /** Rows with a time outside it are refused (ingestWindow); `cdrex import` and `generate` pass it. */
+  window?: IngestWindow;
 }
 
 const STAGE = 'cdr_stage';
@@ -60,6 +64,39 @@ function insertSql(columns: CsvColumn[], kind: CdrKind, onConflict: string): str
   }
   return `insert into cdrs (${targets.join(', ')}) select ${values.join(', ')} from ${STAGE}
     ${onConflict}`;
+}
+
+const TIME_COLUMNS = new Set(['time_start', 'time_connect', 'time_end']);
+
+/** `true` for a staged row with a time outside $1 … $2 (null when no window is given). */
+function outsideSql(columns: CsvColumn[]): string {
+  return columns
+    .filter((c) => TIME_COLUMNS.has(c.column))
+    .map((c) => `${quoteIdent(c.header)} not between $1::timestamptz and $2::timestamptz`)
+    .join(' or ');
+}
+
+/** The first staged row outside the window, as a DataError with its line (header = line 1).
+ * Rows of a freshly filled temp table lie in ctid order as COPY read them. */
+async function windowError(
+  client: pg.PoolClient,
+  columns: CsvColumn[],
+  window: IngestWindow,
+  fileName?: string,
+): Promise<DataError> {
+  const times = columns.filter((c) => TIME_COLUMNS.has(c.column));
+  const { rows } = await client.query<Record<string, Date | null>>(
+    `select * from (select row_number() over (order by ctid) as row_number,
+              ${times.map((c) => quoteIdent(c.header)).join(', ')} from ${STAGE}) s
+      where ${outsideSql(columns)} order by row_number limit 1`,
+    [window.from, window.to],
+  );
+  const row = rows[0];
+  const reason =
+    times
+      .map((c) => (row[c.header] ? timeOutsideWindow(c.header, row[c.header]!, window) : undefined))
+      .find(Boolean) ?? 'a time is outside the accepted window';
+  return new DataError(reason, { line: Number(row.row_number) + 1, file: fileName });
 }
 
 /** Turns PostgreSQL's COPY error into a DataError with the 1-based line (header = line 1). */
@@ -96,10 +133,14 @@ export async function importDidwwCsv(
     }
     const total = Number(copy.rowCount ?? 0);
     if (total === 0) return { inserted: 0, duplicates: 0 };
-    const { rows } = await client.query<{ months: Date[]; first: Date; last: Date }>(
+    const { rows } = await client.query<{ months: Date[]; first: Date; last: Date; outside: boolean }>(
       `select array_agg(distinct date_trunc('month', "Date/Time Start (UTC)", 'UTC')) as months,
-              min("Date/Time Start (UTC)") as first, max("Date/Time Start (UTC)") as last from ${STAGE}`,
+              min("Date/Time Start (UTC)") as first, max("Date/Time Start (UTC)") as last,
+              coalesce(bool_or(${outsideSql(columns)}), false) as outside from ${STAGE}`,
+      [options.window?.from ?? null, options.window?.to ?? null],
     );
+    if (options.window && rows[0].outside)
+      throw await windowError(client, columns, options.window, options.fileName);
     await ensureMonthPartitions(pool, rows[0].months);
     const params: (string | null)[] = [options.accountId, options.kind, options.source ?? 'import'];
     if (options.kind === 'cdr_out') params.push(options.voiceOutTrunkId?.toLowerCase() ?? null);

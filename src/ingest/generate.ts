@@ -4,6 +4,7 @@
 import { Readable } from 'node:stream';
 import { headerLine, INBOUND_COLUMNS, OUTBOUND_COLUMNS } from '../formats/didww-csv.js';
 import type { CdrKind } from '../store/queries/cdrs.js';
+import type { IngestWindow } from './window.js';
 
 export interface GenerateOptions {
   kind: CdrKind;
@@ -12,6 +13,26 @@ export interface GenerateOptions {
   rows: number;
   seed: number;
   onProgress?: (rowsDone: number) => void;
+  /** Keeps every time inside it (ingestWindow): the month is cut to the window. */
+  window?: IngestWindow;
+}
+
+/** Longer than any call generated below (at most 25 s of ringing and about 67 minutes of talk). */
+const CALL_SPAN_MS = 2 * 3600 * 1000;
+
+/** The span start times are spread over: the month, cut to the window so that every start,
+ * connect and end time lies in it; undefined when nothing of the month is left. */
+export function generationSpan(
+  month: Date,
+  window?: IngestWindow,
+): { start: number; end: number } | undefined {
+  let start = month.getTime();
+  let end = Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1);
+  if (window) {
+    start = Math.max(start, window.from.getTime());
+    end = Math.min(end, window.to.getTime() - CALL_SPAN_MS);
+  }
+  return end > start ? { start, end } : undefined;
 }
 
 /** sfc32: small, fast and good enough for synthetic data; same seed, same rows. */
@@ -100,8 +121,9 @@ export function generateCsv(options: GenerateOptions): Readable {
   const inTrunks = ['Main SIP trunk', 'Backup SIP trunk', 'PBX Office'];
   const outTrunks = Array.from({ length: 3 }, () => uuid());
 
-  const start = options.month.getTime();
-  const end = Date.UTC(options.month.getUTCFullYear(), options.month.getUTCMonth() + 1, 1);
+  const span = generationSpan(options.month, options.window);
+  if (!span) throw new RangeError('No time of that month lies in the ingestion window.');
+  const { start, end } = span;
   const step = (end - start) / Math.max(1, options.rows);
   const header = headerLine(options.kind === 'cdr_in' ? INBOUND_COLUMNS : OUTBOUND_COLUMNS);
   let row = 0;

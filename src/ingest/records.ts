@@ -2,8 +2,9 @@
 // straight into `cdrs` while it is read, so parsing in Node and index maintenance in PostgreSQL
 // run at the same time, and spooled to a temp file on the way. If that cannot stand (a duplicate,
 // or a month without its partition yet), it is rolled back and the spool goes through a staging
-// table and a deduplicating INSERT. Invalid records are reported by index and reason; unless
-// `partial`, one invalid record means nothing is stored.
+// table and a deduplicating INSERT. Invalid records (a time outside the ingestion window among
+// them) are reported by index and reason; unless `partial`, one invalid record means nothing is
+// stored. A load that would create more new month partitions than allowed stores nothing.
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ensureMonthPartitions, partitionName, partitionNames } from '../store/partitions.js';
 import { insertDeduplicated, UNIQUE_VIOLATION, type CdrKind } from '../store/queries/cdrs.js';
+import { checkNewMonths, recordOutsideWindow, type IngestWindow } from './window.js';
 
 /** A CDR as stored; `extra` is the record exactly as the source sent it. */
 export interface CdrRecord {
@@ -68,6 +70,22 @@ export interface LoadOptions {
   partial: boolean;
   /** Rejections listed in the answer at most (default 1000); any rejection still stops a load. */
   maxRejections?: number;
+  /** Records with a time outside it are rejected (see ingestWindow). */
+  window: IngestWindow;
+  /** New month partitions this load may create; beyond, it stores nothing and throws
+   * NewMonthsLimitError. Undefined: no limit (CLI imports). */
+  maxNewMonths?: number;
+}
+
+/** `map`, then the window check on what it mapped. */
+function mapInWindow(
+  map: (raw: unknown) => CdrRecord | string,
+  window: IngestWindow,
+): (raw: unknown) => CdrRecord | string {
+  return (raw) => {
+    const mapped = map(raw);
+    return typeof mapped === 'string' ? mapped : (recordOutsideWindow(mapped, window) ?? mapped);
+  };
 }
 
 /** The SQL type of each record column, for jsonb_to_record(set). */
@@ -146,11 +164,12 @@ export async function loadRecords(
   map: (raw: unknown) => CdrRecord | string,
   options: LoadOptions,
 ): Promise<LoadResult> {
+  map = mapInWindow(map, options.window);
   if (Array.isArray(input) && input.length <= DIRECT_LIMIT) return loadSmallBatch(pool, input, map, options);
   const client = await pool.connect();
   const spoolDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'cdrex-load-'));
   const spoolPath = path.join(spoolDir, 'records.copy');
-  const spool = fs.createWriteStream(spoolPath);
+  const spool = fs.createWriteStream(spoolPath, { mode: 0o600 }); // CDRs: this user's eyes only
   const suffix = [options.accountId, options.source, options.imported ? 't' : 'f'].map(copyCell).join('\t');
   const rejected: Rejected[] = [];
   let rejectedCount = 0;
@@ -218,6 +237,8 @@ export async function loadRecords(
       await client.query('rollback');
       return { inserted: 0, duplicates: 0, rejected, stored: false };
     }
+    // Before any partition is made (the catch below rolls the COPY back).
+    checkNewMonths(months.values(), partitions, options.maxNewMonths);
     if (direct) {
       copy.end();
       await copyDone;
@@ -292,6 +313,14 @@ async function loadSmallBatch(
   if (rejected.length > 0 && !options.partial)
     return { inserted: 0, duplicates: 0, rejected: shown, stored: false };
   if (records.length === 0) return { inserted: 0, duplicates: 0, rejected: shown, stored: true };
+  // Fewer months than the limit cannot exceed it (a switch's post has one): no query then.
+  const months = new Set(records.map((r) => monthOf(r.time_start)));
+  if (options.maxNewMonths !== undefined && months.size > options.maxNewMonths)
+    checkNewMonths(
+      records.map((r) => r.time_start),
+      await partitionNames(pool),
+      options.maxNewMonths,
+    );
   await ensureMonthPartitions(
     pool,
     records.map((r) => r.time_start),

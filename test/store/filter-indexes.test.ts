@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { FILTER_FIELDS } from '../../src/formats/kazoo.js';
 import { kazooDocToRecord } from '../../src/ingest/kazoo.js';
 import { loadRecords } from '../../src/ingest/records.js';
+import { ingestWindow } from '../../src/ingest/window.js';
 import { buildSearch, type CdrCondition } from '../../src/store/queries/cdr-search.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { MONTH_START, NOW, startServer } from '../helpers/server.js';
@@ -39,6 +40,7 @@ for (const acct of accounts) {
     source: 'upload',
     imported: true,
     partial: false,
+    window: ingestWindow(server.config, NOW),
   });
 }
 await pool.query('analyze cdrs');

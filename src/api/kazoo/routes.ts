@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { kazooDocToRecord } from '../../ingest/kazoo.js';
 import { loadRecords } from '../../ingest/records.js';
+import { ingestWindow } from '../../ingest/window.js';
 import {
   findCdr,
   listInteractions,
@@ -239,6 +240,8 @@ async function uploadRoutes(app: FastifyInstance): Promise<void> {
       source: 'upload',
       imported: true,
       partial,
+      window: ingestWindow(config, app.store.now()),
+      maxNewMonths: config.newMonthsPerLoad,
     });
     const data = { inserted: result.inserted, duplicates: result.duplicates, rejected: result.rejected };
     if (!result.stored) return sendKazooError(req, reply, 400, 'invalid records; nothing was stored', data);
