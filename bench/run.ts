@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { SqlParams } from '../src/store/queries/cdr-search.js';
 import { exportSelect } from '../src/export/export-file.js';
 import type { ExportRow } from '../src/store/queries/exports.js';
 import {
@@ -113,6 +114,8 @@ try {
   const server = served.child;
 
   // ---- exports ----
+  // The baseline is psql's \copy of the same SELECT, its (our own, constant) values written in.
+  const params = new SqlParams();
   const select = exportSelect(
     {
       dialect: 'exports',
@@ -123,8 +126,13 @@ try {
       did_number: null,
       voice_out_trunk_id: null,
     } as ExportRow,
-    (v) => `'${v.replace(/'/g, "''")}'`,
-  ).replace(/\s+/g, ' ');
+    params,
+  )
+    .replace(/\$(\d+)/g, (_, n: string) => {
+      const v = params.values[Number(n) - 1];
+      return `'${(v instanceof Date ? v.toISOString() : String(v)).replace(/'/g, "''")}'`;
+    })
+    .replace(/\s+/g, ' ');
   const baselineFile = path.join(work, 'baseline.csv.gz');
   const exportTimes = { cdrex: [] as number[], baseline: [] as number[] };
   let cdrexSize = 0;

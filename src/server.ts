@@ -14,15 +14,22 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 export async function serve(config: Config, log: Logger, options: { worker: boolean }): Promise<void> {
   const store = await openStore(config, log);
   // Requests get a pool of their own with a statement timeout, so a slow query answers 504/503
-  // instead of holding a client; the worker's long COPYs keep the store's pool, without one.
-  const apiPool = createPool(store.url, log, {
+  // instead of holding a client; long streams and exports use the store's app pool, without one.
+  const apiPool = createPool(store.urls.app, log, {
     max: 20,
     statementTimeoutMs: config.queryTimeoutMs,
     connectTimeoutMs: config.dbConnectTimeoutMs,
   });
   const masterKey = loadMasterKey(config);
   const app = await buildApp(
-    { pool: apiPool, streamPool: store.pool, config, masterKey, now: () => new Date() },
+    {
+      pool: apiPool,
+      streamPool: store.app,
+      workerPool: store.worker,
+      config,
+      masterKey,
+      now: () => new Date(),
+    },
     log,
   );
   let worker: Worker | undefined;
@@ -35,8 +42,16 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
   });
   await app.listen({ port: config.port, host: config.host });
   if (options.worker) {
-    await ensureScheduledJobs(store.pool);
-    worker = new Worker({ pool: store.pool, url: store.url, config, log, masterKey, tasks: TASKS });
+    await ensureScheduledJobs(store.worker);
+    worker = new Worker({
+      pool: store.worker,
+      appPool: store.app,
+      url: store.urls.worker,
+      config,
+      log,
+      masterKey,
+      tasks: TASKS,
+    });
     worker.start();
   }
   log.info({ url: config.publicUrl, worker: options.worker }, 'cdrex serving');
@@ -45,8 +60,16 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
 export async function runWorker(config: Config, log: Logger, options: { once: boolean }): Promise<number> {
   const store = await openStore(config, log);
   const masterKey = loadMasterKey(config);
-  const worker = new Worker({ pool: store.pool, url: store.url, config, log, masterKey, tasks: TASKS });
-  await ensureScheduledJobs(store.pool);
+  const worker = new Worker({
+    pool: store.worker,
+    appPool: store.app,
+    url: store.urls.worker,
+    config,
+    log,
+    masterKey,
+    tasks: TASKS,
+  });
+  await ensureScheduledJobs(store.worker);
   if (options.once) {
     try {
       await worker.runOnce();

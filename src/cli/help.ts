@@ -12,7 +12,11 @@ export const COMMANDS: Record<string, string> = {
   Applies the SQL migrations the database lacks, then exits. serve and worker do this on start.`,
   db: `cdrex db start|stop|status
   Manages the embedded PostgreSQL (used when DATABASE_URL is not set), kept in CDREX_DATA_DIR.
-  start    start it and leave it running   stop    stop it   status   print its state`,
+  start    start it and leave it running   stop    stop it   status   print its state
+  cdrex db roles --print-sql
+  Prints the SQL a DBA runs to create the cdrex_app and cdrex_worker roles, for a DATABASE_URL
+  role that may not create roles itself (then set CDREX_APP_DATABASE_URL and
+  CDREX_WORKER_DATABASE_URL).`,
   accounts: `cdrex accounts create --name NAME
   cdrex accounts rotate-key --account ID
   create prints {"account_id":"…","api_key":"…"}; rotate-key prints the new key (the old one stops working).`,

@@ -14,6 +14,7 @@ import { ingestWindow } from '../ingest/window.js';
 import { createLogger, type Logger } from '../log.js';
 import { openStore } from '../store/db.js';
 import { startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
+import { rolesSql } from '../store/roles.js';
 import { createAccount, rotateApiKey } from '../store/queries/accounts.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { COMMANDS, USAGE } from './help.js';
@@ -82,7 +83,7 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
   if (trunk && !/^[0-9a-f-]{36}$/i.test(trunk)) throw new UsageError('--voice-out-trunk-id must be a UUID.');
   if (positionals.length === 0) throw new UsageError('Name at least one FILE to import (- for stdin).');
   const totals = { inserted: 0, duplicates: 0 };
-  return withStore(config, log, async ({ pool }) => {
+  return withStore(config, log, async ({ worker: pool }) => {
     for (const file of positionals) {
       try {
         const input = await openInput(file);
@@ -123,7 +124,7 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
 async function importKazoo(account: string, files: string[], config: Config, log: Logger): Promise<number> {
   if (files.length === 0) throw new UsageError('Name at least one FILE to import (- for stdin).');
   const totals = { inserted: 0, duplicates: 0 };
-  return withStore(config, log, async ({ pool }) => {
+  return withStore(config, log, async ({ worker: pool }) => {
     for (const file of files) {
       const name = file.replace(/\.gz$/, '');
       const type = name.endsWith('.csv')
@@ -216,7 +217,7 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
     return EXIT_OK;
   }
   const account = accountId(required(values, 'account'));
-  return withStore(config, log, async ({ pool }) => {
+  return withStore(config, log, async ({ worker: pool }) => {
     const result = await importDidwwCsv(pool, csv, { accountId: account, kind, source: 'generate', window });
     bar.end();
     printSummary({ inserted: result.inserted });
@@ -231,14 +232,14 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
   const masterKey = loadMasterKey(config);
   if (sub === 'create') {
     const name = required(values, 'name');
-    return withStore(config, log, async ({ pool }) => {
+    return withStore(config, log, async ({ worker: pool }) => {
       printSummary(await createAccount(pool, masterKey, name));
       return EXIT_OK;
     });
   }
   if (sub === 'rotate-key') {
     const account = accountId(required(values, 'account'));
-    return withStore(config, log, async ({ pool }) => {
+    return withStore(config, log, async ({ worker: pool }) => {
       try {
         printSummary(await rotateApiKey(pool, masterKey, account));
         return EXIT_OK;
@@ -255,6 +256,11 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
 async function dbCommand(argv: string[], config: Config): Promise<number> {
   const [sub] = argv;
   if (!sub || sub === '--help' || sub === '-h') return help('db');
+  if (sub === 'roles') {
+    if (!argv.includes('--print-sql')) throw new UsageError('Use `cdrex db roles --print-sql`.');
+    process.stdout.write(`${rolesSql()}\n`);
+    return EXIT_OK;
+  }
   if (config.databaseUrl)
     throw new UsageError('DATABASE_URL is set: cdrex uses that server, not an embedded one.');
   if (sub === 'start')

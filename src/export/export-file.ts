@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { columnsFor, exportExpression, LEGACY_COLUMNS } from '../formats/didww-csv.js';
 import type { ExportRow } from '../store/queries/exports.js';
+import { SqlParams } from '../store/queries/cdr-search.js';
 import { crashPoint } from '../crash-points.js';
 import { ParallelGzip } from './parallel-gzip.js';
 
@@ -27,19 +28,19 @@ export interface WrittenFile {
 }
 
 /**
- * The SELECT an export runs. COPY takes no bind parameters, so values are inlined with the
- * driver's escapeLiteral; every one was validated when the export was created.
+ * The SELECT an export runs. COPY takes no bind parameters, so its values are transaction-local
+ * settings read back by the query (SqlParams 'setting' style): no value becomes SQL text.
  */
-export function exportSelect(exp: ExportRow, escapeLiteral: (v: string) => string): string {
+export function exportSelect(exp: ExportRow, params: SqlParams): string {
   const columns = exp.dialect === 'cdr_exports' ? LEGACY_COLUMNS : columnsFor(exp.export_type);
   const where = [
-    `account_id = ${escapeLiteral(exp.account_id)}`,
-    `kind = ${escapeLiteral(exp.export_type)}`,
-    `time_start >= ${escapeLiteral(exp.range_from.toISOString())}::timestamptz`,
-    `time_start < ${escapeLiteral(exp.range_to.toISOString())}::timestamptz`,
+    `account_id = ${params.add(exp.account_id)}::text`,
+    `kind = ${params.add(exp.export_type)}::text`,
+    `time_start >= ${params.add(exp.range_from)}::timestamptz`,
+    `time_start < ${params.add(exp.range_to)}::timestamptz`,
   ];
-  if (exp.did_number) where.push(`did_number = ${escapeLiteral(exp.did_number)}`);
-  if (exp.voice_out_trunk_id) where.push(`voice_out_trunk_id = ${escapeLiteral(exp.voice_out_trunk_id)}`);
+  if (exp.did_number) where.push(`did_number = ${params.add(exp.did_number)}::text`);
+  if (exp.voice_out_trunk_id) where.push(`voice_out_trunk_id = ${params.add(exp.voice_out_trunk_id)}::text`);
   return `select ${columns.map(exportExpression).join(', ')} from cdrs
     where ${where.join(' and ')} order by time_start, call_id, attempt`;
 }
@@ -58,6 +59,7 @@ export function tempFilePath(exportDir: string, jobId: string, leaseToken: strin
   return path.join(exportDir, `.tmp-${jobId}-${leaseToken}`);
 }
 
+/** `client` must be inside the export account's transaction (AccountDb.stream()). */
 export async function writeExportFile(
   client: pg.PoolClient,
   exp: ExportRow,
@@ -65,21 +67,25 @@ export async function writeExportFile(
   tmpPath: string,
   signal: AbortSignal,
 ): Promise<WrittenFile> {
-  fs.mkdirSync(exportDir, { recursive: true });
+  // Only cdrex reads its exports (it serves them itself; PostgreSQL's COPY streams to us and
+  // never touches this directory), so nobody else on the machine gets to list or read them.
+  fs.mkdirSync(exportDir, { recursive: true, mode: 0o700 });
   const gzipped = exp.dialect === 'exports';
   const fileId = randomUUID();
   const fileName = `${fileId}${gzipped ? '.csv.gz' : '.csv'}`;
   const hash = createHash('sha256');
   const counter = { bytes: 0 };
-  const sql = `copy (${exportSelect(exp, (v) => client.escapeLiteral(v))}) to stdout (format csv, header)`;
-  const copy = client.query(copyTo(sql));
+  const params = new SqlParams('setting');
+  const select = exportSelect(exp, params);
+  await client.query(params.settings());
+  const copy = client.query(copyTo(`copy (${select}) to stdout (format csv, header)`));
   const stages = [
     copy,
     ...(gzipped ? [new ParallelGzip({ level: GZIP_LEVEL })] : []),
     hashing(hash, counter),
   ];
   try {
-    await pipeline([...stages, fs.createWriteStream(tmpPath)], { signal });
+    await pipeline([...stages, fs.createWriteStream(tmpPath, { mode: 0o600 })], { signal });
     const handle = await fs.promises.open(tmpPath, 'r');
     try {
       await handle.sync();

@@ -7,6 +7,7 @@ import { LeaseLostError } from '../errors.js';
 import type { Task } from '../jobs/task.js';
 import { completeJob, enqueueJob } from '../store/queries/jobs.js';
 import { loadExport, markExportFailed, markExportProcessing } from '../store/queries/exports.js';
+import { accountDb, withTransaction } from '../store/account-db.js';
 import { tempFilePath, writeExportFile } from './export-file.js';
 
 /** Temp files of this job's earlier attempts, left by a worker that was killed. */
@@ -28,50 +29,50 @@ export const exportTask: Task = {
     await markExportProcessing(ctx.pool, exportId);
     const exportDir = ctx.config.exportDir;
     await removeEarlierAttempts(exportDir, job.id);
-    const client = await ctx.pool.connect();
+    // The rows are read as cdrex_app with the export's account set: row-level security holds
+    // for exports too. Only the bookkeeping below runs as the worker.
+    const reader = await accountDb(ctx.appPool, exp.account_id).stream();
     let written;
     try {
       written = await writeExportFile(
-        client,
+        reader.client,
         exp,
         exportDir,
         tempFilePath(exportDir, job.id, job.lease_token),
         ctx.signal,
       );
+      reader.done();
     } catch (err) {
-      client.release(true); // a COPY cut short leaves the connection unusable
+      reader.done(err as Error); // a COPY cut short leaves the connection unusable
       throw err;
     }
     const finalPath = path.join(exportDir, written.fileName);
     try {
-      await client.query('begin');
-      if (!(await completeJob(client, job))) throw new LeaseLostError(job.id);
-      await client.query(
-        `insert into export_files (id, export_id, account_id, file_name, size, sha256)
-         values ($1::uuid, $2::uuid, $3::text, $4::text, $5::bigint, $6::text)`,
-        [written.fileId, exp.id, exp.account_id, written.fileName, written.size, written.sha256],
-      );
-      await client.query(
-        `update exports set status = 'completed', completed_at = now(), row_count = $2::bigint where id = $1::uuid`,
-        [exp.id, written.rows],
-      );
-      if (exp.callback_url) {
-        await enqueueJob(
-          client,
-          'callback',
-          { export_id: exp.id },
-          { accountId: exp.account_id, maxAttempts: ctx.config.callbackDelaysS.length + 1 },
+      await withTransaction(ctx.pool, async (client) => {
+        if (!(await completeJob(client, job))) throw new LeaseLostError(job.id);
+        await client.query(
+          `insert into export_files (id, export_id, account_id, file_name, size, sha256)
+           values ($1::uuid, $2::uuid, $3::text, $4::text, $5::bigint, $6::text)`,
+          [written.fileId, exp.id, exp.account_id, written.fileName, written.size, written.sha256],
         );
-      }
-      await client.query('commit');
+        await client.query(
+          `update exports set status = 'completed', completed_at = now(), row_count = $2::bigint where id = $1::uuid`,
+          [exp.id, written.rows],
+        );
+        if (exp.callback_url) {
+          await enqueueJob(
+            client,
+            'callback',
+            { export_id: exp.id },
+            { accountId: exp.account_id, maxAttempts: ctx.config.callbackDelaysS.length + 1 },
+          );
+        }
+      });
       ctx.markCompleted();
       ctx.log.info({ export: exp.id, rows: written.rows, bytes: written.size }, 'export completed');
     } catch (err) {
-      await client.query('rollback').catch(() => {});
       await fs.promises.rm(finalPath, { force: true });
       throw err;
-    } finally {
-      client.release();
     }
   },
   async onDead(job, { pool }) {

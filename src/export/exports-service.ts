@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type pg from 'pg';
+import type { AccountDb } from '../store/account-db.js';
 import { isRefusedAddress } from '../callbacks/address-guard.js';
 import { ValidationError, type FieldProblem } from '../errors.js';
 import { addMonths, monthStart } from '../store/partitions.js';
@@ -51,7 +51,7 @@ export function callbackUrlProblems(url: string, allowHosts: string[]): string |
 }
 
 export async function requestExport(
-  pool: pg.Pool,
+  db: AccountDb,
   accountId: string,
   req: ExportRequest,
   options: { now: Date; allowHosts: string[] },
@@ -65,7 +65,7 @@ export async function requestExport(
     if (title) problems.push({ field: 'callback_url', title });
   }
   if (problems.length > 0) throw new ValidationError(problems);
-  return createExport(pool, {
+  return createExport(db, {
     id: randomUUID(),
     accountId,
     dialect: req.dialect,
@@ -83,13 +83,13 @@ export async function requestExport(
 
 /** Deletes an export and its file; false when the account has no such export. */
 export async function removeExport(
-  pool: pg.Pool,
+  db: AccountDb,
   exportDir: string,
   accountId: string,
   dialect: ExportDialect,
   id: string,
 ): Promise<boolean> {
-  const { found, fileNames } = await deleteExport(pool, accountId, dialect, id);
+  const { found, fileNames } = await deleteExport(db, accountId, dialect, id);
   await Promise.all(fileNames.map((name) => fs.promises.rm(path.join(exportDir, name), { force: true })));
   return found;
 }

@@ -5,7 +5,10 @@ import type { Logger } from '../log.js';
 import type { Job } from '../store/queries/jobs.js';
 
 export interface JobContext {
+  /** cdrex_worker: the job's bookkeeping (BYPASSRLS). */
   pool: pg.Pool;
+  /** cdrex_app: reads on behalf of the job's account go through accountDb(appPool, …). */
+  appPool: pg.Pool;
   config: Config;
   log: Logger;
   masterKey: Buffer;
@@ -15,7 +18,13 @@ export interface JobContext {
   markCompleted(): void;
 }
 
+/** Which of a worker's slots run a task: `jobs` (CDREX_WORKER_CONCURRENCY, exports and
+ * maintenance) or `callbacks` (CDREX_CALLBACK_CONCURRENCY), so neither can starve the other. */
+export type SlotKind = 'jobs' | 'callbacks';
+
 export interface Task {
+  /** Default: `jobs`. */
+  slots?: SlotKind;
   run(job: Job, ctx: JobContext): Promise<void>;
   /** Delay before the next attempt after a failure, or null to give up. Default: exponential. */
   retryDelayMs?(attempt: number, ctx: { config: Config }): number | null;

@@ -2,6 +2,9 @@
 // its length, and gives them back on shutdown. Any number of workers, in any number of processes
 // on any number of machines, share one database; a killed worker's jobs are taken over when their
 // lease expires. LISTEN/NOTIFY wakes idle workers; polling is the fallback.
+// A worker has two kinds of slots, each claimed for separately: `jobs` (exports and maintenance,
+// CDREX_WORKER_CONCURRENCY) and `callbacks` (CDREX_CALLBACK_CONCURRENCY), so a slow callback
+// receiver never holds an export's slot and a long export never delays a callback.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
@@ -17,10 +20,14 @@ import {
   renewLease,
   type Job,
 } from '../store/queries/jobs.js';
-import type { JobContext, Task } from './task.js';
+import type { JobContext, SlotKind, Task } from './task.js';
 
 export interface WorkerOptions {
+  /** cdrex_worker: claims, leases, bookkeeping (BYPASSRLS). */
   pool: pg.Pool;
+  /** cdrex_app: what a job reads on behalf of its account (row-level security). */
+  appPool: pg.Pool;
+  /** The worker role's URL, for the LISTEN connection. */
   url: string;
   config: Config;
   log: Logger;
@@ -36,7 +43,10 @@ function defaultRetryDelay(attempt: number): number {
 
 export class Worker {
   readonly id = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  private readonly running = new Map<string, { job: Job; abort: AbortController; done: Promise<void> }>();
+  private readonly running = new Map<
+    string,
+    { job: Job; slots: SlotKind; abort: AbortController; done: Promise<void> }
+  >();
   private stopping = false;
   private wake: (() => void) | undefined;
   private listener: pg.Client | undefined;
@@ -54,31 +64,48 @@ export class Worker {
     await this.run(true);
   }
 
+  /** The task names each kind of slot runs, and how many slots of each kind there are. */
+  private slotKinds(): { kind: SlotKind; tasks: string[]; size: number }[] {
+    const { config, tasks } = this.opts;
+    const of = (kind: SlotKind) => Object.keys(tasks).filter((t) => (tasks[t].slots ?? 'jobs') === kind);
+    return [
+      { kind: 'jobs' as const, tasks: of('jobs'), size: config.workerConcurrency },
+      { kind: 'callbacks' as const, tasks: of('callbacks'), size: config.callbackConcurrency },
+    ].filter((k) => k.tasks.length > 0);
+  }
+
   private async run(once: boolean): Promise<void> {
     const { config, log } = this.opts;
+    const kinds = this.slotKinds();
     while (!this.stopping) {
-      const free = config.workerConcurrency - this.running.size;
-      let claimed: Job[] = [];
-      if (free > 0) {
+      let claimedAny = false;
+      let more = false;
+      for (const { kind, tasks, size } of kinds) {
+        const free = size - [...this.running.values()].filter((r) => r.slots === kind).length;
+        if (free <= 0 || this.stopping) continue;
+        let claimed: Job[] = [];
         try {
           claimed = await claimJobs(this.opts.pool, {
-            tasks: Object.keys(this.opts.tasks),
+            tasks,
             limit: free,
             workerId: this.id,
             leaseMs: config.leaseMs,
             exportsPerAccount: config.exportsPerAccount,
           });
         } catch (err) {
-          log.warn({ err }, 'claiming jobs failed; retrying');
+          log.warn({ err, slots: kind }, 'claiming jobs failed; retrying');
         }
-        for (const job of claimed) this.startJob(job);
+        for (const job of claimed) this.startJob(job, kind);
+        if (claimed.length > 0) claimedAny = true;
+        // Every free slot taken: there may be more work waiting for the next free one.
+        if (claimed.length > 0 && claimed.length === free) more = true;
       }
-      if (once && claimed.length === 0) {
+      if (once && !claimedAny) {
         if (this.running.size === 0) return;
         await Promise.race([...this.running.values()].map((r) => r.done));
         continue;
       }
-      if (claimed.length > 0 && claimed.length === free) continue;
+      if (more) continue;
       await this.idle(once ? 50 : config.pollMs);
     }
   }
@@ -97,14 +124,14 @@ export class Worker {
     });
   }
 
-  private startJob(job: Job): void {
+  private startJob(job: Job, slots: SlotKind): void {
     const abort = new AbortController();
     const done = this.execute(job, abort).finally(() => this.running.delete(job.id));
-    this.running.set(job.id, { job, abort, done });
+    this.running.set(job.id, { job, slots, abort, done });
   }
 
   private async execute(job: Job, abort: AbortController): Promise<void> {
-    const { pool, config, log: baseLog, masterKey } = this.opts;
+    const { pool, appPool, config, log: baseLog, masterKey } = this.opts;
     const log = baseLog.child({ job: job.id, task: job.task, attempt: job.attempts });
     const task = this.opts.tasks[job.task];
     let completed = false;
@@ -120,6 +147,7 @@ export class Worker {
     );
     const ctx: JobContext = {
       pool,
+      appPool,
       config,
       log,
       masterKey,

@@ -5,15 +5,19 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
+import { csvFormulaSafe } from '../formats/csv-safety.js';
 import { DETAIL_FIELDS, KAZOO_ID, LIST_FIELDS, UTC_OFFSET_TOKEN } from '../formats/kazoo.js';
+import type { AccountDb } from '../store/account-db.js';
 import {
+  bindOffset,
   buildAggregate,
   buildSearch,
-  inlineParams,
+  keysetSql,
   KEYSET_COLUMNS,
+  orderBy,
+  SqlParams,
   type CdrSearch,
   type Keyset,
-  withOffset,
 } from '../store/queries/cdr-search.js';
 
 const jsonObject = (fields: [string, string][]) =>
@@ -68,9 +72,9 @@ function prepared(query: { text: string; values: unknown[] }): pg.QueryConfig {
   return { name: `cdrs_${createHash('sha1').update(query.text).digest('hex').slice(0, 20)}`, ...query };
 }
 
-export async function listPage(pool: pg.Pool, search: CdrSearch, pageSize: number): Promise<Page> {
+export async function listPage(db: AccountDb, search: CdrSearch, pageSize: number): Promise<Page> {
   const query = buildSearch({ ...search, limit: pageSize + 1 }, `${LIST_JSON}, ${KEYSET_COLUMNS}`);
-  const { rows } = await pool.query<PageRow>(prepared(query));
+  const { rows } = await db.query<PageRow>(prepared(query));
   const keyOf = (r: PageRow) => encodeKey({ t: r.k_t, c: r.k_c, a: r.k_a, k: r.k_k });
   const page = rows.slice(0, pageSize);
   return {
@@ -81,64 +85,87 @@ export async function listPage(pool: pg.Pool, search: CdrSearch, pageSize: numbe
 }
 
 /** Every matching row's JSON, fetched through a cursor in batches: memory stays flat. */
-export async function* streamDocs(pool: pg.Pool, search: CdrSearch): AsyncGenerator<string> {
-  const client = await pool.connect();
+export async function* streamDocs(db: AccountDb, search: CdrSearch): AsyncGenerator<string> {
+  const { client, done } = await db.stream();
   const query = buildSearch(search, LIST_JSON);
   const cursor = client.query(new Cursor<{ doc: string }>(query.text, query.values));
+  let failure: Error | undefined;
   try {
     for (;;) {
       const rows = await cursor.read(1000);
       if (rows.length === 0) break;
       for (const r of rows) yield r.doc;
     }
+  } catch (err) {
+    failure = err as Error;
+    throw err;
   } finally {
-    await cursor.close().catch(() => {});
-    client.release();
+    await cursor.close().catch((err: Error) => (failure ??= err));
+    done(failure);
   }
 }
 
-/** The list columns as CSV, header first, straight out of COPY. */
-export async function streamCsv(pool: pg.Pool, search: CdrSearch): Promise<Readable> {
-  const client = await pool.connect();
-  const projection = LIST_FIELDS.map(([name, sql]) => `${sql} as "${name}"`).join(', ');
-  const sql = inlineParams(buildSearch(search, projection), client);
-  const stream = client.query(copyTo(`copy (${sql}) to stdout (format csv, header)`));
-  let released = false;
-  const release = (err?: Error) => {
-    if (released) return;
-    released = true;
-    client.release(err);
-  };
-  stream.on('end', () => release());
-  stream.on('error', (err) => release(err));
-  stream.on('close', () => release(stream.readableEnded ? undefined : new Error('CSV stream closed early')));
+/**
+ * The list columns as CSV, header first, straight out of COPY. COPY takes no bind parameters, so
+ * the search's values are set as transaction-local settings (with bind parameters) that the
+ * query reads back: no value ever becomes SQL text.
+ */
+export async function streamCsv(
+  db: AccountDb,
+  search: CdrSearch,
+  options: { formulaSafe?: boolean } = {},
+): Promise<Readable> {
+  const { client, done } = await db.stream();
+  let stream: Readable;
+  try {
+    const params = new SqlParams('setting');
+    // The portal's download escapes spreadsheet formulas (formats/csv-safety.ts); API CSV is literal.
+    const cell = options.formulaSafe ? csvFormulaSafe : (sql: string) => sql;
+    const projection = LIST_FIELDS.map(([name, sql]) => `${cell(sql)} as "${name}"`).join(', ');
+    const query = buildSearch(search, projection, params);
+    await client.query(params.settings());
+    stream = client.query(copyTo(`copy (${query.text}) to stdout (format csv, header)`));
+  } catch (err) {
+    done(err as Error);
+    throw err;
+  }
+  stream.on('end', () => done());
+  stream.on('error', (err) => done(err));
+  stream.on('close', () => done(stream.readableEnded ? undefined : new Error('CSV stream closed early')));
   return stream;
 }
 
 /** One CDR by its Kazoo id (`YYYYMM-<call_id>[-<attempt>]`), with everything it was sent with. */
-export async function findCdr(
-  pool: pg.Pool,
-  accountId: string,
-  kazooId: string,
-): Promise<string | undefined> {
+export async function findCdr(db: AccountDb, kazooId: string): Promise<string | undefined> {
   const m = /^(\d{4})(\d{2})-(.+)$/.exec(kazooId);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) return undefined;
   const from = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
   const to = new Date(Date.UTC(Number(m[1]), Number(m[2]), 1));
   // `<call_id>-<n>` is attempt n of <call_id>, unless a call id itself ends that way: try both.
   const suffixed = /^(.+)-(\d{1,6})$/.exec(m[3]);
-  const { rows } = await pool.query<{ doc: string }>(
+  const values = [
+    db.accountId,
+    m[3],
+    from,
+    to,
+    suffixed?.[1] ?? null,
+    suffixed ? Number(suffixed[2]) : null,
+    0,
+  ];
+  const { rows } = await db.query<{ doc: string }>(
     prepared({
-      text: `select (${withOffset(jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]))}::jsonb || extra
-             || jsonb_build_object('id', ${KAZOO_ID}))::text as doc
+      text: `select (${FIND_JSON}::jsonb || extra || jsonb_build_object('id', ${KAZOO_ID}))::text as doc
        from cdrs where account_id = $1::text and time_start >= $3::timestamptz and time_start < $4::timestamptz
         and ((call_id = $2::text and attempt = 1) or (call_id = $5::text and attempt = $6::int and attempt > 1))
       order by attempt desc, kind limit 1`,
-      values: [accountId, m[3], from, to, suffixed?.[1] ?? null, suffixed ? Number(suffixed[2]) : null],
+      values,
     }),
   );
   return rows[0] ? stripNulls(rows[0].doc) : undefined;
 }
+
+/** Detail in UTC: the offset is bound as the statement's 7th parameter. */
+const FIND_JSON = jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]).replaceAll(UTC_OFFSET_TOKEN, '$7::int');
 
 function stripNulls(doc: string): string {
   const obj = JSON.parse(doc) as Record<string, unknown>;
@@ -177,18 +204,24 @@ function totals(r: Record<string, string>): Totals {
 
 /** Counts and totals for the range; with a bucket, the same per hour or day of local time. */
 export async function summarize(
-  pool: pg.Pool,
+  db: AccountDb,
   search: CdrSearch,
   bucket?: 'hour' | 'day',
 ): Promise<Totals & { buckets?: (Totals & { start: string })[] }> {
-  const { rows } = await pool.query<Record<string, string>>(buildAggregate(search, TOTALS));
+  const { rows } = await db.query<Record<string, string>>(buildAggregate(search, TOTALS));
   const result: Totals & { buckets?: (Totals & { start: string })[] } = totals(rows[0]);
   if (bucket) {
     // Buckets start at local midnight or the local hour, given in UTC.
-    const start = `(date_trunc('${bucket}', (time_start at time zone 'UTC') + make_interval(secs => ${UTC_OFFSET_TOKEN}))
+    const params = new SqlParams();
+    const start = `(date_trunc(${params.add(bucket)}::text, (time_start at time zone 'UTC') + make_interval(secs => ${UTC_OFFSET_TOKEN}))
       - make_interval(secs => ${UTC_OFFSET_TOKEN}))`;
-    const grouped = await pool.query<Record<string, string>>(
-      buildAggregate(search, `to_char(${start}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as start, ${TOTALS}`, 'start'),
+    const grouped = await db.query<Record<string, string>>(
+      buildAggregate(
+        search,
+        `to_char(${start}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as start, ${TOTALS}`,
+        'start',
+        params,
+      ),
     );
     result.buckets = grouped.rows.map((r) => ({ start: r.start, ...totals(r) }));
   }
@@ -196,30 +229,25 @@ export async function summarize(
 }
 
 /** One row per interaction (its first leg, with the number of legs), newest first. */
-export async function listInteractions(pool: pg.Pool, search: CdrSearch, pageSize: number): Promise<Page> {
+export async function listInteractions(db: AccountDb, search: CdrSearch, pageSize: number): Promise<Page> {
+  const params = new SqlParams();
+  const doc = bindOffset(
+    `(${LIST_JSON.replace(/ as doc$/, '')}::jsonb || jsonb_build_object('legs', legs))::text as doc`,
+    params,
+    search.utcOffsetS,
+  );
   const inner = buildSearch(
     { ...search, startKey: undefined },
     `*, count(*) over (partition by coalesce(interaction_id, call_id)) as legs,
      row_number() over (partition by coalesce(interaction_id, call_id) order by time_start, call_id, attempt, kind) as leg_no`,
+    params,
   );
-  const dir = search.ascending ? 'asc' : 'desc';
-  const values = [...inner.values];
-  let keyset = '';
-  if (search.startKey) {
-    const k = search.startKey;
-    values.push(k.t, k.c, k.a, k.k);
-    const n = values.length;
-    keyset = ` and (time_start, call_id, attempt, kind) ${search.ascending ? '>=' : '<='} ($${n - 3}::timestamptz, $${n - 2}::text, $${n - 1}::int, $${n}::text)`;
-  }
-  values.push(pageSize + 1);
-  const doc = withOffset(
-    `(${LIST_JSON.replace(/ as doc$/, '')}::jsonb || jsonb_build_object('legs', legs))::text as doc`,
-    search.utcOffsetS,
-  );
-  const { rows } = await pool.query<PageRow>(
+  const keyset = search.startKey ? ` and ${keysetSql(search, search.startKey, params)}` : '';
+  const limit = params.add(pageSize + 1);
+  const { rows } = await db.query<PageRow>(
     `select ${doc}, ${KEYSET_COLUMNS} from (${inner.text}) as cdrs where leg_no = 1${keyset}
-      order by time_start ${dir}, call_id ${dir}, attempt ${dir}, kind ${dir} limit $${values.length}::int`,
-    values,
+      ${orderBy(search)} limit ${limit}::int`,
+    params.values,
   );
   const keyOf = (r: PageRow) => encodeKey({ t: r.k_t, c: r.k_c, a: r.k_a, k: r.k_k });
   return {
@@ -230,12 +258,15 @@ export async function listInteractions(pool: pg.Pool, search: CdrSearch, pageSiz
 }
 
 /** The legs of one interaction (or of one call without an interaction id), in time order. */
-export async function listLegs(pool: pg.Pool, accountId: string, interactionId: string): Promise<string[]> {
-  const { rows } = await pool.query<{ doc: string }>(
-    `select ${withOffset(LIST_JSON)} from cdrs
+export async function listLegs(db: AccountDb, interactionId: string): Promise<string[]> {
+  const { rows } = await db.query<{ doc: string }>(
+    `select ${LEGS_JSON} from cdrs
       where account_id = $1::text and (interaction_id = $2::text or (interaction_id is null and call_id = $2::text))
       order by time_start, call_id, attempt, kind`,
-    [accountId, interactionId],
+    [db.accountId, interactionId, 0],
   );
   return rows.map((r) => r.doc);
 }
+
+/** Legs in UTC: the offset is bound as the statement's 3rd parameter. */
+const LEGS_JSON = LIST_JSON.replaceAll(UTC_OFFSET_TOKEN, '$3::int');

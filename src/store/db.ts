@@ -5,13 +5,18 @@ import type { Logger } from '../log.js';
 import { attachEmbedded } from './embedded.js';
 import { migrate } from './migrate.js';
 import { ensureDefaultPartitions } from './partitions.js';
+import { resolveRoles, type RoleUrls } from './roles.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
 export interface Store {
-  pool: pg.Pool;
-  url: string;
+  /** cdrex_worker: jobs, bulk loads, maintenance (BYPASSRLS). */
+  worker: pg.Pool;
+  /** cdrex_app without a statement timeout: exports' reads and long streams, each through
+   * accountDb() so row-level security shows one account only. */
+  app: pg.Pool;
+  urls: RoleUrls;
   close(): Promise<void>;
 }
 
@@ -48,36 +53,61 @@ export function createPool(url: string, log?: Logger, options: PoolOptions = {})
 
 export interface OpenOptions {
   migrate?: boolean;
+  /** Size of the worker's pool (jobs, loads); the app pool gets the same. */
   poolSize?: number;
 }
 
+/**
+ * Opens the store as its three roles (see roles.ts): the owner migrates and creates partitions,
+ * then is closed; `worker` and `app` stay open. Requests that need a statement timeout open
+ * their own app pool with createPool(store.urls.app, …).
+ */
 export async function openStore(config: Config, log: Logger, options: OpenOptions = {}): Promise<Store> {
-  let url = config.databaseUrl;
+  let ownerUrl = config.databaseUrl;
   let release = async () => {};
-  if (!url) {
+  if (!ownerUrl) {
     const embedded = await attachEmbedded(config.dataDir);
-    url = embedded.url;
+    ownerUrl = embedded.url;
     release = embedded.release;
   }
-  const pool = createPool(url, log, { max: options.poolSize, connectTimeoutMs: config.dbConnectTimeoutMs });
+  let urls: RoleUrls;
+  let worker: pg.Pool | undefined;
+  let app: pg.Pool | undefined;
   try {
+    urls = await resolveRoles({
+      ownerUrl,
+      dataDir: config.dataDir,
+      appUrl: config.appDatabaseUrl,
+      workerUrl: config.workerDatabaseUrl,
+    });
     if (options.migrate !== false) {
-      await migrate(pool, log);
-      await ensureDefaultPartitions(pool);
+      const owner = createPool(urls.owner, log, { max: 1, connectTimeoutMs: config.dbConnectTimeoutMs });
+      try {
+        await migrate(owner, log);
+        await ensureDefaultPartitions(owner);
+      } finally {
+        await owner.end();
+      }
     }
+    const connectTimeoutMs = config.dbConnectTimeoutMs;
+    worker = createPool(urls.worker, log, { max: options.poolSize, connectTimeoutMs });
+    app = createPool(urls.app, log, { max: options.poolSize, connectTimeoutMs });
   } catch (err) {
-    await pool.end();
+    await worker?.end();
+    await app?.end();
     await release();
     throw err;
   }
   let closed = false;
+  const [workerPool, appPool] = [worker, app];
   return {
-    pool,
-    url,
+    worker: workerPool,
+    app: appPool,
+    urls,
     async close() {
       if (closed) return;
       closed = true;
-      await pool.end();
+      await Promise.all([workerPool.end(), appPool.end()]);
       await release();
     },
   };

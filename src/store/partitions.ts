@@ -1,9 +1,9 @@
 // Month partitions of `cdrs`, created before any load that needs them.
 //
 // `CREATE TABLE … PARTITION OF` takes an ACCESS EXCLUSIVE lock on the parent and so waits behind
-// (and then blocks) every running export. Instead we create a plain table and ATTACH it, which
-// only needs SHARE UPDATE EXCLUSIVE on the parent; a short lock_timeout with retries keeps a load
-// from queueing behind a long reader.
+// (and then blocks) every running export. The partition function (migration 3) creates a plain
+// table and ATTACHes it, which only needs SHARE UPDATE EXCLUSIVE on the parent; a short
+// lock_timeout with retries here keeps a load from queueing behind a long reader.
 import type pg from 'pg';
 
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -35,39 +35,25 @@ export async function partitionNames(db: pg.Pool | pg.PoolClient): Promise<Set<s
   return new Set(rows.map((r) => r.name));
 }
 
+/**
+ * Creates one month's partition through cdrex_create_month_partition (migration 3), which runs as
+ * the owner and refuses months outside the stored range; callers need only EXECUTE on it.
+ */
 async function createPartition(pool: pg.Pool, month: Date): Promise<void> {
   const name = partitionName(month);
   if (await partitionExists(pool, name)) return;
-  const from = month.toISOString();
-  const to = addMonths(month, 1).toISOString();
-  const client = await pool.connect();
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await client.query('begin');
-        await client.query("set local lock_timeout = '2s'");
-        if (!(await partitionExists(client, name))) {
-          const ident = client.escapeIdentifier(name);
-          await client.query(
-            `create table if not exists ${ident} (like cdrs including defaults including constraints)`,
-          );
-          await client.query(
-            `alter table cdrs attach partition ${ident} for values from ('${from}') to ('${to}')`,
-          );
-        }
-        await client.query('commit');
-        return;
-      } catch (err) {
-        await client.query('rollback').catch(() => {});
-        const code = (err as { code?: string }).code;
-        // Another process may have created the same month at the same moment.
-        if (await partitionExists(client, name)) return;
-        if (code !== LOCK_NOT_AVAILABLE || attempt >= 30) throw err;
-        await new Promise((r) => setTimeout(r, 100 * attempt));
-      }
+  const day = month.toISOString().slice(0, 10);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pool.query('select cdrex_create_month_partition($1::date)', [day]);
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // Another process may have created the same month at the same moment.
+      if (await partitionExists(pool, name)) return;
+      if (code !== LOCK_NOT_AVAILABLE || attempt >= 30) throw err;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
     }
-  } finally {
-    client.release();
   }
 }
 
@@ -92,6 +78,6 @@ export async function ensureDefaultPartitions(pool: pg.Pool, now = new Date()): 
 
 /** Rows that fell into the DEFAULT partition (should be none); reported by /healthz. */
 export async function countDefaultPartitionRows(pool: pg.Pool): Promise<number> {
-  const { rows } = await pool.query<{ n: string }>('select count(*) as n from cdrs_default');
+  const { rows } = await pool.query<{ n: string }>('select cdrex_default_partition_rows() as n');
   return Number(rows[0].n);
 }

@@ -48,8 +48,9 @@ const server = await startServer(await createTestDatabase());
 /** A worker of the test's own (as after a restart), stopped when the test ends. */
 function startWorker(): void {
   const worker = new Worker({
-    pool: server.db.pool,
-    url: server.db.url,
+    pool: server.db.worker,
+    appPool: server.db.app,
+    url: server.db.roles.worker,
     config: server.config,
     log: pino({ level: 'silent' }),
     masterKey: createHash('sha256').update(MASTER_KEY).digest(),

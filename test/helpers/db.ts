@@ -1,10 +1,17 @@
 // A database of the test file's own on the run's PostgreSQL server, migrated, dropped at the end.
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { after } from 'node:test';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { ensureDefaultPartitions } from '../../src/store/partitions.js';
+import { resolveRoles, type RoleUrls } from '../../src/store/roles.js';
+
+/** Where role passwords live when the server's URL has none (trust auth): one per test run. */
+const rolesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-roles-'));
 
 export function serverUrl(): string {
   const url = process.env.CDREX_TEST_SERVER_URL ?? process.env.DATABASE_URL;
@@ -13,8 +20,14 @@ export function serverUrl(): string {
 }
 
 export interface TestDatabase {
+  /** The owner's URL (what DATABASE_URL would be). */
   url: string;
+  /** The owner's pool: tests seed and inspect through it, around row-level security. */
   pool: pg.Pool;
+  roles: RoleUrls;
+  /** cdrex_app and cdrex_worker, as the service connects. */
+  app: pg.Pool;
+  worker: pg.Pool;
 }
 
 /** Creates a fresh database for this test file; it is dropped when the file's tests end. */
@@ -26,17 +39,20 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await admin.end();
   const url = new URL(serverUrl());
   url.pathname = `/${name}`;
+  const roles = await resolveRoles({ ownerUrl: url.toString(), dataDir: rolesDir });
   const pool = createPool(url.toString());
   await migrate(pool);
   await ensureDefaultPartitions(pool);
+  const app = createPool(roles.app);
+  const worker = createPool(roles.worker);
   after(async () => {
-    await pool.end();
+    await Promise.all([pool.end(), app.end(), worker.end()]);
     const cleanup = new pg.Client({ connectionString: serverUrl() });
     await cleanup.connect();
     await cleanup.query(`drop database if exists ${name} with (force)`);
     await cleanup.end();
   });
-  return { url: url.toString(), pool };
+  return { url: url.toString(), pool, roles, app, worker };
 }
 
 /** Row counts of every table, to show a rejected request changed nothing. */

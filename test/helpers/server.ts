@@ -47,6 +47,8 @@ export function testEnv(
     CDREX_DATA_DIR: dataDir,
     CDREX_MASTER_KEY: MASTER_KEY,
     CDREX_RATE_LIMIT: '100000',
+    // Suites send many bad credentials on purpose; test/api/request-limits.test.ts sets a low one.
+    CDREX_AUTH_FAIL_LIMIT: '100000',
     CDREX_POLL_MS: '50',
     CDREX_LEASE_MS: '3000',
     CDREX_CALLBACK_DELAYS: '1,1,1',
@@ -66,14 +68,25 @@ export async function startServer(
   const masterKey = Buffer.from(
     (await import('node:crypto')).createHash('sha256').update(MASTER_KEY).digest(),
   );
-  const app = await buildApp({ pool: db.pool, streamPool: db.pool, config, masterKey, now: () => NOW }, log);
+  const app = await buildApp(
+    { pool: db.app, streamPool: db.app, workerPool: db.worker, config, masterKey, now: () => NOW },
+    log,
+  );
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   const base = `http://127.0.0.1:${port}`;
   config.publicUrl = base;
   let worker: Worker | undefined;
   if (options.worker !== false) {
-    worker = new Worker({ pool: db.pool, url: db.url, config, log, masterKey, tasks: TASKS });
+    worker = new Worker({
+      pool: db.worker,
+      appPool: db.app,
+      url: db.roles.worker,
+      config,
+      log,
+      masterKey,
+      tasks: TASKS,
+    });
     worker.start();
   }
   after(async () => {

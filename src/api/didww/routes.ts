@@ -1,5 +1,5 @@
 // Routes of one export collection: `/v3/exports` (current) or `/v3/cdr_exports` (legacy, 2017).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { NotFoundError, ValidationError, type FieldProblem } from '../../errors.js';
 import { removeExport, requestExport } from '../../export/exports-service.js';
@@ -44,8 +44,8 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
   const versionOf = (v: string) => (legacy ? LEGACY_VERSION : v);
   const serialize = (row: ExportRow, version: string) =>
     legacy ? cdrExportResource(row, config.publicUrl) : exportResource(row, version, config.publicUrl);
-  const load = async (accountId: string, id: string) => {
-    const row = UUID.test(id) ? await findExport(pool, accountId, dialect, id) : undefined;
+  const load = async (req: FastifyRequest, id: string) => {
+    const row = UUID.test(id) ? await findExport(req.db!, req.accountId!, dialect, id) : undefined;
     if (!row) throw new NotFoundError(recordNotFound(id).errors[0].detail);
     return row;
   };
@@ -58,7 +58,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
       const q = req.query;
       const pageSize = q['page[size]'] ?? 50;
       const pageNumber = q['page[number]'] ?? 1;
-      const { rows, total } = await listExports(pool, {
+      const { rows, total } = await listExports(req.db!, {
         accountId: req.accountId!,
         dialect,
         sort: (q.sort as ExportSort | undefined) ?? '-created_at',
@@ -86,7 +86,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
     },
     async (req, reply) => {
       const request = parseCreateExport(req.body, req.apiVersion, dialect);
-      const row = await requestExport(pool, req.accountId!, request, {
+      const row = await requestExport(req.db!, req.accountId!, request, {
         now: app.store.now(),
         allowHosts: config.callbackAllowHosts,
       });
@@ -101,7 +101,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
     { config: { download: true }, schema: { tags, params: FileParams } },
     async (req, reply) => {
       const fileId = req.params.file;
-      const file = UUID.test(fileId) ? await findLiveFile(pool, req.accountId!, dialect, fileId) : undefined;
+      const file = UUID.test(fileId) ? await findLiveFile(req.db!, req.accountId!, dialect, fileId) : undefined;
       const sent =
         file &&
         (await sendFile(req, reply, config.exportDir, {
@@ -118,7 +118,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
     `${base}/:id`,
     { schema: { tags, params: IdParams, response: { 200: singleDocument(resource), ...errors } } },
     async (req) => {
-      const row = await load(req.accountId!, req.params.id);
+      const row = await load(req, req.params.id);
       return { data: serialize(row, req.apiVersion), meta: { api_version: versionOf(req.apiVersion) } };
     },
   );
@@ -137,7 +137,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
       },
     },
     async (req) => {
-      await load(req.accountId!, req.params.id);
+      await load(req, req.params.id);
       const problems: FieldProblem[] = [];
       const attrs = resourceAttributes(req.body, 'exports', problems);
       const data = (req.body as { data?: { id?: unknown } }).data;
@@ -147,8 +147,8 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
       if (problems.length > 0) throw new ValidationError(problems);
       const row =
         reference === undefined
-          ? await load(req.accountId!, req.params.id)
-          : await setExternalReference(pool, req.accountId!, dialect, req.params.id, reference);
+          ? await load(req, req.params.id)
+          : await setExternalReference(req.db!, req.accountId!, dialect, req.params.id, reference);
       if (!row) throw new NotFoundError(recordNotFound(req.params.id).errors[0].detail);
       return { data: serialize(row, req.apiVersion), meta: { api_version: versionOf(req.apiVersion) } };
     },
@@ -157,7 +157,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
   api.delete(`${base}/:id`, { schema: { tags, params: IdParams } }, async (req, reply) => {
     const found =
       UUID.test(req.params.id) &&
-      (await removeExport(pool, config.exportDir, req.accountId!, dialect, req.params.id));
+      (await removeExport(req.db!, config.exportDir, req.accountId!, dialect, req.params.id));
     if (!found) throw new NotFoundError(recordNotFound(req.params.id).errors[0].detail);
     return reply.code(204).send();
   });

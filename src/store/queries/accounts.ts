@@ -6,7 +6,6 @@ import {
   generateAccountId,
   generateApiKey,
   hashSecret,
-  sameHash,
 } from '../../accounts/secrets.js';
 import { NotFoundError } from '../../errors.js';
 
@@ -36,32 +35,45 @@ export async function createAccount(pool: pg.Pool, masterKey: Buffer, name: stri
   return { account_id: accountId, api_key: apiKey };
 }
 
-/** Replaces the account's key; the old one stops working at once. */
+/** Replaces the account's key; the old one stops working at once, and so does every api_auth
+ * token issued for it (a key is rotated because it leaked: tokens made with it must go too). */
 export async function rotateApiKey(
   pool: pg.Pool,
   masterKey: Buffer,
   accountId: string,
 ): Promise<CreatedAccount> {
   const apiKey = generateApiKey();
-  const { rowCount } = await pool.query(
-    `update api_keys set key_hash = $2::bytea, key_ciphertext = $3::bytea, created_at = now()
-      where account_id = $1::text`,
-    [accountId, hashSecret(apiKey), encryptSecret(masterKey, apiKey)],
-  );
-  if (!rowCount) throw new NotFoundError(`No account has the id ${accountId}.`);
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const { rowCount } = await client.query(
+      `update api_keys set key_hash = $2::bytea, key_ciphertext = $3::bytea, created_at = now()
+        where account_id = $1::text`,
+      [accountId, hashSecret(apiKey), encryptSecret(masterKey, apiKey)],
+    );
+    if (!rowCount) throw new NotFoundError(`No account has the id ${accountId}.`);
+    await client.query('delete from api_tokens where account_id = $1::text', [accountId]);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback');
+    throw err;
+  } finally {
+    client.release();
+  }
   return { account_id: accountId, api_key: apiKey };
 }
 
 /** The account a presented key belongs to, or undefined. */
 export async function findAccountByApiKey(pool: pg.Pool, apiKey: string): Promise<string | undefined> {
   const presented = hashSecret(apiKey);
-  const { rows } = await pool.query<{ account_id: string; key_hash: Buffer }>({
+  // Runs before any account is known: a SECURITY DEFINER function (migration 3) looks the
+  // hash up and returns only the account id.
+  const { rows } = await pool.query<{ account_id: string | null }>({
     name: 'find_account_by_key',
-    text: 'select account_id, key_hash from api_keys where key_hash = $1::bytea',
+    text: 'select cdrex_account_by_key($1::bytea) as account_id',
     values: [presented],
   });
-  const row = rows[0];
-  return row && sameHash(row.key_hash, presented) ? row.account_id : undefined;
+  return rows[0]?.account_id ?? undefined;
 }
 
 export async function accountExists(pool: pg.Pool, accountId: string): Promise<boolean> {

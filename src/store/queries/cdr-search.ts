@@ -1,7 +1,6 @@
 // Searching an account's CDRs: a time range, filters, keyset paging. Newest first by default, over
 // both directions and across month partitions, ordered by (time_start, call_id, attempt, kind),
 // the order of the `cdrs_dedupe` index, so a page is an index range scan whatever the depth.
-import type pg from 'pg';
 import { ValidationError } from '../../errors.js';
 import { FILTER_FIELDS, JSON_FILTER_ROOTS, UTC_OFFSET_TOKEN, type FilterField } from '../../formats/kazoo.js';
 
@@ -37,12 +36,34 @@ export interface BuiltQuery {
   values: unknown[];
 }
 
-class Params {
+/**
+ * Values of a query, kept out of its text. `add()` returns the placeholder to write: `$N` for a
+ * bound statement, or, for COPY (which takes no bind parameters), a read of a transaction-local
+ * setting that `settings()` sets with bind parameters first. Either way the value itself never
+ * becomes SQL text.
+ */
+export class SqlParams {
   readonly values: unknown[] = [];
+  constructor(readonly style: 'bind' | 'setting' = 'bind') {}
+
   add(value: unknown): string {
+    if (value === null || value === undefined) throw new Error('SqlParams: null values are not supported');
     this.values.push(value);
-    return `$${this.values.length}`;
+    const n = this.values.length;
+    return this.style === 'bind' ? `$${n}` : `current_setting('cdrex.p${n}')`;
   }
+
+  /** For the 'setting' style: the statement that sets every value (run it in the same transaction). */
+  settings(): BuiltQuery {
+    const calls = this.values.map((_, i) => `set_config('cdrex.p${i + 1}', $${i + 1}::text, true)`);
+    return { text: `select ${calls.join(', ') || 'null'}`, values: this.values.map(settingText) };
+  }
+}
+
+/** A value as the text its cast reads back (arrays in PostgreSQL's array syntax, by the driver). */
+function settingText(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  return value;
 }
 
 function resolve(key: string): { field: FilterField } | { jsonPath: string[] } {
@@ -80,9 +101,32 @@ function typed(field: FilterField, key: string, value: string): unknown {
   return value;
 }
 
+/** The type a filter value binds as, by field kind. */
+const SCALAR_TYPE: Record<FilterField['kind'], string> = {
+  text: 'text',
+  prefix: 'text',
+  direction: 'text',
+  integer: 'bigint',
+  boolean: 'boolean',
+};
+
+/** The array type a multi-value filter binds as, by field kind. */
+const ARRAY_TYPE: Record<FilterField['kind'], string> = {
+  text: 'text[]',
+  prefix: 'text[]',
+  direction: 'text[]',
+  integer: 'bigint[]',
+  boolean: 'boolean[]',
+};
+
+/** The JSON roots as SQL literals, written from this constant table, never from a request. */
+const JSON_ROOT_SQL: Record<string, string> = Object.fromEntries(
+  JSON_FILTER_ROOTS.map((root) => [root, `'${root}'`]),
+);
+
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-function conditionSql(cond: CdrCondition, params: Params): string {
+function conditionSql(cond: CdrCondition, params: SqlParams): string {
   const target = resolve(cond.key);
   if ('jsonPath' in target) {
     const path = target.jsonPath;
@@ -91,10 +135,12 @@ function conditionSql(cond: CdrCondition, params: Params): string {
       case 'not': {
         // `extra ? root` and `extra -> root` match the partial GIN index on that object.
         const [root, ...rest] = path;
+        // `root` is one of JSON_FILTER_ROOTS (resolve() checked), so it may be written as text.
+        const rootSql = JSON_ROOT_SQL[root];
         const any = (cond.values ?? []).map(
-          (v) => `(extra -> '${root}') @> ${params.add(JSON.stringify(nested(rest, v)))}::jsonb`,
+          (v) => `(extra -> ${rootSql}) @> ${params.add(JSON.stringify(nested(rest, v)))}::jsonb`,
         );
-        const match = `(extra ? '${root}' and (${any.join(' or ')}))`;
+        const match = `(extra ? ${rootSql} and (${any.join(' or ')}))`;
         return cond.op === 'eq' ? match : `not ${match}`;
       }
       case 'has_key':
@@ -115,8 +161,8 @@ function conditionSql(cond: CdrCondition, params: Params): string {
       const prefixes = field.kind === 'prefix' ? values.filter((v) => v.endsWith('*')) : [];
       const exact = values.filter((v) => !prefixes.includes(v)).map((v) => typed(field, cond.key, v));
       const parts = prefixes.map((p) => `${col} like ${params.add(`${likeEscape(p.slice(0, -1))}%`)}`);
-      if (exact.length === 1) parts.push(`${col} = ${params.add(exact[0])}`);
-      else if (exact.length > 1) parts.push(`${col} = any(${params.add(exact)})`);
+      if (exact.length === 1) parts.push(`${col} = ${params.add(exact[0])}::${SCALAR_TYPE[field.kind]}`);
+      else if (exact.length > 1) parts.push(`${col} = any(${params.add(exact)}::${ARRAY_TYPE[field.kind]})`);
       const match = `(${parts.join(' or ')})`;
       return cond.op === 'eq' ? match : `(${col} is null or not ${match})`;
     }
@@ -131,15 +177,17 @@ function conditionSql(cond: CdrCondition, params: Params): string {
   }
 }
 
-/** Writes the offset (a validated integer, so safe as a literal) where the SQL asks for it. */
-export function withOffset(sql: string, utcOffsetS = 0): string {
-  return sql.replaceAll(UTC_OFFSET_TOKEN, String(Math.trunc(utcOffsetS)));
+/** A projection with its `:utc_offset` token bound as a parameter (the offset is a value). */
+export function bindOffset(sql: string, params: SqlParams, utcOffsetS = 0): string {
+  return sql.includes(UTC_OFFSET_TOKEN)
+    ? sql.replaceAll(UTC_OFFSET_TOKEN, `${params.add(Math.trunc(utcOffsetS))}::int`)
+    : sql;
 }
 
-/** The WHERE clause of a search (no keyset); $1 is the account. */
-function whereSql(search: CdrSearch, params: Params): string {
+/** The WHERE clause of a search (no keyset). */
+function whereSql(search: CdrSearch, params: SqlParams): string {
   const parts = [
-    'account_id = $1::text',
+    `account_id = ${params.add(search.accountId)}::text`,
     `time_start >= ${params.add(search.from)}::timestamptz`,
     `time_start <= ${params.add(search.to)}::timestamptz`,
   ];
@@ -151,55 +199,40 @@ export const KEYSET_COLUMNS = `to_char(time_start at time zone 'UTC', 'YYYY-MM-D
   call_id as k_c, attempt as k_a, kind as k_k`;
 
 /** A page (or, without a limit, all) of rows: `select <projection> … order by the keyset`. */
-export function buildSearch(search: CdrSearch, projection: string): BuiltQuery {
-  const params = new Params();
-  params.add(search.accountId);
+export function buildSearch(search: CdrSearch, projection: string, params = new SqlParams()): BuiltQuery {
+  const select = bindOffset(projection, params, search.utcOffsetS);
   const where = [whereSql(search, params)];
-  const dir = search.ascending ? 'asc' : 'desc';
-  if (search.startKey) {
-    const k = search.startKey;
-    where.push(
-      `(time_start, call_id, attempt, kind) ${search.ascending ? '>=' : '<='} (${params.add(k.t)}::timestamptz, ` +
-        `${params.add(k.c)}::text, ${params.add(k.a)}::int, ${params.add(k.k)}::text)`,
-    );
-  }
+  if (search.startKey) where.push(keysetSql(search, search.startKey, params));
   const limit = search.limit ? ` limit ${params.add(search.limit)}::int` : '';
   return {
-    text: `select ${withOffset(projection, search.utcOffsetS)} from cdrs where ${where.join(' and ')}
-      order by time_start ${dir}, call_id ${dir}, attempt ${dir}, kind ${dir}${limit}`,
+    text: `select ${select} from cdrs where ${where.join(' and ')} ${orderBy(search)}${limit}`,
     values: params.values,
   };
 }
 
-export function buildAggregate(search: CdrSearch, select: string, groupBy?: string): BuiltQuery {
-  const params = new Params();
-  params.add(search.accountId);
+/** Rows at or after the key, in the search's direction. */
+export function keysetSql(search: CdrSearch, k: Keyset, params: SqlParams): string {
+  return (
+    `(time_start, call_id, attempt, kind) ${search.ascending ? '>=' : '<='} (${params.add(k.t)}::timestamptz, ` +
+    `${params.add(k.c)}::text, ${params.add(k.a)}::int, ${params.add(k.k)}::text)`
+  );
+}
+
+export function orderBy(search: CdrSearch): string {
+  const dir = search.ascending ? 'asc' : 'desc';
+  return `order by time_start ${dir}, call_id ${dir}, attempt ${dir}, kind ${dir}`;
+}
+
+export function buildAggregate(
+  search: CdrSearch,
+  select: string,
+  groupBy?: string,
+  params = new SqlParams(),
+): BuiltQuery {
+  const projection = bindOffset(select, params, search.utcOffsetS);
   const where = whereSql(search, params);
   return {
-    text: `select ${withOffset(select, search.utcOffsetS)} from cdrs where ${where}${groupBy ? ` group by ${groupBy} order by ${groupBy}` : ''}`,
+    text: `select ${projection} from cdrs where ${where}${groupBy ? ` group by ${groupBy} order by ${groupBy}` : ''}`,
     values: params.values,
   };
-}
-
-/**
- * The same query with every parameter written as an escaped literal, for COPY (which takes no
- * bind parameters). Literals go through the driver's escapeLiteral; arrays become ARRAY[…].
- */
-export function inlineParams(query: BuiltQuery, client: pg.ClientBase): string {
-  const literal = (v: unknown): string => {
-    if (Array.isArray(v)) {
-      const numeric = v.every((x) => typeof x === 'number');
-      return `ARRAY[${v.map(literal).join(', ')}]${numeric ? '' : '::text[]'}`;
-    }
-    if (v instanceof Date) return client.escapeLiteral(v.toISOString());
-    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-    if (typeof v === 'boolean') return v ? 'true' : 'false';
-    return client.escapeLiteral(String(v));
-  };
-  // Highest numbers first, so $1 never eats the start of $12.
-  let text = query.text;
-  for (let i = query.values.length; i >= 1; i--) {
-    text = text.replaceAll(new RegExp(`\\$${i}(?!\\d)`, 'g'), literal(query.values[i - 1]));
-  }
-  return text;
 }

@@ -1,5 +1,6 @@
 // Exports and their files.
 import type pg from 'pg';
+import type { AccountDb, Queryable } from '../account-db.js';
 import type { CdrKind } from './cdrs.js';
 import { enqueueJob } from './jobs.js';
 
@@ -49,10 +50,8 @@ const EXPORT_COLUMNS = `e.id, e.account_id, e.dialect, e.export_type, e.filters,
 const EXPORT_FROM = 'exports e left join export_files f on f.export_id = e.id and f.deleted_at is null';
 
 /** Inserts the export and its job in one transaction: no export without a job to run it. */
-export async function createExport(pool: pg.Pool, input: NewExport): Promise<ExportRow> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+export async function createExport(db: AccountDb, input: NewExport): Promise<ExportRow> {
+  return db.transaction(async (client) => {
     await client.query(
       `insert into exports (id, account_id, dialect, export_type, filters, range_from, range_to, did_number,
          voice_out_trunk_id, callback_url, callback_method, external_reference_id)
@@ -75,18 +74,12 @@ export async function createExport(pool: pg.Pool, input: NewExport): Promise<Exp
     );
     await enqueueJob(client, 'export', { export_id: input.id }, { accountId: input.accountId });
     const row = await findExport(client, input.accountId, input.dialect, input.id);
-    await client.query('commit');
     return row!;
-  } catch (err) {
-    await client.query('rollback');
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export async function findExport(
-  db: pg.Pool | pg.PoolClient,
+  db: Queryable,
   accountId: string,
   dialect: ExportDialect,
   id: string,
@@ -130,7 +123,7 @@ export interface ListExportsQuery {
 }
 
 export async function listExports(
-  pool: pg.Pool,
+  pool: Queryable,
   q: ListExportsQuery,
 ): Promise<{ rows: ExportRow[]; total: number }> {
   const where = `e.account_id = $1::text and e.dialect = $2::text
@@ -148,7 +141,7 @@ export async function listExports(
 }
 
 export async function setExternalReference(
-  pool: pg.Pool,
+  pool: Queryable,
   accountId: string,
   dialect: ExportDialect,
   id: string,
@@ -164,14 +157,12 @@ export async function setExternalReference(
 
 /** Deletes the export, its pending jobs and its file row; returns the file name to unlink. */
 export async function deleteExport(
-  pool: pg.Pool,
+  db: AccountDb,
   accountId: string,
   dialect: ExportDialect,
   id: string,
 ): Promise<{ found: boolean; fileNames: string[] }> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return db.transaction(async (client) => {
     const files = await client.query<{ file_name: string }>(
       'select f.file_name from export_files f join exports e on e.id = f.export_id where e.id = $1::uuid and e.account_id = $2::text and e.dialect = $3::text',
       [id, accountId, dialect],
@@ -187,14 +178,8 @@ export async function deleteExport(
         [id],
       );
     }
-    await client.query('commit');
     return { found: Boolean(rowCount), fileNames: files.rows.map((r) => r.file_name) };
-  } catch (err) {
-    await client.query('rollback');
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export interface ExportFileRow {
@@ -206,7 +191,7 @@ export interface ExportFileRow {
 
 /** A downloadable file of the account: its export completed and retention has not deleted it. */
 export async function findLiveFile(
-  pool: pg.Pool,
+  pool: Queryable,
   accountId: string,
   dialect: ExportDialect,
   fileId: string,
