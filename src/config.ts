@@ -13,6 +13,14 @@ export interface Config {
   leaseMs: number;
   workerConcurrency: number;
   exportsPerAccount: number;
+  /** Callback deliveries at once per process, on slots of their own (never export slots). */
+  callbackConcurrency: number;
+  /** Unfinished (pending or processing) exports an account may have; 422 beyond. */
+  pendingExportsPerAccount: number;
+  /** Concurrent long streams (Kazoo CSV, paginate=false) per account per process; 429 beyond. */
+  streamsPerAccount: number;
+  /** A long stream whose client has read nothing for this long is ended. */
+  streamIdleMs: number;
   callbackDelaysS: number[];
   callbackTimeoutMs: number;
   callbackAllowHosts: string[];
@@ -98,6 +106,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseMs: int(env, 'CDREX_LEASE_MS', 30000, 300),
     workerConcurrency: int(env, 'CDREX_WORKER_CONCURRENCY', 2, 1),
     exportsPerAccount: int(env, 'CDREX_EXPORTS_PER_ACCOUNT', 3, 1),
+    callbackConcurrency: int(env, 'CDREX_CALLBACK_CONCURRENCY', 4, 1),
+    pendingExportsPerAccount: int(env, 'CDREX_PENDING_EXPORTS_PER_ACCOUNT', 20, 1),
+    streamsPerAccount: int(env, 'CDREX_STREAMS_PER_ACCOUNT', 2, 1),
+    streamIdleMs: int(env, 'CDREX_STREAM_IDLE_MS', 30000, 10),
     callbackDelaysS: delays,
     callbackTimeoutMs: int(env, 'CDREX_CALLBACK_TIMEOUT_MS', 60000, 1),
     callbackAllowHosts: list(env.CDREX_CALLBACK_ALLOW_HOSTS).map((h) => h.toLowerCase()),

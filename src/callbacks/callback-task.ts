@@ -7,6 +7,9 @@ import { loadExport } from '../store/queries/exports.js';
 import { deliverCallback } from './deliver.js';
 
 export const callbackTask: Task = {
+  // A receiver may hold a delivery for the whole timeout (60 s): callbacks have slots of their
+  // own, so slow receivers never hold the slots exports run on.
+  slots: 'callbacks',
   async run(job, ctx) {
     const exportId = String(job.payload.export_id);
     const exp = await loadExport(ctx.pool, exportId);
@@ -19,7 +22,10 @@ export const callbackTask: Task = {
       apiKey,
       timeoutMs: ctx.config.callbackTimeoutMs,
       allowHosts: ctx.config.callbackAllowHosts,
+      signal: ctx.signal,
     });
+    // Shutdown or a lost lease: the worker gives the job back (or another worker has it).
+    ctx.signal.throwIfAborted();
     if (!outcome.ok)
       throw new Error(`callback to ${new URL(exp.callback_url).host} failed: ${outcome.error}`);
     ctx.log.info({ export: exp.id, status: outcome.status }, 'callback delivered');

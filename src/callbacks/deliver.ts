@@ -4,6 +4,7 @@ import type dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { coerceError } from '../errors.js';
 import { guardedLookup, hostAllowed, isRefusedAddress } from './address-guard.js';
 import { appendQuery, signCallback } from './signature.js';
 
@@ -14,6 +15,8 @@ export interface CallbackRequest {
   apiKey: string;
   timeoutMs: number;
   allowHosts: string[];
+  /** Aborts the delivery (worker shutdown, lost lease). */
+  signal?: AbortSignal;
 }
 
 export interface CallbackOutcome {
@@ -74,6 +77,10 @@ export function deliverCallback(req: CallbackRequest): Promise<CallbackOutcome> 
       },
     );
     request.on('error', (err) => resolve({ ok: false, error: err.message }));
+    // Not AbortSignal.any(): on Node 20 its timeout source can be collected and never fire.
+    const stop = () => request.destroy(coerceError(req.signal?.reason));
+    req.signal?.addEventListener('abort', stop, { once: true });
+    request.on('close', () => req.signal?.removeEventListener('abort', stop));
     if (body) request.write(body);
     request.end();
   });
