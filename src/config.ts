@@ -34,6 +34,10 @@ export interface Config {
   /** New month partitions one HTTP load may create (CLI imports are exempt). */
   newMonthsPerLoad: number;
   tokenTtlS: number;
+  /** The portal's CSV-link tokens: scoped to CSV downloads, and this short-lived. */
+  downloadTokenTtlS: number;
+  /** Named (hashed) in the Kazoo envelope's `node`; never the host name. */
+  nodeName: string;
   kazooMaxRangeS: number;
   fsDirectionVar: string;
   fsTrunkVar: string;
@@ -120,6 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingestAheadS: int(env, 'CDREX_INGEST_AHEAD_S', 86400),
     newMonthsPerLoad: int(env, 'CDREX_NEW_MONTHS_PER_LOAD', 2),
     tokenTtlS: int(env, 'CDREX_TOKEN_TTL_S', 3600, 1),
+    downloadTokenTtlS: int(env, 'CDREX_DOWNLOAD_TOKEN_TTL_S', 60, 1),
+    nodeName: env.CDREX_NODE_NAME || 'cdrex@localhost',
     kazooMaxRangeS: int(env, 'CDREX_KAZOO_MAX_RANGE_S', 2682000, 1),
     fsDirectionVar: env.CDREX_FS_DIRECTION_VAR || 'cdrex_direction',
     fsTrunkVar: env.CDREX_FS_TRUNK_VAR || 'cdrex_trunk_id',

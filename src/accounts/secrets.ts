@@ -26,7 +26,7 @@ export function sameHash(a: Buffer, b: Buffer): boolean {
 export function loadMasterKey(config: Config): Buffer {
   if (config.masterKey) return createHash('sha256').update(config.masterKey, 'utf8').digest();
   const file = path.join(config.dataDir, 'master.key');
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   try {
     fs.writeFileSync(file, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
   } catch (err) {

@@ -156,7 +156,7 @@ async function withLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
-      fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx', mode: 0o600 });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -313,10 +313,10 @@ function liveRegistrations(dataDir: string): number[] {
 
 /** Starts the cluster or attaches to the running one, and registers this process as a user. */
 export async function attachEmbedded(dataDir: string): Promise<EmbeddedCluster> {
-  fs.mkdirSync(runDir(dataDir), { recursive: true });
+  fs.mkdirSync(runDir(dataDir), { recursive: true, mode: 0o700 });
   const cluster = await withLock(dataDir, async () => {
     const started = await startCluster(dataDir);
-    fs.writeFileSync(path.join(runDir(dataDir), String(process.pid)), '');
+    fs.writeFileSync(path.join(runDir(dataDir), String(process.pid)), '', { mode: 0o600 });
     return started;
   });
   let released = false;
@@ -333,7 +333,7 @@ export async function attachEmbedded(dataDir: string): Promise<EmbeddedCluster> 
 
 /** `cdrex db start`: starts the cluster and leaves it running, unowned by any process. */
 export async function startEmbedded(dataDir: string): Promise<{ url: string; port: number }> {
-  fs.mkdirSync(dataDir, { recursive: true });
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const cluster = await withLock(dataDir, () => startCluster(dataDir));
   return { url: urlOf(cluster), port: cluster.port };
 }

@@ -110,12 +110,13 @@ export async function signIn(apiKey: string): Promise<Session> {
   return { apiKey, accountId: body.data.account_id };
 }
 
-/** A short-lived token for a plain link (a CSV download), so the API key never sits in a URL. */
+/** A token for a plain link (a CSV download), so the API key never sits in a URL: it lives a
+ * minute and the server takes it for a CDR list's CSV only (scope `csv_download`). */
 export async function downloadToken(session: Session): Promise<string> {
   const res = await request('/v2/api_auth', {
     method: 'PUT',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({ data: { api_key: session.apiKey } }),
+    body: JSON.stringify({ data: { api_key: session.apiKey, scope: 'csv_download' } }),
   });
   const body = (await (await ensureOk(res)).json()) as KazooEnvelope<unknown>;
   if (!body.auth_token) throw new ApiError(500, 'The server did not issue a download token.');

@@ -1,9 +1,24 @@
 // Kazoo's response envelope, for successes and errors alike.
-import os from 'node:os';
+import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export const KAZOO_VERSION = '4.3.0';
-const NODE = Buffer.from(os.hostname()).toString('base64url');
+
+/** Kazoo's `node` is an opaque base64url digest of its Erlang node name (`crossbar@host`). Ours
+ * is a digest of CDREX_NODE_NAME (default `cdrex@localhost`), never of the host name: an
+ * unauthenticated 401 must not tell anyone what the machine is called. */
+export function nodeField(nodeName: string): string {
+  return createHash('md5').update(nodeName).digest('base64url');
+}
+
+const nodes = new Map<string, string>();
+function node(req: FastifyRequest): string {
+  // frameworkErrors can answer before routing; the store is decorated on the root instance anyway.
+  const name = req.server?.store?.config.nodeName ?? 'cdrex@localhost';
+  let value = nodes.get(name);
+  if (value === undefined) nodes.set(name, (value = nodeField(name)));
+  return value;
+}
 
 export function envelopeFields(req: FastifyRequest) {
   return {
@@ -11,7 +26,7 @@ export function envelopeFields(req: FastifyRequest) {
     revision: 'automatic',
     timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     version: KAZOO_VERSION,
-    node: NODE,
+    node: node(req),
   };
 }
 

@@ -3,10 +3,10 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
 import { hasNulByte, RETRY_AFTER_S, storeFailure } from '../../store/errors.js';
-import { findAccountByCredential } from '../../store/queries/tokens.js';
+import { findCredential } from '../../store/queries/tokens.js';
 import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
 import { KazooValidationError } from './list-params.js';
-import { kazooRoutes } from './routes.js';
+import { kazooRoutes, wantsCsv } from './routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,6 +15,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Routes reachable without a token (api_auth). */
     public?: boolean;
+    /** CDR lists, whose CSV a `csv_download` token may fetch (and nothing else). */
+    csvDownload?: boolean;
   }
 }
 
@@ -39,14 +41,21 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     if (req.routeOptions.config?.public) return;
     const token = presentedToken(req);
     // A token from api_auth, or the account's API key itself (documented in the README).
-    const accountId = token ? await findAccountByCredential(pool, token) : undefined;
+    const credential = token ? await findCredential(pool, token) : undefined;
+    const accountId = credential?.accountId;
     const target = (req.params as { account_id?: string } | undefined)?.account_id;
     // Another account's path answers exactly as a bad token does: nothing about it leaks.
     if (!accountId || (target !== undefined && target !== accountId)) {
       return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
     }
+    // The portal's CSV-link token reads a CDR list as CSV, nothing more.
+    if (credential?.scope === 'csv_download' && !(req.routeOptions.config?.csvDownload && wantsCsv(req))) {
+      return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
+    }
     req.accountId = accountId;
-    req.kazooToken = token;
+    // Only an api_auth token is echoed in `auth_token`; the API key never is (a response body
+    // ends up in logs, caches and browser tools far more often than a request header does).
+    req.kazooToken = credential?.kind === 'token' ? token : undefined;
   });
 
   app.setNotFoundHandler((req, reply) => {

@@ -31,7 +31,7 @@ const tags = ['Kazoo CDRs'];
 
 /** CSV by the Accept header, or by `?accept=csv` (Kazoo's query-string override, which is how a
  * browser link asks for CSV). */
-function wantsCsv(req: FastifyRequest): boolean {
+export function wantsCsv(req: FastifyRequest): boolean {
   const override = (req.query as Record<string, unknown>).accept;
   if (typeof override === 'string') return override === 'csv' || CSV_TYPES.includes(override);
   const accept = (req.headers.accept ?? '').toLowerCase();
@@ -89,7 +89,14 @@ async function sendCsv(req: FastifyRequest, reply: FastifyReply, params: ListPar
     /["\\\r\n]/g,
     '',
   );
-  const stream = await streamCsv(req.server.store.streamPool, { ...params.search, startKey: undefined });
+  // cdrex extension: the portal asks for spreadsheet-safe cells (docs/security.md); API CSV stays
+  // literal, since a program reading it must get back exactly what was stored.
+  const formulaSafe = query.csv_formula_escape === 'true';
+  const stream = await streamCsv(
+    req.server.store.streamPool,
+    { ...params.search, startKey: undefined },
+    { formulaSafe },
+  );
   return reply
     .header('Content-Type', 'text/csv; charset=utf-8')
     .header('Content-Disposition', `attachment; filename="${name}"`)
@@ -122,26 +129,39 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       config: { public: true },
       schema: {
         tags,
-        body: Type.Object({ data: Type.Object({ api_key: Type.String({ minLength: 1, maxLength: 256 }) }) }),
+        body: Type.Object({
+          data: Type.Object({
+            api_key: Type.String({ minLength: 1, maxLength: 256 }),
+            // cdrex extension: a short-lived token for one CSV link (the portal's download).
+            scope: Type.Optional(Type.Literal('csv_download')),
+          }),
+        }),
       },
     },
     async (req, reply) => {
       const accountId = await findAccountByApiKey(pool, req.body.data.api_key);
       if (!accountId) return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
-      const token = await createToken(pool, accountId, config.tokenTtlS);
+      const { scope } = req.body.data;
+      const ttlS = scope ? config.downloadTokenTtlS : config.tokenTtlS;
+      const token = await createToken(pool, accountId, ttlS, scope);
       req.kazooToken = token;
-      return reply.code(201).send(success(req, { account_id: accountId, expires_in: config.tokenTtlS }));
+      return reply
+        .code(201)
+        .send(success(req, { account_id: accountId, expires_in: ttlS, ...(scope ? { scope } : {}) }));
     },
   );
 
   const cdrs = '/accounts/:account_id/cdrs';
-  api.get(cdrs, { schema: { tags, params: AccountParams, querystring: AnyQuery } }, (req, reply) =>
-    list(req, reply),
+  api.get(
+    cdrs,
+    { config: { csvDownload: true }, schema: { tags, params: AccountParams, querystring: AnyQuery } },
+    (req, reply) => list(req, reply),
   );
 
   api.get(
     `/accounts/:account_id/users/:user_id/cdrs`,
     {
+      config: { csvDownload: true },
       schema: {
         tags,
         params: Type.Object({ account_id: Type.String(), user_id: Type.String({ maxLength: 64 }) }),

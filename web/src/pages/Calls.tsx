@@ -132,6 +132,8 @@ export function Calls({ session }: { session: Session }) {
         ...listQuery(range, filters),
         paginate: 'false',
         accept: 'csv',
+        // Cells a spreadsheet would run as formulas get a leading ' (a caller name is anyone's text).
+        csv_formula_escape: 'true',
         file_name: name,
         auth_token: token,
       };
