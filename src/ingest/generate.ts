@@ -21,7 +21,8 @@ export interface GenerateOptions {
 const CALL_SPAN_MS = 2 * 3600 * 1000;
 
 /** The span start times are spread over: the month, cut to the window so that every start,
- * connect and end time lies in it; undefined when nothing of the month is left. */
+ * connect and end time lies in it; undefined when nothing of the month is left. The cut falls at
+ * a whole UTC day, so the same seed gives the same rows all day long. */
 export function generationSpan(
   month: Date,
   window?: IngestWindow,
@@ -29,8 +30,10 @@ export function generationSpan(
   let start = month.getTime();
   let end = Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1);
   if (window) {
+    const to = window.to;
+    const lastDay = Date.UTC(to.getUTCFullYear(), to.getUTCMonth(), to.getUTCDate());
     start = Math.max(start, window.from.getTime());
-    end = Math.min(end, window.to.getTime() - CALL_SPAN_MS);
+    end = Math.min(end, lastDay - CALL_SPAN_MS);
   }
   return end > start ? { start, end } : undefined;
 }

@@ -297,3 +297,87 @@ test('SIGKILL of cdrex import mid-file stores nothing of it; importing it again 
   assert.deepEqual(summary(again), { inserted: rows, duplicates: 0 });
   assert.equal(await count(acct.account_id), rows);
 });
+
+test('import refuses a row outside the ingestion window with its line; generate cannot make one', async () => {
+  const acct = await newAccount('window');
+  const partitions = async () =>
+    (
+      await db.pool.query<{ n: string }>("select relname as n from pg_class where relname like 'cdrs\\_%'")
+    ).rows
+      .map((r) => r.n)
+      .sort();
+  const before = await partitions();
+  const lastError = (r: { stderr: string }) =>
+    JSON.parse(r.stderr.trim().split('\n').pop()!) as { error: string; file?: string; line?: number };
+  await generateFile('window.csv', 20, 21, 'cdr_in');
+  const lines = fs.readFileSync(file('window.csv'), 'utf8').trim().split('\n');
+
+  // A start in 1970 on line 4 (header = line 1).
+  const old = lines[3].split(',');
+  old[0] = '1970-01-01 00:00:00';
+  fs.writeFileSync(file('1970.csv'), [...lines.slice(0, 3), old.join(','), ...lines.slice(4)].join('\n'));
+  const r1970 = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'cdr_in', file('1970.csv')],
+    env,
+  );
+  assert.equal(r1970.code, 1, r1970.stderr);
+  assert.deepEqual(lastError(r1970), {
+    error:
+      'Date/Time Start (UTC) 1970-01-01T00:00:00Z is before 2000-01-01T00:00:00Z, the earliest time accepted (CDREX_INGEST_FROM)',
+    file: file('1970.csv'),
+    line: 4,
+  });
+
+  // An end in year 5138 on the first answered row.
+  const answered = lines.findIndex((l, i) => i > 0 && l.split(',')[2] !== '');
+  const far = lines[answered].split(',');
+  far[2] = '5138-11-16 09:46:39';
+  const farLines = [...lines];
+  farLines[answered] = far.join(',');
+  fs.writeFileSync(file('5138.csv'), farLines.join('\n'));
+  const r5138 = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'cdr_in', file('5138.csv')],
+    env,
+  );
+  assert.equal(r5138.code, 1, r5138.stderr);
+  const e5138 = lastError(r5138);
+  assert.equal(e5138.line, answered + 1);
+  assert.equal(e5138.file, file('5138.csv'));
+  assert.match(e5138.error, /^Date\/Time End \(UTC\) 5138-11-16T09:46:39Z is after .*CDREX_INGEST_AHEAD_S/);
+
+  // Kazoo documents: the record's line and reason.
+  const ts = Math.floor(Date.now() / 1000) + 62167219200;
+  const docs = [
+    { call_id: 'w-ok', timestamp: ts - 600, duration_seconds: 10 },
+    { call_id: 'w-1970', timestamp: 62167219200 + 100, duration_seconds: 10 },
+  ];
+  fs.writeFileSync(file('w.ndjson'), docs.map((d) => JSON.stringify(d)).join('\n'));
+  const rKazoo = await cdrex(
+    ['import', '--account', acct.account_id, '--type', 'kazoo', file('w.ndjson')],
+    env,
+  );
+  assert.equal(rKazoo.code, 1, rKazoo.stderr);
+  const eKazoo = lastError(rKazoo);
+  assert.equal(eKazoo.line, 2);
+  assert.match(eKazoo.error, /^record 1: time_start 1970-01-01T00:01:30Z is before 2000-01-01T00:00:00Z/);
+
+  assert.equal(await count(acct.account_id), 0);
+  assert.deepEqual(await partitions(), before, 'no partition for 1970 or 5138');
+
+  // generate: a month outside the window is a usage error; this month's times stop before now + 1 day.
+  for (const outside of ['1999-12', '2099-01']) {
+    const r = await cdrex(
+      ['generate', '--type', 'cdr_in', '--month', outside, '--rows', '5', '--out', file('x.csv')],
+      env,
+    );
+    assert.equal(r.code, 2, `${outside}: ${r.stderr}`);
+    assert.match(lastError(r).error, /outside the ingestion window/);
+  }
+  const limit = Date.now() + 86_400_000;
+  for (const line of lines.slice(1)) {
+    for (const cell of line.split(',').slice(0, 3).filter(Boolean)) {
+      const t = Date.parse(`${cell.replace(' ', 'T')}Z`);
+      assert.ok(t >= Date.parse('2000-01-01T00:00:00Z') && t <= limit, `${cell} lies in the window`);
+    }
+  }
+});
