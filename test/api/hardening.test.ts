@@ -10,9 +10,9 @@ import { parse } from 'csv-parse/sync';
 import { loadMasterKey } from '../../src/accounts/secrets.js';
 import { loadConfig } from '../../src/config.js';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
-import { rotateApiKey } from '../../src/store/queries/accounts.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { MASTER_KEY, NOW, startServer, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
+import { cdrex } from '../helpers/cli.js';
+import { NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 
 // Every file this process opens for writing, with the mode it was created with. cdrex's modules
 // share this `fs` object, so the server and worker below write through the wrapper.
@@ -30,7 +30,6 @@ process.umask(0o022); // the usual default, under which files are 0644 unless cd
 const db = await createTestDatabase();
 const server = await startServer(db);
 const alice = await server.newAccount('alice');
-const masterKey = createHash('sha256').update(MASTER_KEY).digest();
 const nowG = Math.floor(NOW.getTime() / 1000) + GREGORIAN_OFFSET;
 const cdrsPath = (account = alice) => `/v2/accounts/${account.account_id}/cdrs`;
 
@@ -98,7 +97,7 @@ const seeded = await call('PUT', cdrsPath(), {
 });
 assert.equal(seeded.status, 201, seeded.text);
 
-describe('rotate-key', () => {
+describe('cdrex accounts rotate-key', () => {
   test('revokes every api_auth token of the account, at once', async () => {
     const bob = await server.newAccount('bob');
     const carol = await server.newAccount('carol');
@@ -108,7 +107,11 @@ describe('rotate-key', () => {
     for (const t of [one, two])
       assert.equal((await call('GET', cdrsPath(bob), { token: t.token })).status, 200);
 
-    await rotateApiKey(db.pool, masterKey, bob.account_id);
+    const rotated = await cdrex(
+      ['accounts', 'rotate-key', '--account', bob.account_id],
+      testEnv(db, server.config.dataDir),
+    );
+    assert.equal(rotated.code, 0, rotated.stderr);
 
     for (const t of [one, two])
       assert.equal((await call('GET', cdrsPath(bob), { token: t.token })).status, 401);
