@@ -1,7 +1,12 @@
 // The cdrex HTTP application: a Fastify instance with the store decorated on it, the rate limit,
 // /healthz, and one encapsulated plugin per API dialect. It never listens (see server.ts), so
 // tests can drive it with inject() as well as over a socket.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type pg from 'pg';
 import type { Config } from './config.js';
@@ -13,6 +18,14 @@ import { sendKazooError } from './api/kazoo/envelope.js';
 import { errorDocument, sendError } from './api/didww/json-api.js';
 import { portal } from './api/portal.js';
 import { countDefaultPartitionRows } from './store/partitions.js';
+import {
+  AddressLimiter,
+  clientAddress,
+  credentialKeyer,
+  INGEST_ROUTE,
+  QUERY_ROUTE,
+  routeOf,
+} from './api/request-limits.js';
 
 export interface AppStore {
   /** Requests' queries: with a statement timeout (see server.ts). */
@@ -32,11 +45,55 @@ declare module 'fastify' {
   }
 }
 
-const API_PATH = /^\/(v1|v2|v3|ingest)\//;
+/** Query parameters whose value is a credential, by their decoded, lower-cased name. */
+const SECRET_PARAMS = new Set(['auth_token', 'api_key', 'api-key', 'x-auth-token', 'token', 'password']);
 
-/** Strips credentials from logged URLs (`?auth_token=` appears in Kazoo curl examples). */
-function redactUrl(url: string): string {
-  return url.replace(/([?&](?:auth_token|api_key)=)[^&]*/gi, '$1[redacted]');
+/** A query parameter's name as a server would read it: `+` is a space, escapes decoded (to a fixed
+ * point, so `auth%255Ftoken` counts too), lower-cased. */
+function paramName(raw: string): string {
+  let name = raw.replace(/\+/g, ' ');
+  for (let i = 0; i < 3; i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(name);
+    } catch {
+      break;
+    }
+    if (next === name) break;
+    name = next;
+  }
+  return name.trim().toLowerCase();
+}
+
+/** Strips credentials from logged URLs (`?auth_token=` appears in Kazoo curl examples), however
+ * the name is spelled: `auth%5Ftoken`, `API_KEY`, `auth_token[]`. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return pair;
+      const name = paramName(pair.slice(0, eq)).replace(/\[\]$/, '');
+      return SECRET_PARAMS.has(name) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+    });
+  return `${url.slice(0, q)}?${params.join('&')}`;
+}
+
+/** Fastify's trustProxy; a hop count as the function Fastify would make of it. */
+function trustProxy(
+  setting: boolean | number | string[],
+): boolean | string[] | ((addr: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_addr, hop) => hop < setting : setting;
+}
+
+/** Routes behind a credential, whose failures the per-address limit counts (and 404s, which no
+ * route matched). */
+function needsCredential(req: FastifyRequest): boolean {
+  const route = routeOf(req);
+  return route === undefined || QUERY_ROUTE.test(route) || INGEST_ROUTE.test(route);
 }
 
 export async function buildApp(store: AppStore, log: Logger): Promise<FastifyInstance> {
@@ -45,6 +102,7 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
       {},
       {
         serializers: {
+          // Only these three: headers (Api-Key, X-Auth-Token, Authorization) are never logged.
           req: (req: { method: string; url: string; ip?: string }) => ({
             method: req.method,
             url: redactUrl(req.url),
@@ -53,7 +111,10 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
         },
       },
     ) as unknown as FastifyBaseLogger,
-    bodyLimit: store.config.uploadLimitMb * 1024 * 1024,
+    // Small by default; api_auth has 4 KiB and the upload routes CDREX_UPLOAD_LIMIT_MB (route options).
+    bodyLimit: store.config.bodyLimitKb * 1024,
+    // X-Forwarded-For names the client only when it came through a trusted proxy (CDREX_TRUST_PROXY).
+    trustProxy: trustProxy(store.config.trustProxy),
     requestTimeout: 120_000,
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
@@ -73,15 +134,38 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
   });
   app.decorate('store', store);
 
-  // Per account (the credential's account, set by each dialect's auth hook), else per address.
+  // Failed authentications per client address (CDREX_TRUST_PROXY decides what the address is).
+  // Checked first, before any dialect's auth hook looks a credential up; counted when a 401 goes out.
+  const authFailures = new AddressLimiter(store.config.authFailLimit, 60_000);
+  app.addHook('onRequest', async (req, reply) => {
+    if (!needsCredential(req)) return;
+    const wait = authFailures.blockedFor(clientAddress(req.ip));
+    if (wait === 0) return;
+    reply.header('Retry-After', String(wait));
+    const message = `Too many failed authentications from this address; retry in ${wait} s.`;
+    throw Object.assign(new Error(message), { statusCode: 429 });
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (reply.statusCode === 401 && needsCredential(req)) authFailures.fail(clientAddress(req.ip));
+    // An over-limit body may still be arriving: close rather than read the rest.
+    if (reply.statusCode === 413) reply.header('Connection', 'close');
+    return payload;
+  });
+
+  // The query APIs, per credential (a hash of it; see request-limits.ts), by the matched route.
+  // It runs on onRequest after each dialect's auth hook (route hooks follow instance hooks), so
+  // before the body is read. /ingest/* routes set their own, separate limit in their config.
   await app.register(rateLimit, {
     global: true,
-    hook: 'preHandler',
+    hook: 'onRequest',
     max: store.config.rateLimit,
     timeWindow: 1000,
-    keyGenerator: (req) => req.accountId ?? req.ip,
-    // The portal's static files are public and cached; only the APIs are metered.
-    allowList: (req) => (req.method === 'GET' || req.method === 'HEAD') && !API_PATH.test(req.url),
+    keyGenerator: credentialKeyer(),
+    // The portal's static files and /healthz are public and cached; only the APIs are metered.
+    allowList: (req) => {
+      const route = routeOf(req) ?? '';
+      return !QUERY_ROUTE.test(route) && !INGEST_ROUTE.test(route);
+    },
     errorResponseBuilder: (_req, ctx) => {
       const err = new Error(`Rate limit of ${ctx.max} requests per second exceeded; retry in ${ctx.after}.`);
       return Object.assign(err, { statusCode: 429 });

@@ -1,5 +1,6 @@
 // Every setting cdrex reads from the environment, checked in one place.
 // The README's configuration table lists the same names and defaults.
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 export interface Config {
@@ -26,7 +27,15 @@ export interface Config {
   callbackAllowHosts: string[];
   retentionDays: number;
   rateLimit: number;
+  /** Posts per second per account on /ingest/* (switch CDRs), apart from the query limit. */
+  ingestRateLimit: number;
+  /** Failed or credential-less requests per minute per client address. */
+  authFailLimit: number;
+  /** Every request body but the upload routes', in KiB. */
+  bodyLimitKb: number;
   uploadLimitMb: number;
+  /** Fastify's trustProxy: whether and which proxies' X-Forwarded-For gives the client address. */
+  trustProxy: boolean | number | string[];
   /** Earliest CDR time accepted by any ingestion path (see src/ingest/window.ts). */
   ingestFrom: Date;
   /** How far ahead of the clock a CDR time may be, in seconds. */
@@ -82,6 +91,30 @@ function instant(env: NodeJS.ProcessEnv, name: string, fallback: string): Date {
   return value;
 }
 
+/** CDREX_TRUST_PROXY: off by default; `true`, a hop count, or proxies' addresses and CIDRs
+ * (proxy-addr's names `loopback`, `linklocal` and `uniquelocal` too), comma-separated. */
+function trustProxy(raw: string | undefined): boolean | number | string[] {
+  const value = (raw ?? '').trim();
+  if (value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = list(value);
+  for (const entry of entries) {
+    const [addr, bits, extra] = entry.split('/');
+    const ok =
+      ['loopback', 'linklocal', 'uniquelocal'].includes(entry) ||
+      (isIP(addr) !== 0 &&
+        extra === undefined &&
+        (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(addr) === 4 ? 32 : 128))));
+    if (!ok) {
+      throw new ConfigError(
+        `CDREX_TRUST_PROXY must be true, false, a hop count, or comma-separated addresses and CIDRs; "${entry}" is none of them.`,
+      );
+    }
+  }
+  return entries;
+}
+
 const DEFAULT_CALLBACK_DELAYS = '60,600,1800,3600,10800,21600,43200,86400,172800';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -119,7 +152,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     callbackAllowHosts: list(env.CDREX_CALLBACK_ALLOW_HOSTS).map((h) => h.toLowerCase()),
     retentionDays: int(env, 'CDREX_RETENTION_DAYS', 30),
     rateLimit: int(env, 'CDREX_RATE_LIMIT', 10, 1),
+    ingestRateLimit: int(env, 'CDREX_INGEST_RATE_LIMIT', 2000, 1),
+    authFailLimit: int(env, 'CDREX_AUTH_FAIL_LIMIT', 20, 1),
+    bodyLimitKb: int(env, 'CDREX_BODY_LIMIT_KB', 1024, 1),
     uploadLimitMb: int(env, 'CDREX_UPLOAD_LIMIT_MB', 200, 1),
+    trustProxy: trustProxy(env.CDREX_TRUST_PROXY),
     ingestFrom: instant(env, 'CDREX_INGEST_FROM', '2000-01-01T00:00:00Z'),
     ingestAheadS: int(env, 'CDREX_INGEST_AHEAD_S', 86400),
     newMonthsPerLoad: int(env, 'CDREX_NEW_MONTHS_PER_LOAD', 2),

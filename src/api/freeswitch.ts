@@ -4,11 +4,12 @@
 // (4xx or 5xx): it retries `retries` times, `delay` seconds apart, then writes the CDR to its
 // `err-log-dir`, so a CDR we refuse (400: malformed, or a time outside the ingestion window) is
 // never retried forever; it waits in that directory for an operator.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { freeswitchToRecord } from '../ingest/freeswitch.js';
 import { loadRecords } from '../ingest/records.js';
 import { ingestWindow } from '../ingest/window.js';
+import { RETRY_AFTER_S, storeFailure } from '../store/errors.js';
 import { findAccountByApiKey } from '../store/queries/accounts.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -56,13 +57,33 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    // The store cannot keep up or is gone: 503 with Retry-After, and the switch retries later.
+    const failure = storeFailure(err);
+    if (failure === 'timeout' || failure === 'unavailable') {
+      req.log.warn({ err }, 'freeswitch ingest: store unavailable');
+      return fail(reply.header('Retry-After', String(RETRY_AFTER_S)), 503, 'store unavailable; retry later');
+    }
+    if (failure === 'bad_input') return fail(reply, 400, 'a value in the CDR is not valid');
     const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err }, 'freeswitch ingest failed');
     return fail(reply, status, status === 500 ? 'internal error' : err.message);
   });
 
   const body = Type.Object({}, { additionalProperties: true });
-  app.post('/ingest/freeswitch', { schema: { body } }, async (req, reply) => {
+  const route = {
+    schema: { body },
+    // A switch posts one CDR per call: its own body cap (the upload one) and its own rate limit
+    // per account, far above the query API's, so a busy switch is never throttled like a client.
+    bodyLimit: config.uploadLimitMb * 1024 * 1024,
+    config: {
+      rateLimit: {
+        max: config.ingestRateLimit,
+        timeWindow: 1000,
+        keyGenerator: (req: FastifyRequest) => `ingest:${req.accountId ?? req.ip}`,
+      },
+    },
+  };
+  app.post('/ingest/freeswitch', route, async (req, reply) => {
     const result = await loadRecords(
       pool,
       [req.body],

@@ -1,7 +1,10 @@
-// 10 requests per second per account (here 3, set by CDREX_RATE_LIMIT): above it, 429 with
-// Retry-After and a JSON:API error; other accounts are not affected.
+// The query rate limit (CDREX_RATE_LIMIT per second, here 3): decided by the route that matched,
+// never by the raw URL, and counted per credential (an API key or an api_auth token). Above it,
+// 429 with Retry-After in the dialect's format; other credentials are not affected.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { FastifyRequest } from 'fastify';
+import { credentialKeyer } from '../../src/api/request-limits.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { startServer } from '../helpers/server.js';
 
@@ -12,19 +15,76 @@ const server = await startServer(await createTestDatabase(), {
 const alice = await server.newAccount('alice');
 const bob = await server.newAccount('bob');
 
-const list = (key: string) => fetch(`${server.base}/v3/exports`, { headers: { 'Api-Key': key } });
+const get = (path: string, headers: Record<string, string>) => fetch(`${server.base}${path}`, { headers });
+const burst = (n: number, send: () => Promise<Response>) => Promise.all(Array.from({ length: n }, send));
+
+/** Every 429 says when to come back: a whole number of seconds, at least 1. */
+function assertRetryAfter(res: Response): void {
+  const value = res.headers.get('retry-after');
+  assert.ok(value !== null, 'a 429 without Retry-After');
+  assert.match(value, /^\d+$/);
+  assert.ok(Number(value) >= 1, `Retry-After ${value}`);
+}
 
 test('a burst above the limit gets 429 with Retry-After, per account', async () => {
-  const responses = await Promise.all(Array.from({ length: 20 }, () => list(alice.api_key)));
+  const responses = await burst(20, () => get('/v3/exports', { 'Api-Key': alice.api_key }));
   const limited = responses.filter((r) => r.status === 429);
   assert.ok(limited.length >= 10, `expected most of the burst limited, got ${limited.length}`);
   assert.ok(responses.some((r) => r.status === 200));
+  limited.forEach(assertRetryAfter);
   const res = limited[0];
-  assert.ok(Number(res.headers.get('retry-after')) >= 0);
   assert.equal(res.headers.get('content-type'), 'application/vnd.api+json');
   const body = (await res.json()) as { errors: { status: string; title: string }[] };
   assert.equal(body.errors[0].status, '429');
   assert.equal(body.errors[0].title, 'Too Many Requests');
   // Bob has his own budget.
-  assert.equal((await list(bob.api_key)).status, 200);
+  assert.equal((await get('/v3/exports', { 'Api-Key': bob.api_key })).status, 200);
+});
+
+test('another spelling of the same route is counted as that route', async () => {
+  // `/%763/exports` and `/v3/%65xports` reach /v3/exports; a limit read off the raw URL missed them.
+  for (const path of ['/%763/exports', '/v3/%65xports', '/v3/exports/']) {
+    const carol = await server.newAccount('carol');
+    const responses = await burst(20, () => get(path, { 'Api-Key': carol.api_key }));
+    const statuses = responses.map((r) => r.status);
+    assert.ok(statuses.includes(200), `${path}: ${statuses.join(',')}`);
+    const limited = responses.filter((r) => r.status === 429);
+    assert.ok(limited.length >= 10, `${path}: only ${limited.length} of 20 limited`);
+    limited.forEach(assertRetryAfter);
+  }
+});
+
+test('each api_auth token has its own bucket; a Kazoo 429 has the envelope and Retry-After', async () => {
+  const dave = await server.newAccount('dave');
+  const signIn = async () => {
+    const res = await fetch(`${server.base}/v2/api_auth`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ data: { api_key: dave.api_key } }),
+    });
+    assert.equal(res.status, 201);
+    return ((await res.json()) as { auth_token: string }).auth_token;
+  };
+  const first = await signIn();
+  const second = await signIn();
+  const cdrs = `/v2/accounts/${dave.account_id}/cdrs`;
+  const responses = await burst(20, () => get(cdrs, { 'X-Auth-Token': first }));
+  const limited = responses.filter((r) => r.status === 429);
+  assert.ok(limited.length >= 10, `only ${limited.length} of 20 limited`);
+  limited.forEach(assertRetryAfter);
+  const body = (await limited[0].json()) as { status: string; error: string; message: string };
+  assert.deepEqual([body.status, body.error, body.message], ['error', '429', 'too_many_requests']);
+  // The other sign-in of the same account is not held back by the first one's burst.
+  assert.equal((await get(cdrs, { 'X-Auth-Token': second })).status, 200);
+});
+
+test("the limiter's key is a hash of the credential, never the credential", () => {
+  const key = credentialKeyer();
+  const secret = 'a-secret-api-key-0123456789';
+  const asKey = key({ headers: { 'api-key': secret }, ip: '192.0.2.1' } as unknown as FastifyRequest);
+  const asToken = key({ headers: {}, kazooToken: secret, ip: '192.0.2.1' } as unknown as FastifyRequest);
+  assert.ok(!asKey.includes(secret) && !asKey.includes('192.0.2.1'), asKey);
+  assert.equal(asKey, asToken, 'the same credential is one bucket, however it is presented');
+  const other = key({ headers: { 'api-key': `${secret}x` }, ip: '192.0.2.1' } as unknown as FastifyRequest);
+  assert.notEqual(asKey, other);
 });

@@ -127,6 +127,8 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
     '/api_auth',
     {
       config: { public: true },
+      // Public: anyone can send one, so it is read only up to a few KiB (413 beyond).
+      bodyLimit: 4 * 1024,
       schema: {
         tags,
         body: Type.Object({
@@ -267,6 +269,8 @@ async function uploadRoutes(app: FastifyInstance): Promise<void> {
     if (!result.stored) return sendKazooError(req, reply, 400, 'invalid records; nothing was stored', data);
     return reply.code(201).send(success(req, data));
   };
-  api.put(cdrs, { schema: { tags, params: AccountParams } }, upload);
-  api.post(cdrs, { schema: { tags, params: AccountParams } }, upload);
+  // The upload cap for every content type (streamed ones are also capped as they stream).
+  const bodyLimit = config.uploadLimitMb * 1024 * 1024;
+  api.put(cdrs, { bodyLimit, schema: { tags, params: AccountParams } }, upload);
+  api.post(cdrs, { bodyLimit, schema: { tags, params: AccountParams } }, upload);
 }
