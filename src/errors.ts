@@ -23,6 +23,8 @@ export interface FieldProblem {
   field: string;
   /** short title, e.g. `can't be blank` */
   title: string;
+  /** A sentence for the client when `field - title` does not say enough. */
+  detail?: string;
 }
 
 /** Input that parsed but does not make sense; carries one entry per problem. */

@@ -9,7 +9,14 @@ import { isRefusedAddress } from '../callbacks/address-guard.js';
 import { ValidationError, type FieldProblem } from '../errors.js';
 import { addMonths, monthStart } from '../store/partitions.js';
 import type { CdrKind } from '../store/queries/cdrs.js';
-import { createExport, deleteExport, type ExportDialect, type ExportRow } from '../store/queries/exports.js';
+import {
+  createExport,
+  deleteExport,
+  PendingExportsLimitError,
+  type ExportDialect,
+  type ExportRow,
+  type NewExport,
+} from '../store/queries/exports.js';
 
 export interface ExportRequest {
   dialect: ExportDialect;
@@ -54,7 +61,7 @@ export async function requestExport(
   db: AccountDb,
   accountId: string,
   req: ExportRequest,
-  options: { now: Date; allowHosts: string[] },
+  options: { now: Date; allowHosts: string[]; maxPendingExports?: number },
 ): Promise<ExportRow> {
   const problems: FieldProblem[] = [];
   const window = availabilityWindow(options.now);
@@ -65,7 +72,25 @@ export async function requestExport(
     if (title) problems.push({ field: 'callback_url', title });
   }
   if (problems.length > 0) throw new ValidationError(problems);
-  return createExport(db, {
+  try {
+    return await createExport(db, exportToCreate(accountId, req), { maxPending: options.maxPendingExports });
+  } catch (err) {
+    if (!(err instanceof PendingExportsLimitError)) throw err;
+    // Fair sharing (docs/security.md): one account cannot queue without bound.
+    throw new ValidationError([
+      {
+        field: 'data',
+        title: 'has too many pending exports',
+        detail:
+          `The account already has ${err.limit} exports pending or processing, the most it may have; ` +
+          'create this export again once one of them has completed.',
+      },
+    ]);
+  }
+}
+
+function exportToCreate(accountId: string, req: ExportRequest): NewExport {
+  return {
     id: randomUUID(),
     accountId,
     dialect: req.dialect,
@@ -78,7 +103,7 @@ export async function requestExport(
     callbackUrl: req.callbackUrl,
     callbackMethod: req.callbackMethod,
     externalReferenceId: req.externalReferenceId,
-  });
+  };
 }
 
 /** Deletes an export and its file; false when the account has no such export. */

@@ -37,7 +37,7 @@ export function validationDocument(problems: FieldProblem[]): { errors: JsonApiE
   return {
     errors: problems.map((p) => ({
       title: p.title,
-      detail: `${p.field} - ${p.title}`,
+      detail: p.detail ?? `${p.field} - ${p.title}`,
       code: '100',
       source: { pointer: pointerOf(p.field) },
       status: '422',

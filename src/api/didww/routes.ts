@@ -89,6 +89,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
       const row = await requestExport(req.db!, req.accountId!, request, {
         now: app.store.now(),
         allowHosts: config.callbackAllowHosts,
+        maxPendingExports: config.pendingExportsPerAccount,
       });
       reply.code(201);
       return { data: serialize(row, req.apiVersion), meta: { api_version: versionOf(req.apiVersion) } };

@@ -18,6 +18,7 @@ import {
 } from '../../search/cdr-search-service.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import { createToken } from '../../store/queries/tokens.js';
+import { longStreams, STREAM_RETRY_AFTER_S } from '../long-streams.js';
 import { JSON_TYPE, STREAMED_TYPES, uploadRecords } from '../upload-body.js';
 import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
 import { parseListParams, type ListParams } from './list-params.js';
@@ -106,6 +107,7 @@ async function sendCsv(req: FastifyRequest, reply: FastifyReply, params: ListPar
 export async function kazooRoutes(app: FastifyInstance): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
   const { pool, config } = app.store;
+  const streams = longStreams(app.store, config);
   const listParams = (req: FastifyRequest, extraOwner?: string) => {
     const params = parseListParams(req.query as Record<string, string>, req.accountId!, {
       maxRangeS: config.kazooMaxRangeS,
@@ -117,6 +119,14 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
   };
   const list = async (req: FastifyRequest, reply: FastifyReply, ownerId?: string) => {
     const params = listParams(req, ownerId);
+    // Long streams hold a connection while the client reads: a few per account at once (429
+    // beyond), each ended when its client stops reading (src/api/long-streams.ts).
+    if ((wantsCsv(req) || !params.paginate) && !streams.begin(req, reply, req.accountId!)) {
+      reply.header('Retry-After', String(STREAM_RETRY_AFTER_S));
+      return sendKazooError(req, reply, 429, 'too_many_requests', {
+        message: `at most ${config.streamsPerAccount} CSV or paginate=false streams per account at once; retry when one ends`,
+      });
+    }
     if (wantsCsv(req)) return sendCsv(req, reply, params);
     if (!params.paginate) return sendAll(req, reply, streamDocs(app.store.streamPool, params.search));
     const page = await listPage(pool, params.search, params.pageSize);

@@ -49,9 +49,41 @@ const EXPORT_COLUMNS = `e.id, e.account_id, e.dialect, e.export_type, e.filters,
   e.created_at, e.completed_at, e.row_count, f.id as file_id, f.file_name`;
 const EXPORT_FROM = 'exports e left join export_files f on f.export_id = e.id and f.deleted_at is null';
 
-/** Inserts the export and its job in one transaction: no export without a job to run it. */
-export async function createExport(db: AccountDb, input: NewExport): Promise<ExportRow> {
+/** The account already has its cap of unfinished exports; nothing was written. */
+export class PendingExportsLimitError extends Error {
+  constructor(readonly limit: number) {
+    super(`The account already has ${limit} exports pending or processing.`);
+  }
+}
+
+/** Advisory-lock key space of the pending-exports check ('cdrp'); the second key is the account's. */
+const PENDING_LOCK = 0x63647270;
+
+/**
+ * Inserts the export and its job in one transaction: no export without a job to run it. With
+ * `maxPending`, refuses (PendingExportsLimitError) when the account already has that many
+ * pending or processing exports. Creates of one account wait for each other on an advisory lock,
+ * so each one's count (a fresh snapshot under READ COMMITTED) includes the others' rows: the cap
+ * holds under concurrent creates.
+ */
+export async function createExport(
+  db: AccountDb,
+  input: NewExport,
+  limits: { maxPending?: number } = {},
+): Promise<ExportRow> {
   return db.transaction(async (client) => {
+    if (limits.maxPending !== undefined) {
+      await client.query('select pg_advisory_xact_lock($1::int, hashtext($2::text))', [
+        PENDING_LOCK,
+        input.accountId,
+      ]);
+      const { rows } = await client.query<{ n: number }>(
+        `select count(*)::int as n from exports
+          where account_id = $1::text and status in ('pending', 'processing')`,
+        [input.accountId],
+      );
+      if (rows[0].n >= limits.maxPending) throw new PendingExportsLimitError(limits.maxPending);
+    }
     await client.query(
       `insert into exports (id, account_id, dialect, export_type, filters, range_from, range_to, did_number,
          voice_out_trunk_id, callback_url, callback_method, external_reference_id)
