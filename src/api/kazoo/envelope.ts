@@ -13,7 +13,8 @@ export function nodeField(nodeName: string): string {
 
 const nodes = new Map<string, string>();
 function node(req: FastifyRequest): string {
-  // frameworkErrors can answer before routing; the store is decorated on the root instance anyway.
+  // Optional chaining: an answer from frameworkErrors (before routing) must not fail for want of
+  // the store; it is decorated on the root instance, so this is belt and braces.
   const name = req.server?.store?.config.nodeName ?? 'cdrex@localhost';
   let value = nodes.get(name);
   if (value === undefined) nodes.set(name, (value = nodeField(name)));
