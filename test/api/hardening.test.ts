@@ -186,9 +186,20 @@ describe("the portal's CSV link", () => {
       [[60, 'csv_download']],
     );
 
-    const csv = await call('GET', `${cdrsPath()}?accept=csv&auth_token=${token}`);
+    // The link exactly as the portal builds it (web/src/pages/Calls.tsx).
+    const link = new URLSearchParams({
+      created_from: String(nowG - 86400),
+      created_to: String(nowG),
+      paginate: 'false',
+      accept: 'csv',
+      csv_formula_escape: 'true',
+      file_name: 'cdrs-today.csv',
+      auth_token: token,
+    });
+    const csv = await call('GET', `${cdrsPath()}?${link}`, { headers: { Accept: 'text/html' } });
     assert.equal(csv.status, 200);
     assert.ok(csv.text.includes('hard-90'));
+    assert.ok(csv.text.includes(`"'=HYPERLINK(""http://x"",""y"")"`), 'the portal gets escaped cells');
     const byHeader = await call('GET', `/v2/accounts/${alice.account_id}/users/u1/cdrs`, {
       token,
       headers: { Accept: 'text/csv' },
