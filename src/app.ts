@@ -82,6 +82,16 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}?${params.join('&')}`;
 }
 
+/** The URL's first path segment as the router reads it (`/%763/…` is `v3`), for the dialect of an
+ * error about a URL no route could take; escapes that do not decode are left as they are. */
+function firstSegment(url: string): string {
+  const raw = url.split(/[/?#]/)[1] ?? '';
+  return raw.replace(/%([0-9a-f]{2})/gi, (m, hex: string) => {
+    const code = parseInt(hex, 16);
+    return code < 0x80 ? String.fromCharCode(code) : m;
+  });
+}
+
 /** Fastify's trustProxy; a hop count as the function Fastify would make of it. */
 function trustProxy(
   setting: boolean | number | string[],
@@ -125,9 +135,9 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     frameworkErrors: (err, req, reply) => {
       const status = (err as { statusCode?: number }).statusCode ?? 400;
       const message = status === 414 ? 'A part of the URL is too long.' : 'The URL is not valid.';
-      if (/^\/v3\//.test(req.url))
-        return sendError(reply, status, errorDocument(status, 'Bad Request', message));
-      if (/^\/v[12]\//.test(req.url))
+      const prefix = firstSegment(req.url);
+      if (prefix === 'v3') return sendError(reply, status, errorDocument(status, 'Bad Request', message));
+      if (prefix === 'v1' || prefix === 'v2')
         return sendKazooError(req, reply, status, 'invalid request', { message });
       return (reply as FastifyReply).code(status).send({ error: message });
     },

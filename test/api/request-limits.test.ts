@@ -385,3 +385,14 @@ test('logs at trace level hold no credential: percent-encoded query names, heade
   for (const secret of secrets) assert.ok(!text.includes(secret), `${secret} was logged`);
   assert.ok(!text.includes(Buffer.from(`${alice.account_id}:${secrets[0]}`).toString('base64')));
 });
+
+test('a URL the router refuses answers in the dialect its first segment names, however spelled', async () => {
+  // A malformed escape after the prefix: no route can take it, so frameworkErrors answers.
+  const didww = await server.app.inject({ url: '/%763/exports/%E0%A4%A' });
+  assert.equal(didww.statusCode, 400);
+  assert.match(String(didww.headers['content-type']), /^application\/vnd\.api\+json/);
+  assert.equal((didww.json() as { errors: { status: string }[] }).errors[0].status, '400');
+  const kazoo = await server.app.inject({ url: '/%76%32/accounts/%E0%A4%A/cdrs' });
+  assert.equal(kazoo.statusCode, 400);
+  assert.equal((kazoo.json() as { status: string }).status, 'error');
+});
