@@ -48,20 +48,10 @@ end
 $$;
 
 -- Authentication happens before any account is known, so it looks a secret's hash up through
--- functions that run as the owner and return only the account id.
+-- functions that run as the owner and return only the account id (Kazoo credentials: 000004).
 create function cdrex_account_by_key(key_hash bytea) returns text
   language sql stable security definer set search_path = public, pg_temp
   as $$ select k.account_id from api_keys k where k.key_hash = $1 $$;
-
-create function cdrex_account_by_credential(secret_hash bytea) returns text
-  language sql stable security definer set search_path = public, pg_temp
-  as $$
-    select account_id from (
-      select t.account_id from api_tokens t where t.token_hash = $1 and t.expires_at > now()
-      union all
-      select k.account_id from api_keys k where k.key_hash = $1
-    ) found limit 1
-  $$;
 
 -- /healthz reports rows that fell into the DEFAULT partition, which no role but the owner reads.
 create function cdrex_default_partition_rows() returns bigint
@@ -95,8 +85,8 @@ begin
 end
 $$;
 
-revoke all on function cdrex_account_by_key(bytea), cdrex_account_by_credential(bytea),
+revoke all on function cdrex_account_by_key(bytea),
   cdrex_default_partition_rows(), cdrex_create_month_partition(date) from public;
-grant execute on function cdrex_account_by_key(bytea), cdrex_account_by_credential(bytea),
+grant execute on function cdrex_account_by_key(bytea),
   cdrex_default_partition_rows() to cdrex_app, cdrex_worker;
 grant execute on function cdrex_create_month_partition(date) to cdrex_worker;

@@ -7,9 +7,8 @@ alter table api_tokens add column scope text;
 alter table api_tokens add constraint api_tokens_scope check (scope is null or scope = 'csv_download');
 
 -- Authentication runs before any account is set, so under forced row-level security it looks a
--- secret up through a function that runs as the owner. Unlike cdrex_account_by_credential it
--- also says what kind of secret it was (an api_auth token is echoed in Kazoo's auth_token, an
--- API key never is) and the token's scope.
+-- secret up through a function that runs as the owner. It also says what kind of secret it was
+-- (an api_auth token is echoed in Kazoo's auth_token, an API key never is) and the token's scope.
 create function cdrex_credential(secret_hash bytea)
   returns table (account_id text, kind text, scope text)
   language sql stable security definer set search_path = public, pg_temp
