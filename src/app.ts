@@ -28,11 +28,13 @@ import {
 } from './api/request-limits.js';
 
 export interface AppStore {
-  /** Requests' queries: with a statement timeout (see server.ts). */
+  /** cdrex_app, with a statement timeout (see server.ts): requests' queries, through `req.db`. */
   pool: pg.Pool;
-  /** Long streams a client asked for (uploads, CSV and unpaginated lists): without one, since
-   * their length is the client's data, not a stuck query. */
+  /** cdrex_app without one, through `req.streamDb`: long streams a client asked for (CSV and
+   * unpaginated lists), since their length is the client's data, not a stuck query. */
   streamPool: pg.Pool;
+  /** cdrex_worker: bulk loads (uploads, switch posts), the account stamped by the server. */
+  workerPool: pg.Pool;
   config: Config;
   masterKey: Buffer;
   /** The clock; injectable so tests near a month boundary cannot flake. */

@@ -7,6 +7,9 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** The request and worker roles' URLs, when a DBA made the roles (else cdrex makes them). */
+  appDatabaseUrl: string | undefined;
+  workerDatabaseUrl: string | undefined;
   dataDir: string;
   exportDir: string;
   publicUrl: string;
@@ -133,6 +136,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     host,
     databaseUrl,
+    appDatabaseUrl: env.CDREX_APP_DATABASE_URL || undefined,
+    workerDatabaseUrl: env.CDREX_WORKER_DATABASE_URL || undefined,
     dataDir,
     exportDir: path.resolve(env.CDREX_EXPORT_DIR || path.join(dataDir, 'exports')),
     publicUrl: (env.CDREX_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(

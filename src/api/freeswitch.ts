@@ -11,6 +11,7 @@ import { loadRecords } from '../ingest/records.js';
 import { ingestWindow } from '../ingest/window.js';
 import { RETRY_AFTER_S, storeFailure } from '../store/errors.js';
 import { findAccountByApiKey } from '../store/queries/accounts.js';
+import { authenticate } from './auth.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const BASE64_FORM = 'application/x-www-form-base64-encoded';
@@ -53,7 +54,7 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
     if (!creds || !accountId || accountId !== creds.user) {
       return fail(reply.header('WWW-Authenticate', 'Basic realm="cdrex"'), 401, 'invalid credentials');
     }
-    req.accountId = accountId;
+    authenticate(req, accountId);
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {

@@ -8,6 +8,7 @@ import { errorDocument, JSON_API, sendError, UNAUTHORIZED, validationDocument } 
 import { notAcceptable, requestedVersion, unsupportedMediaType } from './negotiation.js';
 import { exportRoutes } from './routes.js';
 import { SUPPORTED_VERSIONS } from './versions.js';
+import { authenticate } from '../auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -45,7 +46,7 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     const accountId =
       typeof key === 'string' && key ? await findAccountByApiKey(app.store.pool, key) : undefined;
     if (!accountId) return sendError(reply, 401, UNAUTHORIZED);
-    req.accountId = accountId;
+    authenticate(req, accountId);
     const version = requestedVersion(req);
     if (!version) {
       return sendError(

@@ -7,6 +7,7 @@ import { findCredential } from '../../store/queries/tokens.js';
 import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
 import { KazooValidationError } from './list-params.js';
 import { kazooRoutes, wantsCsv } from './routes.js';
+import { authenticate } from '../auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,7 +53,7 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     if (credential?.scope === 'csv_download' && !(req.routeOptions.config?.csvDownload && wantsCsv(req))) {
       return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
     }
-    req.accountId = accountId;
+    authenticate(req, accountId);
     // Only an api_auth token is echoed in `auth_token`; the API key never is (a response body
     // ends up in logs, caches and browser tools far more often than a request header does).
     req.kazooToken = credential?.kind === 'token' ? token : undefined;

@@ -16,6 +16,7 @@ import {
   summarize,
   type Page,
 } from '../../search/cdr-search-service.js';
+import { accountDb } from '../../store/account-db.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import { createToken } from '../../store/queries/tokens.js';
 import { longStreams, STREAM_RETRY_AFTER_S } from '../long-streams.js';
@@ -93,11 +94,7 @@ async function sendCsv(req: FastifyRequest, reply: FastifyReply, params: ListPar
   // cdrex extension: the portal asks for spreadsheet-safe cells (docs/security.md); API CSV stays
   // literal, since a program reading it must get back exactly what was stored.
   const formulaSafe = query.csv_formula_escape === 'true';
-  const stream = await streamCsv(
-    req.server.store.streamPool,
-    { ...params.search, startKey: undefined },
-    { formulaSafe },
-  );
+  const stream = await streamCsv(req.streamDb!, { ...params.search, startKey: undefined }, { formulaSafe });
   return reply
     .header('Content-Type', 'text/csv; charset=utf-8')
     .header('Content-Disposition', `attachment; filename="${name}"`)
@@ -128,8 +125,8 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       });
     }
     if (wantsCsv(req)) return sendCsv(req, reply, params);
-    if (!params.paginate) return sendAll(req, reply, streamDocs(app.store.streamPool, params.search));
-    const page = await listPage(pool, params.search, params.pageSize);
+    if (!params.paginate) return sendAll(req, reply, streamDocs(req.streamDb!, params.search));
+    const page = await listPage(req.db!, params.search, params.pageSize);
     return sendPage(req, reply, page);
   };
 
@@ -155,7 +152,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       if (!accountId) return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
       const { scope } = req.body.data;
       const ttlS = scope ? config.downloadTokenTtlS : config.tokenTtlS;
-      const token = await createToken(pool, accountId, ttlS, scope);
+      const token = await createToken(accountDb(pool, accountId), ttlS, scope);
       req.kazooToken = token;
       return reply
         .code(201)
@@ -199,14 +196,14 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       const params = listParams(req);
       return success(
         req,
-        await summarize(pool, params.search, req.query.bucket as 'hour' | 'day' | undefined),
+        await summarize(req.db!, params.search, req.query.bucket as 'hour' | 'day' | undefined),
       );
     },
   );
 
   api.get(`${cdrs}/interaction`, { schema: { tags, params: AccountParams } }, async (req, reply) => {
     const params = listParams(req);
-    const page = await listInteractions(pool, params.search, params.pageSize);
+    const page = await listInteractions(req.db!, params.search, params.pageSize);
     return sendPage(req, reply, page);
   });
 
@@ -219,7 +216,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const legs = await listLegs(pool, req.accountId!, req.params.interaction_id);
+      const legs = await listLegs(req.db!, req.params.interaction_id);
       if (legs.length === 0) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
       return sendRawData(req, reply, `[${legs.join(',')}]`);
     },
@@ -234,7 +231,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const doc = await findCdr(pool, req.accountId!, req.params.cdr_id);
+      const doc = await findCdr(req.db!, req.params.cdr_id);
       if (!doc) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
       return sendRawData(req, reply, doc);
     },
@@ -267,7 +264,7 @@ async function uploadRoutes(app: FastifyInstance): Promise<void> {
       req.body,
       config.uploadLimitMb * 1024 * 1024,
     );
-    const result = await loadRecords(app.store.streamPool, records, kazooDocToRecord, {
+    const result = await loadRecords(app.store.workerPool, records, kazooDocToRecord, {
       accountId: req.accountId!,
       source: 'upload',
       imported: true,

@@ -2,25 +2,21 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { hashSecret } from '../../accounts/secrets.js';
+import type { AccountDb } from '../account-db.js';
 
 /** What a token may do: undefined for an ordinary api_auth token, 'csv_download' for the
  * portal's CSV link (refused by every other route). */
 export type TokenScope = 'csv_download';
 
-export async function createToken(
-  pool: pg.Pool,
-  accountId: string,
-  ttlS: number,
-  scope?: TokenScope,
-): Promise<string> {
+export async function createToken(db: AccountDb, ttlS: number, scope?: TokenScope): Promise<string> {
   const token = randomBytes(32).toString('base64url');
-  await pool.query(
+  await db.query(
     `insert into api_tokens (token_hash, account_id, expires_at, scope)
      values ($1::bytea, $2::text, now() + make_interval(secs => $3::int), $4::text)`,
-    [hashSecret(token), accountId, ttlS, scope ?? null],
+    [hashSecret(token), db.accountId, ttlS, scope ?? null],
   );
   // Expired tokens are useless; dropping them here keeps the table small without another job.
-  await pool.query("delete from api_tokens where expires_at < now() - interval '1 day'");
+  await db.query("delete from api_tokens where expires_at < now() - interval '1 day'");
   return token;
 }
 
