@@ -85,8 +85,10 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
     },
   };
   app.post('/ingest/freeswitch', route, async (req, reply) => {
+    // A bulk load, as the worker role (COPY is not allowed under row-level security); the account
+    // is the one authenticated above, never taken from the body.
     const result = await loadRecords(
-      pool,
+      app.store.workerPool,
       [req.body],
       (raw) => freeswitchToRecord(raw, { directionVar: config.fsDirectionVar, trunkVar: config.fsTrunkVar }),
       {
