@@ -10,21 +10,29 @@ import type { Logger } from './log.js';
 import { createPool, openStore } from './store/db.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
+const STREAM_POOL_SIZE = 10;
 
 export async function serve(config: Config, log: Logger, options: { worker: boolean }): Promise<void> {
   const store = await openStore(config, log);
   // Requests get a pool of their own with a statement timeout, so a slow query answers 504/503
-  // instead of holding a client; long streams and exports use the store's app pool, without one.
+  // instead of holding a client; long streams and exports have pools without one.
   const apiPool = createPool(store.urls.app, log, {
     max: 20,
     statementTimeoutMs: config.queryTimeoutMs,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+  });
+  // Long streams (Kazoo CSV, paginate=false) get a pool of their own as well: however many of
+  // them clients hold open, they never take the connections exports and callbacks read with
+  // (store.app). Beyond its size, a stream waits CDREX_DB_CONNECT_TIMEOUT_MS, then gets 503.
+  const streamPool = createPool(store.urls.app, log, {
+    max: STREAM_POOL_SIZE,
     connectTimeoutMs: config.dbConnectTimeoutMs,
   });
   const masterKey = loadMasterKey(config);
   const app = await buildApp(
     {
       pool: apiPool,
-      streamPool: store.app,
+      streamPool,
       workerPool: store.worker,
       config,
       masterKey,
@@ -37,7 +45,7 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
     if (err) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down');
     await Promise.all([app.close(), worker?.stop(SHUTDOWN_DEADLINE_MS)]);
-    await apiPool.end();
+    await Promise.all([apiPool.end(), streamPool.end()]);
     await store.close();
   });
   await app.listen({ port: config.port, host: config.host });

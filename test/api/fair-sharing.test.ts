@@ -6,16 +6,22 @@
 //   connection goes away.
 // - At most CDREX_PENDING_EXPORTS_PER_ACCOUNT unfinished exports per account, even under
 //   concurrent creates; beyond it 422 in DIDWW's JSON:API format.
+// - Long streams have a database pool of their own: slow readers holding every stream connection
+//   of the real `cdrex serve` do not stop another tenant's export (its worker reads elsewhere).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { after, test } from 'node:test';
 import { longStreams } from '../../src/api/long-streams.js';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
+import { CDREX_BIN } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import {
   MONTH_START,
   startServer,
   THIS_MONTH,
+  testEnv,
   THIS_YEAR,
   waitFor,
   type TestServer,
@@ -187,4 +193,82 @@ test('pending exports per account are capped, under concurrent creates: 422 in J
   );
   assert.equal((await post(tenant.api_key)).status, 201);
   assert.equal((await post(tenant.api_key)).status, 422);
+});
+
+test("slow readers holding every stream connection of `cdrex serve` do not stop another tenant's export", async () => {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(p));
+    });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [CDREX_BIN, 'serve'], {
+    env: {
+      ...process.env,
+      ...testEnv(db, capped.config.dataDir, {
+        PORT: String(port),
+        CDREX_PUBLIC_URL: base,
+        // Neither the per-account cap nor the idle timeout comes to the rescue here.
+        CDREX_STREAMS_PER_ACCOUNT: '100',
+        CDREX_STREAM_IDLE_MS: '600000',
+        CDREX_DB_CONNECT_TIMEOUT_MS: '1000',
+        CDREX_POLL_MS: '100',
+      }),
+      LOG_LEVEL: 'error',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  after(() => child.kill('SIGKILL'));
+  await waitFor(
+    () =>
+      fetch(`${base}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'cdrex serve to answer',
+  );
+  const served = { base } as TestServer;
+
+  // Twelve streams that nobody reads: more than any pool of the server holds.
+  const before = (await copyBackends()).length;
+  const readers = await Promise.all(
+    Array.from({ length: 12 }, () =>
+      openStalled(cdrsUrl(served, big.account_id, `${wholeMonth}&accept=csv`), big.api_key),
+    ),
+  );
+  assert.ok(readers.filter((r) => r.status === 200).length >= 10, 'ten streams or more were served');
+  await waitFor(
+    async () => (await copyBackends()).length - before >= 10,
+    'the stalled streams to hold ten connections or more',
+  );
+
+  // Another tenant asks for an export; the server's own worker runs it to completion.
+  const res = await fetch(`${base}/v3/exports`, {
+    method: 'POST',
+    headers: { 'Api-Key': small.api_key, 'Content-Type': 'application/vnd.api+json' },
+    body: JSON.stringify({
+      data: {
+        type: 'exports',
+        attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } },
+      },
+    }),
+  });
+  assert.equal(res.status, 201);
+  const { id } = ((await res.json()) as { data: { id: string } }).data;
+  const url = await waitFor(
+    async () => {
+      const show = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': small.api_key } });
+      return ((await show.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
+    },
+    'the export to complete while the streams stall',
+    60_000,
+  );
+  assert.ok(url);
+  // API queries have their own pool too.
+  assert.equal(
+    (await get(cdrsUrl(served, small.account_id, `${wholeMonth}&page_size=5`), small.api_key)).status,
+    200,
+  );
+  for (const r of readers) r.req.destroy();
 });
