@@ -9,6 +9,8 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
 import { buildApp } from '../../src/app.js';
+import { AddressLimiter, clientAddress } from '../../src/api/request-limits.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { REDACT_PATHS } from '../../src/log.js';
 import { ROOT } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
@@ -395,4 +397,58 @@ test('a URL the router refuses answers in the dialect its first segment names, h
   const kazoo = await server.app.inject({ url: '/%76%32/accounts/%E0%A4%A/cdrs' });
   assert.equal(kazoo.statusCode, 400);
   assert.equal((kazoo.json() as { status: string }).status, 'error');
+});
+
+test('the settings: defaults, CDREX_TRUST_PROXY forms, and what is refused', () => {
+  const defaults = loadConfig({});
+  assert.equal(defaults.bodyLimitKb, 1024);
+  assert.equal(defaults.authFailLimit, 20);
+  assert.equal(defaults.ingestRateLimit, 2000);
+  assert.equal(defaults.trustProxy, false);
+  const trust = (value: string) => loadConfig({ CDREX_TRUST_PROXY: value }).trustProxy;
+  assert.equal(trust('true'), true);
+  assert.equal(trust('false'), false);
+  assert.equal(trust('2'), 2);
+  assert.deepEqual(trust('10.0.0.1, 192.168.0.0/16,loopback,::1,fd00::/8'), [
+    '10.0.0.1',
+    '192.168.0.0/16',
+    'loopback',
+    '::1',
+    'fd00::/8',
+  ]);
+  for (const bad of ['yes', '10.0.0.0/33', 'proxy.example.com', '10.0.0.1/8/1']) {
+    assert.throws(() => trust(bad), ConfigError, bad);
+  }
+  assert.throws(() => loadConfig({ CDREX_AUTH_FAIL_LIMIT: '0' }), ConfigError);
+});
+
+test('client addresses: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64', () => {
+  assert.equal(clientAddress('192.0.2.7'), '192.0.2.7');
+  assert.equal(clientAddress('::ffff:192.0.2.7'), '192.0.2.7');
+  assert.equal(clientAddress('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+  assert.equal(clientAddress('2001:0db8:0001:0002:ffff:0:0:9'), '2001:db8:1:2::/64');
+  assert.equal(clientAddress('2001:db8::1'), '2001:db8:0:0::/64');
+  assert.equal(clientAddress('::1'), '0:0:0:0::/64');
+});
+
+test('the failed-auth counter: blocks at the limit until the window ends, bounded in size', () => {
+  let now = 0;
+  const limiter = new AddressLimiter(2, 60_000, 3, () => now);
+  limiter.fail('a');
+  assert.equal(limiter.blockedFor('a'), 0);
+  limiter.fail('a');
+  assert.equal(limiter.blockedFor('a'), 60);
+  now = 59_500;
+  assert.equal(limiter.blockedFor('a'), 1);
+  now = 60_000;
+  assert.equal(limiter.blockedFor('a'), 0, 'a new window');
+  limiter.fail('a');
+  assert.equal(limiter.blockedFor('a'), 0);
+  limiter.fail('a');
+  assert.equal(limiter.blockedFor('a'), 60);
+  // Full: the oldest windows give way to new addresses.
+  for (const address of ['b', 'c', 'd', 'e']) limiter.fail(address);
+  limiter.fail('e');
+  assert.equal(limiter.blockedFor('e'), 60);
+  assert.equal(limiter.blockedFor('a'), 0, 'the oldest window was dropped');
 });
