@@ -161,6 +161,8 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     if (reply.statusCode === 401 && needsCredential(req)) authFailures.fail(clientAddress(req.ip));
     // An over-limit body may still be arriving: close rather than read the rest.
     if (reply.statusCode === 413) reply.header('Connection', 'close');
+    // Every 429 says when to come back, whichever limit sent it.
+    if (reply.statusCode === 429 && !reply.hasHeader('retry-after')) reply.header('Retry-After', '1');
     return payload;
   });
 

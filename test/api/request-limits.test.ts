@@ -452,3 +452,15 @@ test('the failed-auth counter: blocks at the limit until the window ends, bounde
   assert.equal(limiter.blockedFor('e'), 60);
   assert.equal(limiter.blockedFor('a'), 0, 'the oldest window was dropped');
 });
+
+test('a 429 from any limit carries Retry-After, even one that forgot to set it', async () => {
+  const app = await buildApp(server.app.store, pino({ level: 'silent' }));
+  app.get('/limited', { config: { rateLimit: false } }, async (_req, reply) => reply.code(429).send({}));
+  try {
+    const res = await app.inject({ url: '/limited' });
+    assert.equal(res.statusCode, 429);
+    assert.equal(res.headers['retry-after'], '1');
+  } finally {
+    await app.close();
+  }
+});
