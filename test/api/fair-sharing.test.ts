@@ -124,6 +124,19 @@ test('at most two long streams per account: the third gets 429 in the Kazoo enve
     (await get(cdrsUrl(capped, big.account_id, `${oneMinute}&accept=csv`), big.api_key)).status,
     200,
   );
+  // Streams that fail give theirs back: an unknown filter fails after the slot was taken.
+  for (let i = 0; i < 3; i++) {
+    const res = await get(
+      cdrsUrl(capped, big.account_id, `${oneMinute}&accept=csv&filter_nosuch=x`),
+      big.api_key,
+    );
+    assert.equal(res.status, 400);
+  }
+  assert.equal(
+    longStreams(capped.app.store, capped.config).openFor(big.account_id),
+    1,
+    'only the stalled one',
+  );
   all.req.destroy();
   await waitFor(
     async () => longStreams(capped.app.store, capped.config).openFor(big.account_id) === 0,
