@@ -7,10 +7,22 @@ import type { Config } from './config.js';
 import { Worker } from './jobs/worker.js';
 import { ensureScheduledJobs, TASKS } from './jobs/tasks.js';
 import type { Logger } from './log.js';
-import { createPool, openStore } from './store/db.js';
+import { createPool, openStore, type Pool } from './store/db.js';
+import { superviseEmbedded, type Supervisor } from './store/supervisor.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const STREAM_POOL_SIZE = 10;
+
+/**
+ * With the embedded PostgreSQL, watches its postmaster and restarts it when it dies (see
+ * supervisor.ts); a lost connection on any of the pools makes it look at once.
+ */
+function supervise(config: Config, log: Logger, pools: Pool[]): Supervisor | undefined {
+  if (config.databaseUrl) return undefined;
+  const supervisor = superviseEmbedded(config.dataDir, log);
+  for (const pool of pools) pool.on('connect', (client) => client.on('error', () => supervisor.check()));
+  return supervisor;
+}
 
 export async function serve(config: Config, log: Logger, options: { worker: boolean }): Promise<void> {
   const store = await openStore(config, log);
@@ -28,6 +40,7 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
     max: STREAM_POOL_SIZE,
     connectTimeoutMs: config.dbConnectTimeoutMs,
   });
+  const supervisor = supervise(config, log, [store.worker, store.app, apiPool, streamPool]);
   const masterKey = loadMasterKey(config);
   const app = await buildApp(
     {
@@ -44,6 +57,7 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
   closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down');
+    supervisor?.stop();
     await Promise.all([app.close(), worker?.stop(SHUTDOWN_DEADLINE_MS)]);
     await Promise.all([apiPool.end(), streamPool.end()]);
     await store.close();
@@ -86,8 +100,10 @@ export async function runWorker(config: Config, log: Logger, options: { once: bo
     }
     return 0;
   }
+  const supervisor = supervise(config, log, [store.worker, store.app]);
   closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal }) => {
     log.info({ signal }, 'worker shutting down');
+    supervisor?.stop();
     await worker.stop(SHUTDOWN_DEADLINE_MS);
     await store.close();
   });

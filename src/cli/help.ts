@@ -12,7 +12,10 @@ export const COMMANDS: Record<string, string> = {
   Applies the SQL migrations the database lacks, then exits. serve and worker do this on start.`,
   db: `cdrex db start|stop|status
   Manages the embedded PostgreSQL (used when DATABASE_URL is not set), kept in CDREX_DATA_DIR.
-  start    start it and leave it running   stop    stop it   status   print its state
+  start    start it and keep it running until \`cdrex db stop\` (commands leaving do not stop it)
+  stop     stop it, whoever uses it (serve and worker do not restart it until the next start)
+  status   print its state
+  serve and worker restart it by themselves when its server process dies.
   cdrex db roles --print-sql
   Prints the SQL a DBA runs to create the cdrex_app and cdrex_worker roles, for a DATABASE_URL
   role that may not create roles itself (then set CDREX_APP_DATABASE_URL and

@@ -253,7 +253,7 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
   throw new UsageError(`Unknown accounts command "${sub}"; use create or rotate-key.`);
 }
 
-async function dbCommand(argv: string[], config: Config): Promise<number> {
+async function dbCommand(argv: string[], config: Config, log: Logger): Promise<number> {
   const [sub] = argv;
   if (!sub || sub === '--help' || sub === '-h') return help('db');
   if (sub === 'roles') {
@@ -264,7 +264,7 @@ async function dbCommand(argv: string[], config: Config): Promise<number> {
   if (config.databaseUrl)
     throw new UsageError('DATABASE_URL is set: cdrex uses that server, not an embedded one.');
   if (sub === 'start')
-    printSummary({ running: true, ...(await startEmbedded(config.dataDir)), url: undefined });
+    printSummary({ running: true, ...(await startEmbedded(config.dataDir, log)), url: undefined });
   else if (sub === 'stop') printSummary({ stopped: await stopEmbedded(config.dataDir) });
   else if (sub === 'status') printSummary(statusEmbedded(config.dataDir));
   else throw new UsageError(`Unknown db command "${sub}"; use start, stop or status.`);
@@ -305,7 +305,7 @@ async function main(argv: string[]): Promise<number> {
         return EXIT_OK;
       });
     case 'db':
-      return dbCommand(rest, config);
+      return dbCommand(rest, config, log);
     case 'accounts':
       return accountsCommand(rest, config, log);
     case 'import':

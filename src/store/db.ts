@@ -66,7 +66,7 @@ export async function openStore(config: Config, log: Logger, options: OpenOption
   let ownerUrl = config.databaseUrl;
   let release = async () => {};
   if (!ownerUrl) {
-    const embedded = await attachEmbedded(config.dataDir);
+    const embedded = await attachEmbedded(config.dataDir, log);
     ownerUrl = embedded.url;
     release = embedded.release;
   }

@@ -133,13 +133,23 @@ async function freePort(): Promise<number> {
   });
 }
 
-function pidAlive(pid: number): boolean {
+/**
+ * True while the process runs. A zombie (exited, not yet reaped by its parent; pid 1 of some
+ * containers never reaps) is dead, although kill(pid, 0) still succeeds on it.
+ */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  if (!fs.existsSync('/proc/self/stat')) return true; // no /proc: trust kill(0)
+  const stat = readIfExists(`/proc/${pid}/stat`);
+  if (stat === undefined) return false; // gone since kill(0)
+  // "pid (comm) S …": the state follows the last parenthesis (comm may contain one).
+  const state = stat.slice(stat.lastIndexOf(')') + 2).charAt(0);
+  return state !== 'Z' && state !== 'X';
 }
 
 function readIfExists(file: string): string | undefined {
@@ -191,13 +201,62 @@ function writeClusterFile(dataDir: string, cluster: ClusterFile): void {
   fs.renameSync(`${file}.tmp`, file);
 }
 
+interface Postmaster {
+  pid: number;
+  /** The status line of postmaster.pid: starting, stopping, ready or standby. */
+  status: string;
+  /** The System V segment every process of that server has attached (postgres's interlock). */
+  shmId?: number;
+}
+
+function pidFileOf(paths: Paths): string {
+  return path.join(paths.pgdata, 'postmaster.pid');
+}
+
+/** What postmaster.pid says, whether or not that process still lives. */
+function readPostmaster(paths: Paths): Postmaster | undefined {
+  const text = readIfExists(pidFileOf(paths));
+  if (!text) return undefined;
+  const lines = text.split('\n');
+  const pid = Number(lines[0]);
+  if (!(pid > 0)) return undefined;
+  const shmId = Number((lines[6] ?? '').trim().split(/\s+/)[1]);
+  return { pid, status: (lines[7] ?? '').trim(), shmId: Number.isInteger(shmId) ? shmId : undefined };
+}
+
+/** A live postmaster of this cluster, in whatever state (starting, in recovery, ready…). */
+function livePostmaster(paths: Paths): Postmaster | undefined {
+  const pm = readPostmaster(paths);
+  if (!pm || !pidAlive(pm.pid)) return undefined;
+  // A pid reused by another program is not our postmaster.
+  const comm = readIfExists(`/proc/${pm.pid}/comm`);
+  if (comm !== undefined && comm.trim() !== 'postgres') return undefined;
+  return pm;
+}
+
+const isReady = (pm: Postmaster | undefined) => pm?.status === 'ready' || pm?.status === 'standby';
+
 /** True when postmaster.pid names a live postmaster that reports itself ready. */
 function clusterRunning(paths: Paths): boolean {
-  const pidFile = path.join(paths.pgdata, 'postmaster.pid');
-  if (!fs.existsSync(pidFile)) return false;
-  const lines = fs.readFileSync(pidFile, 'utf8').split('\n');
-  const pid = Number(lines[0]);
-  return pid > 0 && pidAlive(pid) && (lines[7] ?? '').trim() === 'ready';
+  return isReady(livePostmaster(paths));
+}
+
+/** Processes of a dead postmaster still attached to its shared memory (they exit on their own). */
+function sharedMemoryInUse(pm: Postmaster): boolean {
+  if (pm.shmId === undefined) return false;
+  const table = readIfExists('/proc/sysvipc/shm');
+  if (!table) return false;
+  for (const line of table.split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (Number(cols[1]) === pm.shmId) return Number(cols[6]) > 0;
+  }
+  return false;
+}
+
+/** The last line PostgreSQL logged (crash recovery reports its progress there). */
+function lastLogLine(paths: Paths): string | undefined {
+  const text = readIfExists(paths.logFile);
+  return text?.trimEnd().split('\n').slice(-1)[0]?.slice(0, 500);
 }
 
 function urlOf(cluster: ClusterFile): string {
@@ -250,31 +309,125 @@ async function initCluster(bin: string, paths: Paths, cluster: ClusterFile): Pro
   fs.appendFileSync(path.join(paths.pgdata, 'postgresql.conf'), `\n# cdrex\n${settings.join('\n')}\n`);
 }
 
-async function startCluster(dataDir: string): Promise<ClusterFile> {
-  let cluster = readClusterFile(dataDir);
-  if (!cluster) {
-    cluster = {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a launched postmaster may take to write its postmaster.pid (not its recovery). */
+const LAUNCH_GRACE_MS = 60_000;
+/** How long the processes of a dead postmaster may take to leave its shared memory. */
+const ORPHANS_GRACE_MS = 30_000;
+/** How often a start that takes long (crash recovery) is reported in the log. */
+const PROGRESS_EVERY_MS = 10_000;
+
+/** Logs to nowhere, for the callers that pass no logger. */
+export interface EmbeddedLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+const SILENT: EmbeddedLog = { info() {}, warn() {}, error() {} };
+
+function loadOrCreateClusterFile(dataDir: string): Promise<ClusterFile> | ClusterFile {
+  const existing = readClusterFile(dataDir);
+  if (existing) return existing;
+  return (async () => {
+    const cluster = {
       id: randomBytes(8).toString('hex'),
       port: await freePort(),
       password: randomBytes(24).toString('hex'),
     };
     writeClusterFile(dataDir, cluster);
+    return cluster;
+  })();
+}
+
+/**
+ * Removes the lock files a dead postmaster left (postmaster.pid and its socket's lock), once
+ * none of its processes is attached to its shared memory any more. PostgreSQL would refuse to
+ * start over them when that pid is a zombie, which kill(0) reports as alive.
+ */
+async function clearDeadPostmaster(paths: Paths, port: number): Promise<void> {
+  const dead = readPostmaster(paths);
+  if (dead) {
+    const deadline = Date.now() + ORPHANS_GRACE_MS;
+    while (sharedMemoryInUse(dead)) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `Processes of the previous PostgreSQL (postmaster pid ${dead.pid}) still use its shared memory.`,
+        );
+      await sleep(100);
+    }
+    fs.rmSync(pidFileOf(paths), { force: true });
   }
+  const socketLock = path.join(paths.socketDir, `.s.PGSQL.${port}.lock`);
+  const holder = Number((readIfExists(socketLock) ?? '').split('\n')[0]);
+  if (holder > 0 && !pidAlive(holder)) fs.rmSync(socketLock, { force: true });
+}
+
+interface Ensured {
+  cluster: ClusterFile;
+  paths: Paths;
+  /** True when this call launched the postmaster; false when one was already alive. */
+  launched: boolean;
+}
+
+/**
+ * Under the lock: leaves a live postmaster alone (ready, starting or in crash recovery, its port
+ * untouched), or launches one without waiting for it (see waitReady). The port changes only
+ * when no postmaster of this cluster is alive and another program holds it, and only when
+ * `mayMovePort` (a process whose pools already use the old port never moves it).
+ */
+async function ensureLaunched(dataDir: string, mayMovePort: boolean): Promise<Ensured> {
+  let cluster = await loadOrCreateClusterFile(dataDir);
   const paths = clusterPaths(dataDir, cluster.id);
-  if (clusterRunning(paths)) return cluster;
+  if (livePostmaster(paths)) return { cluster, paths, launched: false };
   const bin = binariesDir();
   if (!fs.existsSync(path.join(paths.pgdata, 'PG_VERSION'))) await initCluster(bin, paths, cluster);
-  // The port chosen last time may have been taken since; pick another rather than fail.
+  await clearDeadPostmaster(paths, cluster.port);
   if (!(await portFree(cluster.port))) {
+    if (!mayMovePort)
+      throw new Error(`Port ${cluster.port} of the embedded PostgreSQL is taken by another program.`);
     cluster = { ...cluster, port: await freePort() };
     writeClusterFile(dataDir, cluster);
   }
+  // -W: pg_ctl returns once the postmaster is launched; waitReady waits for it without a
+  // deadline while it lives (crash recovery of a large WAL can take minutes).
   await run(
     path.join(bin, 'bin', 'pg_ctl'),
-    ['-D', paths.pgdata, '-l', paths.logFile, '-o', `-p ${cluster.port}`, '-w', '-t', '60', 'start'],
+    ['-D', paths.pgdata, '-l', paths.logFile, '-o', `-p ${cluster.port}`, '-W', 'start'],
     isRoot(),
   );
-  return cluster;
+  return { cluster, paths, launched: true };
+}
+
+/**
+ * Waits until the cluster's postmaster says it is ready. While it lives (starting, in crash
+ * recovery) there is no deadline; its progress is logged every PROGRESS_EVERY_MS. Fails when it
+ * exits, or when a launched one never appears.
+ */
+async function waitReady(paths: Paths, log: EmbeddedLog): Promise<void> {
+  const started = Date.now();
+  let nextReport = started + PROGRESS_EVERY_MS;
+  let seen = false;
+  for (;;) {
+    const pm = livePostmaster(paths);
+    if (isReady(pm)) return;
+    if (pm) seen = true;
+    else if (seen || Date.now() - started > LAUNCH_GRACE_MS)
+      throw new Error(`The embedded PostgreSQL stopped while starting: ${lastLogLine(paths) ?? 'no log'}`);
+    if (Date.now() >= nextReport) {
+      nextReport += PROGRESS_EVERY_MS;
+      log.info(
+        {
+          pid: pm?.pid,
+          status: pm?.status || 'launching',
+          waited_s: Math.round((Date.now() - started) / 1000),
+          postgres_log: lastLogLine(paths),
+        },
+        'the embedded PostgreSQL is still starting (crash recovery takes as long as it needs); waiting',
+      );
+    }
+    await sleep(100);
+  }
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -285,11 +438,12 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** Stops the cluster's postmaster, whatever its state. */
 async function stopCluster(dataDir: string): Promise<boolean> {
   const cluster = readClusterFile(dataDir);
   if (!cluster) return false;
   const paths = clusterPaths(dataDir, cluster.id);
-  if (!clusterRunning(paths)) return false;
+  if (!livePostmaster(paths)) return false;
   await run(
     path.join(binariesDir(), 'bin', 'pg_ctl'),
     ['-D', paths.pgdata, '-m', 'fast', '-w', 'stop'],
@@ -302,61 +456,165 @@ function runDir(dataDir: string): string {
   return path.join(dataDir, 'run');
 }
 
+/** `cdrex db start` pins the cluster: nobody's leaving stops it until `cdrex db stop`. */
+const pinFile = (dataDir: string) => path.join(runDir(dataDir), 'pinned');
+/** `cdrex db stop` was the last word: supervisors do not restart the cluster until a start. */
+const stoppedFile = (dataDir: string) => path.join(runDir(dataDir), 'stopped');
+
+const isPinned = (dataDir: string) => fs.existsSync(pinFile(dataDir));
+
+/** Live registered processes other than this one; entries of dead and zombie pids are removed. */
 function liveRegistrations(dataDir: string): number[] {
   const dir = runDir(dataDir);
   if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .map(Number)
-    .filter((pid) => pid > 0 && pid !== process.pid && pidAlive(pid));
+  const live: number[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    if (pidAlive(pid)) live.push(pid);
+    else fs.rmSync(path.join(dir, name), { force: true });
+  }
+  return live;
 }
 
-/** Starts the cluster or attaches to the running one, and registers this process as a user. */
-export async function attachEmbedded(dataDir: string): Promise<EmbeddedCluster> {
+function register(dataDir: string): void {
+  fs.writeFileSync(path.join(runDir(dataDir), String(process.pid)), '', { mode: 0o600 });
+}
+
+function unregister(dataDir: string): void {
+  fs.rmSync(path.join(runDir(dataDir), String(process.pid)), { force: true });
+}
+
+/** Stops the cluster if no live process uses it and `cdrex db start` did not pin it. */
+async function stopIfUnused(dataDir: string): Promise<void> {
+  if (liveRegistrations(dataDir).length === 0 && !isPinned(dataDir)) await stopCluster(dataDir);
+}
+
+/**
+ * Starts the cluster or attaches to the running one (waiting while it starts or recovers), and
+ * registers this process as a user. A process that fails here stops nothing.
+ */
+export async function attachEmbedded(dataDir: string, log: EmbeddedLog = SILENT): Promise<EmbeddedCluster> {
   fs.mkdirSync(runDir(dataDir), { recursive: true, mode: 0o700 });
-  const cluster = await withLock(dataDir, async () => {
-    const started = await startCluster(dataDir);
-    fs.writeFileSync(path.join(runDir(dataDir), String(process.pid)), '', { mode: 0o600 });
-    return started;
+  const ensured = await withLock(dataDir, async () => {
+    fs.rmSync(stoppedFile(dataDir), { force: true });
+    const result = await ensureLaunched(dataDir, true);
+    register(dataDir);
+    return result;
   });
+  if (ensured.launched) log.info({ port: ensured.cluster.port }, 'starting the embedded PostgreSQL');
+  else if (!clusterRunning(ensured.paths))
+    log.warn(
+      { pid: readPostmaster(ensured.paths)?.pid, port: ensured.cluster.port },
+      'the embedded PostgreSQL is starting (in crash recovery?); waiting for it, its port unchanged',
+    );
+  try {
+    await waitReady(ensured.paths, log);
+  } catch (err) {
+    await withLock(dataDir, async () => unregister(dataDir));
+    throw err;
+  }
   let released = false;
   const release = async () => {
     if (released) return;
     released = true;
     await withLock(dataDir, async () => {
-      fs.rmSync(path.join(runDir(dataDir), String(process.pid)), { force: true });
-      if (liveRegistrations(dataDir).length === 0) await stopCluster(dataDir);
+      unregister(dataDir);
+      await stopIfUnused(dataDir);
     });
   };
-  return { url: urlOf(cluster), release };
+  return { url: urlOf(ensured.cluster), release };
 }
 
-/** `cdrex db start`: starts the cluster and leaves it running, unowned by any process. */
-export async function startEmbedded(dataDir: string): Promise<{ url: string; port: number }> {
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const cluster = await withLock(dataDir, () => startCluster(dataDir));
-  return { url: urlOf(cluster), port: cluster.port };
+/**
+ * For supervisors (serve, worker): when the cluster's postmaster is dead, relaunches it under
+ * the lock (unless another process did first, or `cdrex db stop` stopped it) and waits until it
+ * is ready. Returns how it went; never moves the port.
+ */
+export async function restartEmbeddedIfDown(
+  dataDir: string,
+  log: EmbeddedLog,
+): Promise<'running' | 'stopped-by-operator' | 'restarted' | 'restarted-by-another'> {
+  const cluster = readClusterFile(dataDir);
+  if (!cluster) return 'running';
+  const paths = clusterPaths(dataDir, cluster.id);
+  if (livePostmaster(paths)) return 'running';
+  if (fs.existsSync(stoppedFile(dataDir))) return 'stopped-by-operator';
+  const dead = readPostmaster(paths);
+  log.warn(
+    { pid: dead?.pid, port: cluster.port },
+    "the embedded PostgreSQL's postmaster is gone; restarting it",
+  );
+  const since = Date.now();
+  const ensured = await withLock(dataDir, async () =>
+    fs.existsSync(stoppedFile(dataDir)) ? undefined : ensureLaunched(dataDir, false),
+  );
+  if (!ensured) return 'stopped-by-operator';
+  if (!ensured.launched) return 'restarted-by-another';
+  await waitReady(paths, log);
+  log.warn(
+    { port: ensured.cluster.port, restart_ms: Date.now() - since },
+    'the embedded PostgreSQL is up again',
+  );
+  return 'restarted';
 }
 
-/** `cdrex db stop`: stops the cluster whatever process still uses it. */
+/** True when the cluster's postmaster lives (ready or not). */
+export function embeddedAlive(dataDir: string): boolean {
+  const cluster = readClusterFile(dataDir);
+  return cluster ? livePostmaster(clusterPaths(dataDir, cluster.id)) !== undefined : false;
+}
+
+/** `cdrex db start`: starts the cluster and pins it: it stays up until `cdrex db stop`. */
+export async function startEmbedded(
+  dataDir: string,
+  log: EmbeddedLog = SILENT,
+): Promise<{ url: string; port: number; pinned: true }> {
+  fs.mkdirSync(runDir(dataDir), { recursive: true, mode: 0o700 });
+  const ensured = await withLock(dataDir, async () => {
+    fs.rmSync(stoppedFile(dataDir), { force: true });
+    const result = await ensureLaunched(dataDir, true);
+    fs.writeFileSync(pinFile(dataDir), '', { mode: 0o600 });
+    return result;
+  });
+  await waitReady(ensured.paths, log);
+  return { url: urlOf(ensured.cluster), port: ensured.cluster.port, pinned: true };
+}
+
+/**
+ * `cdrex db stop`: unpins the cluster and stops it whatever process still uses it; running
+ * serve and worker processes do not restart it until the next start (any command, or
+ * `cdrex db start`).
+ */
 export async function stopEmbedded(dataDir: string): Promise<boolean> {
   if (!fs.existsSync(dataDir)) return false;
-  return withLock(dataDir, () => stopCluster(dataDir));
+  fs.mkdirSync(runDir(dataDir), { recursive: true, mode: 0o700 });
+  return withLock(dataDir, async () => {
+    fs.rmSync(pinFile(dataDir), { force: true });
+    fs.writeFileSync(stoppedFile(dataDir), '', { mode: 0o600 });
+    return stopCluster(dataDir);
+  });
 }
 
 export function statusEmbedded(dataDir: string): {
   running: boolean;
+  starting?: boolean;
   port?: number;
   dir?: string;
   users: number;
+  pinned: boolean;
 } {
   const cluster = readClusterFile(dataDir);
-  if (!cluster) return { running: false, users: 0 };
+  if (!cluster) return { running: false, users: 0, pinned: false };
   const paths = clusterPaths(dataDir, cluster.id);
+  const pm = livePostmaster(paths);
   return {
-    running: clusterRunning(paths),
+    running: isReady(pm),
+    ...(pm && !isReady(pm) ? { starting: true } : {}),
     port: cluster.port,
     dir: paths.pgdata,
     users: liveRegistrations(dataDir).length,
+    pinned: isPinned(dataDir),
   };
 }

@@ -1,0 +1,246 @@
+// The embedded PostgreSQL stays up without an operator: `cdrex serve` restarts a dead postmaster,
+// waits for a server that is still starting instead of moving its port, `cdrex db start` pins the
+// cluster, and dead or zombie processes are not users. Each test has a data dir and a cluster of
+// its own, stopped in teardown.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test, type TestContext } from 'node:test';
+import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
+import { waitFor } from '../helpers/server.js';
+
+const isRoot = process.getuid?.() === 0;
+
+interface Cluster {
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  /** postmaster.pid of the cluster (its location depends on whether we run as root). */
+  pidFile(): string;
+  port(): number;
+  status(): Promise<{ running: boolean; users: number; pinned: boolean; port: number }>;
+  serve(): Promise<Serve>;
+}
+
+interface Serve {
+  child: ChildProcess;
+  port: number;
+  log(): string;
+  healthy(): Promise<boolean>;
+}
+
+const servers: ChildProcess[] = [];
+const dataDirs: string[] = [];
+after(async () => {
+  for (const child of servers)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const dataDir of dataDirs) {
+    const env = { DATABASE_URL: '', CDREX_DATA_DIR: dataDir, CDREX_MASTER_KEY: 'k' };
+    const cluster = readJson(path.join(dataDir, 'cluster.json')) as { id: string } | undefined;
+    if (cluster) {
+      // In case a test stopped its postmaster and failed before resuming it.
+      const pid = Number(readText(path.join(pgdataOf(dataDir, cluster.id), 'postmaster.pid')).split('\n')[0]);
+      if (pid > 0) process.kill(pid, 'SIGCONT');
+    }
+    await cdrex(['db', 'stop'], env);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (cluster)
+      fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
+  }
+});
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function pgdataOf(dataDir: string, id: string): string {
+  return isRoot ? path.join('/var/lib/cdrex/clusters', id, 'pgdata') : path.join(dataDir, 'pg', 'pgdata');
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A running process: not gone, not a zombie. */
+function alive(pid: number): boolean {
+  const stat = pid > 0 ? readText(`/proc/${pid}/stat`) : '';
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2).charAt(0) !== 'Z';
+}
+
+function newCluster(): Cluster {
+  // Under the home folder (as root: /root, where the postgres user cannot go).
+  const dataDir = fs.mkdtempSync(path.join(os.homedir(), '.cdrex-supervision-test-'));
+  dataDirs.push(dataDir);
+  const env: NodeJS.ProcessEnv = { DATABASE_URL: '', CDREX_DATA_DIR: dataDir, CDREX_MASTER_KEY: 'k' };
+  const clusterFile = () => readJson(path.join(dataDir, 'cluster.json')) as { id: string; port: number };
+  return {
+    dataDir,
+    env,
+    pidFile: () => path.join(pgdataOf(dataDir, clusterFile().id), 'postmaster.pid'),
+    port: () => clusterFile().port,
+    status: async () => summary(await cdrex(['db', 'status'], env)) as Awaited<ReturnType<Cluster['status']>>,
+    async serve() {
+      const port = await freePort();
+      let log = '';
+      const child = spawn(process.execPath, [CDREX_BIN, 'serve'], {
+        env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+      servers.push(child);
+      return {
+        child,
+        port,
+        log: () => log,
+        healthy: async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+          await res?.body?.cancel();
+          return res?.status === 200;
+        },
+      };
+    },
+  };
+}
+
+const postmasterPid = (cluster: Cluster) => Number(readText(cluster.pidFile()).split('\n')[0]);
+const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+async function stopServe(serve: Serve): Promise<void> {
+  if (!running(serve.child)) return;
+  const exited = new Promise((r) => serve.child.once('exit', r));
+  serve.child.kill('SIGTERM');
+  await exited;
+}
+
+test('SIGKILL of the embedded postmaster under cdrex serve: healthy again without any command', async (t: TestContext) => {
+  const cluster = newCluster();
+  const serve = await cluster.serve();
+  await waitFor(serve.healthy, 'cdrex serve on the embedded store', 60_000);
+  const port = cluster.port();
+  const killed = postmasterPid(cluster);
+  const since = Date.now();
+  process.kill(killed, 'SIGKILL');
+  // A restarted server has another postmaster; /healthz answers through the new one.
+  await waitFor(
+    async () => {
+      assert.ok(running(serve.child), `cdrex serve exited:\n${serve.log().slice(-3000)}`);
+      const pid = postmasterPid(cluster);
+      return pid !== killed && alive(pid) && (await serve.healthy());
+    },
+    'cdrex serve to restart the embedded PostgreSQL',
+    60_000,
+  );
+  t.diagnostic(`healthy again ${Date.now() - since} ms after the SIGKILL`);
+  assert.match(serve.log(), /postmaster is gone; restarting it/);
+  assert.match(serve.log(), /the embedded PostgreSQL is up again/);
+  assert.equal(cluster.port(), port, 'the port did not change');
+  await stopServe(serve);
+  assert.equal((await cluster.status()).running, false, 'serve, the last one out, stopped it');
+});
+
+test('cdrex db start pins the cluster: a command leaving does not stop it, until cdrex db stop', async () => {
+  const cluster = newCluster();
+  const started = summary(await cdrex(['db', 'start'], cluster.env));
+  assert.equal(started.running, true);
+  assert.equal(started.pinned, true);
+  const migrated = await cdrex(['migrate'], cluster.env);
+  assert.equal(migrated.code, 0, migrated.stderr);
+  const status = await cluster.status();
+  assert.equal(status.running, true, 'the cluster `cdrex db start` started is still running');
+  assert.equal(status.pinned, true);
+  assert.deepEqual(summary(await cdrex(['db', 'stop'], cluster.env)), { stopped: true });
+  assert.equal((await cluster.status()).pinned, false);
+  // Unpinned, the last one out stops it again.
+  assert.equal((await cdrex(['migrate'], cluster.env)).code, 0);
+  assert.equal((await cluster.status()).running, false);
+});
+
+test('dead and zombie pids under run/ are not users: pruned, and the last real user stops the cluster', async () => {
+  const cluster = newCluster();
+  const runDir = path.join(cluster.dataDir, 'run');
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  // A pid that has exited and been reaped.
+  const gone = spawn('true');
+  await new Promise((r) => gone.once('exit', r));
+  // A zombie: `sh` starts `sleep 0`, then becomes `sleep 60`, which never reaps its child.
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  after(() => parent.kill('SIGKILL'));
+  const zombie = await new Promise<number>((resolve) =>
+    parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+  );
+  await waitFor(
+    async () => fs.readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z'),
+    'a zombie process',
+    10_000,
+  );
+  for (const pid of [gone.pid, zombie]) fs.writeFileSync(path.join(runDir, String(pid)), '');
+
+  const migrated = await cdrex(['migrate'], cluster.env);
+  assert.equal(migrated.code, 0, migrated.stderr);
+  assert.equal((await cluster.status()).running, false, 'the last live process out stopped the cluster');
+  assert.deepEqual(
+    fs.readdirSync(runDir).filter((name) => /^\d+$/.test(name)),
+    [],
+    'stale entries were pruned',
+  );
+});
+
+test('a postmaster still starting (crash recovery) is waited for: serve keeps its port and its cluster', async () => {
+  const cluster = newCluster();
+  assert.equal(summary(await cdrex(['db', 'start'], cluster.env)).running, true);
+  const port = cluster.port();
+  const pid = postmasterPid(cluster);
+  // A server in crash recovery: its postmaster lives and holds the port, its status line says
+  // "starting", and it accepts no connections (stopped, it cannot answer).
+  const pidFile = cluster.pidFile();
+  const setStatus = (status: string) => {
+    const lines = fs.readFileSync(pidFile, 'utf8').split('\n');
+    lines[7] = status.padEnd(8);
+    fs.writeFileSync(pidFile, lines.join('\n'));
+  };
+  process.kill(pid, 'SIGSTOP');
+  setStatus('starting');
+  try {
+    const serve = await cluster.serve();
+    await waitFor(
+      async () => !running(serve.child) || /is starting \(in crash recovery\?\); waiting/.test(serve.log()),
+      'cdrex serve to wait for the starting server, or to give up',
+      60_000,
+    );
+    assert.equal(cluster.port(), port, 'cluster.json keeps the port the starting postmaster holds');
+    assert.ok(running(serve.child), `cdrex serve is still waiting:\n${serve.log().slice(-3000)}`);
+    assert.ok(alive(pid), 'the starting postmaster was left alone');
+
+    // Recovery ends.
+    process.kill(pid, 'SIGCONT');
+    setStatus('ready');
+    await waitFor(serve.healthy, 'cdrex serve, once the server is ready', 60_000);
+    assert.equal(postmasterPid(cluster), pid, 'the same postmaster serves');
+    assert.equal(cluster.port(), port);
+    await stopServe(serve);
+    assert.equal((await cluster.status()).running, true, 'pinned by db start: serve leaving did not stop it');
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+});
