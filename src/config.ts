@@ -58,6 +58,14 @@ export interface Config {
   queryTimeoutMs: number;
   /** How long to wait for a database connection before answering 503. */
   dbConnectTimeoutMs: number;
+  /** The server-side tcp_user_timeout of every connection; TCP keepalive starts from a third of it. */
+  dbTcpTimeoutMs: number;
+  /** How long an export's transient failures (full disk, I/O errors, lost connections) are retried. */
+  exportRetryS: number;
+  /** The longest wait between two tries of a failing export (back-off doubles up to it). */
+  exportBackoffMaxS: number;
+  /** An export's COPY that yields no byte for this long (its server gone silent) is cut. */
+  copyStallMs: number;
   logLevel: string;
 }
 
@@ -174,6 +182,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pollMs: int(env, 'CDREX_POLL_MS', 1000, 10),
     queryTimeoutMs: int(env, 'CDREX_QUERY_TIMEOUT_MS', 30000, 1),
     dbConnectTimeoutMs: int(env, 'CDREX_DB_CONNECT_TIMEOUT_MS', 5000, 100),
+    dbTcpTimeoutMs: int(env, 'CDREX_DB_TCP_TIMEOUT_MS', 30000),
+    exportRetryS: int(env, 'CDREX_EXPORT_RETRY_S', 86400),
+    exportBackoffMaxS: int(env, 'CDREX_EXPORT_BACKOFF_MAX_S', 600, 1),
+    copyStallMs: int(env, 'CDREX_COPY_STALL_MS', 60000, 100),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

@@ -54,6 +54,14 @@ export class LeaseLostError extends CdrexError {
   }
 }
 
+/** A job's database connection was lost, cut by a watchdog (a COPY that stopped yielding, a
+ * lease that could not be renewed): the job goes back to the queue without counting an attempt. */
+export class ConnectionLostError extends CdrexError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'connection_lost', 503, options);
+  }
+}
+
 export function coerceError(err: unknown): Error {
   if (err instanceof Error) return err;
   return new Error(typeof err === 'string' ? err : JSON.stringify(err));

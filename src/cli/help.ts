@@ -23,6 +23,9 @@ export const COMMANDS: Record<string, string> = {
   accounts: `cdrex accounts create --name NAME
   cdrex accounts rotate-key --account ID
   create prints {"account_id":"…","api_key":"…"}; rotate-key prints the new key (the old one stops working).`,
+  exports: `cdrex exports retry ID
+  Runs a failed export again: it goes back to pending with a new job (a fresh retry period) and
+  completes as any export does, callback included. Prints {"export_id":"…","status":"pending","job":"…"}.`,
   import: `cdrex import --account ID --type cdr_in|cdr_out [--voice-out-trunk-id UUID] FILE…
   Loads CSV files in exactly the DIDWW export format (plain or gzip; - for stdin). Each file is
   stored whole or not at all; rows already stored count as duplicates. Prints

@@ -16,6 +16,7 @@ import { openStore } from '../store/db.js';
 import { startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
 import { rolesSql } from '../store/roles.js';
 import { createAccount, rotateApiKey } from '../store/queries/accounts.js';
+import { ExportNotFailedError, retryFailedExport } from '../store/queries/exports.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { COMMANDS, USAGE } from './help.js';
 import { openInput } from './input.js';
@@ -271,6 +272,31 @@ async function dbCommand(argv: string[], config: Config, log: Logger): Promise<n
   return EXIT_OK;
 }
 
+/** `cdrex exports retry ID`: a failed export goes back to pending with a new job. */
+async function exportsCommand(argv: string[], config: Config, log: Logger): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { positionals } = parse(rest, {});
+  if (!sub) return help('exports');
+  if (sub !== 'retry') throw new UsageError(`Unknown exports command "${sub}"; use retry.`);
+  if (
+    positionals.length !== 1 ||
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(positionals[0])
+  )
+    throw new UsageError("Name one export: cdrex exports retry ID (the export's UUID).");
+  const id = positionals[0].toLowerCase();
+  return withStore(config, log, async ({ worker: pool }) => {
+    try {
+      const retried = await retryFailedExport(pool, id);
+      printSummary({ export_id: retried.id, status: 'pending', job: retried.job });
+      return EXIT_OK;
+    } catch (err) {
+      if (!(err instanceof ExportNotFailedError)) throw err;
+      printError({ error: err.message });
+      return EXIT_DATA;
+    }
+  });
+}
+
 function help(command?: string): number {
   process.stdout.write(`${command ? COMMANDS[command] : USAGE}\n`);
   return EXIT_OK;
@@ -308,6 +334,8 @@ async function main(argv: string[]): Promise<number> {
       return dbCommand(rest, config, log);
     case 'accounts':
       return accountsCommand(rest, config, log);
+    case 'exports':
+      return exportsCommand(rest, config, log);
     case 'import':
       return importCommand(rest, config, log);
     case 'generate':

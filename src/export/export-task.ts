@@ -6,7 +6,12 @@ import path from 'node:path';
 import { LeaseLostError } from '../errors.js';
 import type { Task } from '../jobs/task.js';
 import { completeJob, enqueueJob } from '../store/queries/jobs.js';
-import { loadExport, markExportFailed, markExportProcessing } from '../store/queries/exports.js';
+import {
+  loadExport,
+  markExportFailed,
+  markExportPending,
+  markExportProcessing,
+} from '../store/queries/exports.js';
 import { accountDb, withTransaction } from '../store/account-db.js';
 import { tempFilePath, writeExportFile } from './export-file.js';
 
@@ -40,6 +45,7 @@ export const exportTask: Task = {
         exportDir,
         tempFilePath(exportDir, job.id, job.lease_token),
         ctx.signal,
+        ctx.config.copyStallMs,
       );
       reader.done();
     } catch (err) {
@@ -69,13 +75,24 @@ export const exportTask: Task = {
         }
       });
       ctx.markCompleted();
-      ctx.log.info({ export: exp.id, rows: written.rows, bytes: written.size }, 'export completed');
+      ctx.log.info({ file: finalPath, rows: written.rows, bytes: written.size }, 'export completed');
     } catch (err) {
       await fs.promises.rm(finalPath, { force: true });
       throw err;
     }
   },
-  async onDead(job, { pool }) {
+  async onDead(job, { pool, log }) {
     await markExportFailed(pool, String(job.payload.export_id));
+    log.error('export failed; `cdrex exports retry` runs it again');
   },
+  // Between tries the export shows `pending`; transient failures are retried for
+  // CDREX_EXPORT_RETRY_S from the first one (docs/decisions.md, "Statuses").
+  async onRetry(job, { pool }) {
+    await markExportPending(pool, String(job.payload.export_id));
+  },
+  retryPeriodS: (config) => config.exportRetryS,
+  logFields: (job, config) => ({
+    export: String(job.payload.export_id),
+    path: tempFilePath(config.exportDir, job.id, job.lease_token),
+  }),
 };

@@ -30,4 +30,14 @@ export interface Task {
   retryDelayMs?(attempt: number, ctx: { config: Config }): number | null;
   /** Called once when the job is given up for good. */
   onDead?(job: Job, ctx: { pool: pg.Pool; log: Logger }): Promise<void>;
+  /**
+   * How long transient failures (full disk, I/O errors, the store unavailable) are retried,
+   * in seconds from the first one, with back-off and without counting attempts. Without it, a
+   * transient failure counts as an attempt like any other.
+   */
+  retryPeriodS?(config: Config): number;
+  /** Called when the job goes back to the queue to run again (after any failure but the last). */
+  onRetry?(job: Job, ctx: { pool: pg.Pool; log: Logger }): Promise<void>;
+  /** Fields every log line of the job carries (e.g. the export id and its file). */
+  logFields?(job: Job, config: Config): Record<string, unknown>;
 }

@@ -9,15 +9,18 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
 import type { Config } from '../config.js';
-import { coerceError, LeaseLostError } from '../errors.js';
+import { coerceError, ConnectionLostError, LeaseLostError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { storeFailure } from '../store/errors.js';
 import {
   claimJobs,
   completeJob,
   failJob,
   JOBS_CHANNEL,
   releaseJob,
+  releaseLostJob,
   renewLease,
+  retryJobLater,
   type Job,
 } from '../store/queries/jobs.js';
 import type { JobContext, SlotKind, Task } from './task.js';
@@ -39,6 +42,61 @@ class ShutdownError extends Error {}
 
 function defaultRetryDelay(attempt: number): number {
   return Math.min(300_000, 1000 * 2 ** attempt);
+}
+
+/** Lost database connections in a row that give a job back without counting an attempt. */
+export const MAX_RELEASES_IN_A_ROW = 20;
+/** The first wait after a transient failure; it doubles from there (see retryJobLater). */
+const TRANSIENT_MIN_DELAY_MS = 2000;
+
+/** errno codes of a disk or file share that may recover by itself. */
+const TRANSIENT_ERRNO = [
+  'ENOSPC',
+  'EDQUOT',
+  'EIO',
+  'EAGAIN',
+  'EBUSY',
+  'EMFILE',
+  'ENFILE',
+  'ENOMEM',
+  'ESTALE',
+  'ETIMEDOUT',
+];
+
+/**
+ * `lost`: the job's database connection went away (terminated, reset, cut by a watchdog);
+ * `transient`: a condition that may pass by itself (a full disk, an I/O error, a store that is
+ * unavailable or too slow); `other`: anything else, counted as an attempt.
+ */
+export function failureKind(err: unknown): 'lost' | 'transient' | 'other' {
+  if (err instanceof ConnectionLostError) return 'lost';
+  const failure = storeFailure(err);
+  if (failure === 'unavailable') return 'lost';
+  if (failure === 'timeout') return 'transient';
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code && TRANSIENT_ERRNO.includes(code) ? 'transient' : 'other';
+}
+
+/** A bookkeeping query that may not answer (a silent partition) is given up after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ConnectionLostError(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Renews the lease on a client of its own, destroyed when the server does not answer in time. */
+async function renewWithin(pool: pg.Pool, job: Job, leaseMs: number, ms: number): Promise<boolean> {
+  const client = await within(pool.connect(), ms, 'lease renewal');
+  try {
+    const held = await within(renewLease(client, job, leaseMs), ms, 'lease renewal');
+    client.release();
+    return held;
+  } catch (err) {
+    client.release(err as Error); // destroys it, with the query in flight
+    throw err;
+  }
 }
 
 export class Worker {
@@ -132,19 +190,41 @@ export class Worker {
 
   private async execute(job: Job, abort: AbortController): Promise<void> {
     const { pool, appPool, config, log: baseLog, masterKey } = this.opts;
-    const log = baseLog.child({ job: job.id, task: job.task, attempt: job.attempts });
     const task = this.opts.tasks[job.task];
+    const log = baseLog.child({
+      job: job.id,
+      task: job.task,
+      attempt: job.attempts,
+      ...task.logFields?.(job, config),
+    });
     let completed = false;
-    const renew = setInterval(
-      () => {
-        renewLease(pool, job, config.leaseMs)
-          .then((held) => {
-            if (!held) abort.abort(new LeaseLostError(job.id));
-          })
-          .catch((err) => log.warn({ err }, 'lease renewal failed'));
-      },
-      Math.max(100, Math.floor(config.leaseMs / 3)),
-    );
+    // The lease is renewed every third of its length. A renewal that fails or does not answer
+    // in time destroys its client; once the lease would expire before the next renewal, the job
+    // is aborted (its clients destroyed with it) and goes back to the queue: a silent partition
+    // is noticed within two thirds of the lease.
+    const every = Math.max(100, Math.floor(config.leaseMs / 3));
+    let renewedAt = Date.now();
+    let renewing = false;
+    const renew = setInterval(() => {
+      if (renewing) return;
+      renewing = true;
+      const started = Date.now();
+      renewWithin(pool, job, config.leaseMs, every)
+        .then((held) => {
+          if (!held) abort.abort(new LeaseLostError(job.id));
+          else renewedAt = started;
+        })
+        .catch((err) => {
+          const left = renewedAt + config.leaseMs - Date.now();
+          if (left > every) {
+            log.warn({ err, leaseLeftMs: left }, 'lease renewal failed; trying again');
+            return;
+          }
+          log.warn({ err }, 'lease renewal failed; giving the job up');
+          abort.abort(new ConnectionLostError('the lease could not be renewed', { cause: err }));
+        })
+        .finally(() => (renewing = false));
+    }, every);
     const ctx: JobContext = {
       pool,
       appPool,
@@ -167,34 +247,87 @@ export class Worker {
         await releaseJob(pool, job).catch((e) => log.warn({ err: e }, 'releasing job failed'));
         log.info('job released for another worker');
       } else {
-        const attemptsLeft = job.attempts < job.max_attempts;
-        const delay = attemptsLeft
-          ? task.retryDelayMs
-            ? task.retryDelayMs(job.attempts, { config })
-            : defaultRetryDelay(job.attempts)
-          : null;
-        log.warn({ err, retryInMs: delay }, 'job failed');
-        const held = await failJob(pool, job, err.message, delay).catch(() => false);
-        if (held && delay === null) await task.onDead?.(job, { pool, log });
+        await this.failed(job, task, err, log);
       }
     } finally {
       clearInterval(renew);
     }
   }
 
+  /**
+   * After a failure: a lost connection gives the job back at once without counting the attempt
+   * (at most MAX_RELEASES_IN_A_ROW times in a row); a transient failure of a task with a retry
+   * period is retried with back-off until the period ends; anything else counts as an attempt.
+   */
+  private async failed(job: Job, task: Task, err: Error, log: Logger): Promise<void> {
+    const { pool, config } = this.opts;
+    // The bookkeeping's own connection may be the one gone silent: bounded by the lease.
+    const bounded = <T>(p: Promise<T>) => within(p, config.leaseMs, 'job bookkeeping');
+    const again = () =>
+      task.onRetry
+        ? bounded(task.onRetry(job, { pool, log })).catch((e) => log.warn({ err: e }, 'onRetry failed'))
+        : undefined;
+    const dead = () => task.onDead?.(job, { pool, log });
+    // onRetry runs while the job is still held, so that no other worker has taken it up yet.
+    let kind = failureKind(err);
+    if (kind === 'lost' && job.released < MAX_RELEASES_IN_A_ROW) {
+      log.warn({ err, releasedInARow: job.released + 1 }, 'database connection lost; job given back');
+      await again();
+      await bounded(releaseLostJob(pool, job, err.message)).catch((e) =>
+        log.warn({ err: e }, 'releasing job failed; its lease will expire'),
+      );
+      return;
+    }
+    if (kind === 'lost') kind = 'transient';
+    const periodS = task.retryPeriodS?.(config);
+    if (kind === 'transient' && periodS !== undefined) {
+      const maxMs = config.exportBackoffMaxS * 1000;
+      await again();
+      const result = await bounded(
+        retryJobLater(pool, job, err.message, {
+          periodS,
+          minMs: Math.min(TRANSIENT_MIN_DELAY_MS, maxMs),
+          maxMs,
+        }),
+      ).catch((e) => {
+        log.warn({ err: e }, 'recording the failure failed; its lease will expire');
+        return { outcome: 'lost' as const, retryInMs: undefined };
+      });
+      if (result.outcome === 'retry') {
+        log.warn({ err, retryInMs: result.retryInMs, retryPeriodS: periodS }, 'job failed; will retry');
+      } else if (result.outcome === 'dead') {
+        log.error({ err, retryPeriodS: periodS }, 'job failed; its retry period is over');
+        await dead();
+      }
+      return;
+    }
+    const attemptsLeft = job.attempts < job.max_attempts;
+    const delay = attemptsLeft
+      ? task.retryDelayMs
+        ? task.retryDelayMs(job.attempts, { config })
+        : defaultRetryDelay(job.attempts)
+      : null;
+    log.warn({ err, retryInMs: delay }, delay === null ? 'job failed for good' : 'job failed');
+    if (delay !== null) await again();
+    const held = await bounded(failJob(pool, job, err.message, delay)).catch(() => false);
+    if (held && delay === null) await dead();
+  }
+
   private async listen(): Promise<void> {
     const { url, log, config } = this.opts;
     while (!this.stopping) {
-      const client = new pg.Client({ connectionString: url });
+      const client = new pg.Client({ connectionString: url, keepAlive: true });
+      // Listening from the start: an error before the wait below must not go unhandled.
+      const lost = new Promise<void>((resolve) => {
+        client.on('error', () => resolve());
+        client.on('end', () => resolve());
+      });
       try {
         await client.connect();
         this.listener = client;
         client.on('notification', () => this.wake?.());
         await client.query(`listen ${JOBS_CHANNEL}`);
-        await new Promise<void>((resolve) => {
-          client.on('error', () => resolve());
-          client.on('end', () => resolve());
-        });
+        await lost;
       } catch (err) {
         if (!this.stopping) log.debug({ err }, 'job notifications unavailable; polling');
       } finally {

@@ -25,29 +25,57 @@ export interface PoolOptions {
   /** Server-side statement_timeout; also bounds, client-side, a query on a connection gone silent. */
   statementTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** The server-side tcp_user_timeout, and what TCP keepalive probing starts from (a third of
+   * it, at most 10 s): how long a silent peer may hold a connection. 0 turns both off. */
+  tcpTimeoutMs?: number;
 }
 
 /** Grace beyond statement_timeout before the client gives up on a server that no longer answers. */
 const SILENT_SERVER_GRACE_MS = 2000;
+export const DEFAULT_TCP_TIMEOUT_MS = 30_000;
+
+/**
+ * Every client the pool opens gets an `error` listener for its whole life. pg-pool listens on
+ * idle clients only and removes its listener while a client is checked out, so a socket error
+ * on a checked-out client (pg_terminate_backend, a restart, a failover) would otherwise be an
+ * unhandled 'error' event and end the process. With this listener the error fails only the
+ * query in flight; the pool discards the client when it is released.
+ */
+function guardClients(pool: pg.Pool, log?: Logger): void {
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log?.warn({ err }, 'database connection lost'));
+  });
+  // pg-pool re-emits an idle client's error on the pool; the listener above has logged it.
+  pool.on('error', () => {});
+}
 
 // bigint (count(*), sums) and numeric stay strings unless converted on purpose: money is
 // never turned into a binary float, and counts are converted where they are read.
 export function createPool(url: string, log?: Logger, options: PoolOptions = {}): pg.Pool {
   const timeout = options.statementTimeoutMs;
+  const tcpTimeout = options.tcpTimeoutMs ?? DEFAULT_TCP_TIMEOUT_MS;
+  // The server gives up on a connection whose sent data stays unacknowledged this long
+  // (tcp_user_timeout, a per-session setting any role may set; ignored on Unix sockets).
+  const settings = [
+    '-c timezone=UTC', // UTC for every session: COPY parses and prints `YYYY-MM-DD HH:MM:SS` in UTC.
+    '-c datestyle=ISO,YMD',
+    ...(timeout ? [`-c statement_timeout=${timeout}`] : []),
+    ...(tcpTimeout ? [`-c tcp_user_timeout=${tcpTimeout}`] : []),
+  ];
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
-    // UTC for every session: COPY parses and prints `YYYY-MM-DD HH:MM:SS` in UTC.
-    options: `-c timezone=UTC -c datestyle=ISO,YMD${timeout ? ` -c statement_timeout=${timeout}` : ''}`,
+    options: settings.join(' '),
     ...(timeout ? { query_timeout: timeout + SILENT_SERVER_GRACE_MS } : {}),
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
-    // A peer that vanished without a FIN is noticed by TCP keepalive, not by waiting forever.
-    keepAlive: true,
+    // A peer that vanished without a FIN is noticed by TCP keepalive, not by waiting forever;
+    // probing starts after seconds, not the system's default two hours.
+    keepAlive: tcpTimeout > 0,
+    keepAliveInitialDelayMillis: Math.min(10_000, Math.max(1000, Math.floor(tcpTimeout / 3))),
     application_name: 'cdrex',
   } as pg.PoolConfig);
-  // An idle client whose connection drops emits 'error' on the pool; unhandled it would crash.
-  pool.on('error', (err) => log?.warn({ err }, 'idle database connection lost'));
+  guardClients(pool, log);
   return pool;
 }
 
@@ -90,8 +118,9 @@ export async function openStore(config: Config, log: Logger, options: OpenOption
       }
     }
     const connectTimeoutMs = config.dbConnectTimeoutMs;
-    worker = createPool(urls.worker, log, { max: options.poolSize, connectTimeoutMs });
-    app = createPool(urls.app, log, { max: options.poolSize, connectTimeoutMs });
+    const tcpTimeoutMs = config.dbTcpTimeoutMs;
+    worker = createPool(urls.worker, log, { max: options.poolSize, connectTimeoutMs, tcpTimeoutMs });
+    app = createPool(urls.app, log, { max: options.poolSize, connectTimeoutMs, tcpTimeoutMs });
   } catch (err) {
     await worker?.end();
     await app?.end();

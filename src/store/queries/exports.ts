@@ -243,6 +243,55 @@ export async function markExportProcessing(pool: pg.Pool, id: string): Promise<v
   ]);
 }
 
+/** Between two tries: the export waits in the queue again. */
+export async function markExportPending(pool: pg.Pool, id: string): Promise<void> {
+  await pool.query("update exports set status = 'pending' where id = $1::uuid and status = 'processing'", [
+    id,
+  ]);
+}
+
+/** A failed export that no longer exists, or did not fail. */
+export class ExportNotFailedError extends Error {}
+
+/**
+ * An operator's retry of a failed export (`cdrex exports retry`): back to `pending` with a new
+ * job (a fresh attempt count and retry period); its dead job goes. Returns the new job's id.
+ */
+export async function retryFailedExport(
+  pool: pg.Pool,
+  id: string,
+  maxAttempts?: number,
+): Promise<{ id: string; account_id: string; job: string }> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const { rows } = await client.query<{ account_id: string; status: ExportStatus }>(
+      'select account_id, status from exports where id = $1::uuid for update',
+      [id],
+    );
+    if (rows.length === 0) throw new ExportNotFailedError(`No export ${id}.`);
+    if (rows[0].status !== 'failed')
+      throw new ExportNotFailedError(
+        `Export ${id} is ${rows[0].status}, not failed: there is nothing to retry.`,
+      );
+    await client.query("update exports set status = 'pending' where id = $1::uuid", [id]);
+    await client.query("delete from jobs where task = 'export' and payload->>'export_id' = $1::text", [id]);
+    const job = await enqueueJob(
+      client,
+      'export',
+      { export_id: id },
+      { accountId: rows[0].account_id, maxAttempts },
+    );
+    await client.query('commit');
+    client.release();
+    return { id, account_id: rows[0].account_id, job: job! };
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    client.release(err as Error);
+    throw err;
+  }
+}
+
 export async function markExportFailed(pool: pg.Pool, id: string): Promise<void> {
   await pool.query("update exports set status = 'failed' where id = $1::uuid and status <> 'completed'", [
     id,

@@ -11,6 +11,8 @@ export interface Job {
   attempts: number;
   max_attempts: number;
   lease_token: string;
+  /** Lost database connections in a row that gave the job back without counting an attempt. */
+  released: number;
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -85,7 +87,7 @@ update jobs j
        lease_token = gen_random_uuid()
   from candidates c
  where j.id = c.id
-returning j.id, j.task, j.account_id, j.payload, j.attempts, j.max_attempts, j.lease_token`;
+returning j.id, j.task, j.account_id, j.payload, j.attempts, j.max_attempts, j.lease_token, j.released`;
 
 /** Claims are serialised (a transaction-scoped advisory lock, held for milliseconds) so that two
  * workers claiming at the same moment cannot both see room in the same account's quota. */
@@ -147,6 +149,7 @@ export async function failJob(
     name: 'fail_job',
     text: `update jobs
               set last_error = $3::text, locked_by = null, locked_until = null, lease_token = null,
+                  released = 0,
                   run_at = now() + make_interval(secs => coalesce($4::float8, 0) / 1000),
                   dead_at = case when $4::float8 is null then now() end
             where id = $1::bigint and lease_token = $2::uuid`,
@@ -162,6 +165,56 @@ export async function releaseJob(db: Queryable, job: Job): Promise<void> {
       where id = $1::bigint and lease_token = $2::uuid`,
     [job.id, job.lease_token],
   );
+}
+
+/** Gives a job back at once without counting the attempt, after its database connection was
+ * lost; `released` counts these in a row. False when the lease was lost. */
+export async function releaseLostJob(db: Queryable, job: Job, error: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update jobs set attempts = greatest(attempts - 1, 0), released = released + 1, last_error = $3::text,
+            locked_by = null, locked_until = null, lease_token = null
+      where id = $1::bigint and lease_token = $2::uuid`,
+    [job.id, job.lease_token, error.slice(0, 2000)],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * A transient failure (full disk, I/O error, store unavailable): the attempt is not counted, and
+ * the job runs again after a back-off that doubles with the time since its first transient
+ * failure (at least `minMs`, at most `maxMs`), until `periodS` after that first failure, when
+ * it is marked dead. Returns 'retry', 'dead', or 'lost' (the lease was lost).
+ */
+export async function retryJobLater(
+  db: Queryable,
+  job: Job,
+  error: string,
+  backoff: { periodS: number; minMs: number; maxMs: number },
+): Promise<{ outcome: 'retry' | 'dead' | 'lost'; retryInMs?: number }> {
+  const { rows } = await db.query<{ dead: boolean; retry_in_ms: number }>(
+    `with j as (
+       select id, coalesce(first_failed_at, now()) as since from jobs
+        where id = $1::bigint and lease_token = $2::uuid
+     ), next as (
+       select id, since,
+              now() - since >= make_interval(secs => $4::float8) as dead,
+              least($6::float8, greatest($5::float8, extract(epoch from now() - since) * 1000)) as delay_ms
+         from j
+     )
+     update jobs set attempts = greatest(attempts - 1, 0), released = 0, last_error = $3::text,
+            first_failed_at = next.since,
+            locked_by = null, locked_until = null, lease_token = null,
+            run_at = now() + make_interval(secs => next.delay_ms / 1000),
+            dead_at = case when next.dead then now() end
+       from next
+      where jobs.id = next.id
+     returning next.dead as dead, next.delay_ms::float8 as retry_in_ms`,
+    [job.id, job.lease_token, error.slice(0, 2000), backoff.periodS, backoff.minMs, backoff.maxMs],
+  );
+  if (rows.length === 0) return { outcome: 'lost' };
+  return rows[0].dead
+    ? { outcome: 'dead' }
+    : { outcome: 'retry', retryInMs: Math.round(rows[0].retry_in_ms) };
 }
 
 /** Moves a job's next run (a scheduled job rescheduling itself), fenced like any write. */
