@@ -108,6 +108,13 @@ function needsCredential(req: FastifyRequest): boolean {
   return route === undefined || QUERY_ROUTE.test(route) || INGEST_ROUTE.test(route);
 }
 
+/** A pool's use for /healthz: connections open, idle and the callers waiting for one. */
+function poolUse(pool: pg.Pool) {
+  const max = (pool.options as { max?: number }).max ?? 10;
+  const use = { max, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+  return { ...use, exhausted: use.total >= max && use.idle === 0 };
+}
+
 export async function buildApp(store: AppStore, log: Logger): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child(
@@ -186,14 +193,29 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     },
   });
 
+  // Liveness with details: the store (503 when it is down) and each pool's use. A pool with every
+  // connection out reads `exhausted` and the status `degraded`, still 200: exhaustion is load, and
+  // a probe that failed on it would restart or drain busy nodes (decisions.md). When the API pool
+  // has no free connection, the store check does not queue behind the requests for one.
   app.get('/healthz', { config: { rateLimit: false } }, async (_req, reply) => {
+    const pools = {
+      api: poolUse(store.pool),
+      stream: poolUse(store.streamPool),
+      worker: poolUse(store.workerPool),
+    };
+    const exhausted = Object.values(pools).some((p) => p.exhausted);
+    const status = exhausted ? 'degraded' : 'ok';
+    if (pools.api.exhausted) return { status, store: 'busy', pools };
     try {
       const defaultRows = await countDefaultPartitionRows(store.pool);
-      return { status: 'ok', store: 'up', default_partition_rows: defaultRows };
+      return { status, store: 'up', default_partition_rows: defaultRows, pools };
     } catch {
       return reply.code(503).send({ status: 'unavailable', store: 'down' });
     }
   });
+  // Readiness: up and not shutting down (Fastify answers 503 once close() began). Neither pool
+  // exhaustion nor the store is checked: either would take every node out of rotation at once.
+  app.get('/readyz', { config: { rateLimit: false } }, async () => ({ status: 'ready' }));
 
   await app.register(didwwApi, { prefix: '/v3' });
   await app.register(kazooApi, { prefix: '/v1' });

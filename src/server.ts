@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { Worker } from './jobs/worker.js';
 import { ensureScheduledJobs, TASKS } from './jobs/tasks.js';
 import type { Logger } from './log.js';
+import { sweepSpool } from './ingest/spool.js';
 import { createPool, openStore, type Pool } from './store/db.js';
 import { superviseEmbedded, type Supervisor } from './store/supervisor.js';
 
@@ -25,6 +26,7 @@ function supervise(config: Config, log: Logger, pools: Pool[]): Supervisor | und
 }
 
 export async function serve(config: Config, log: Logger, options: { worker: boolean }): Promise<void> {
+  await sweepSpool(config.dataDir, log); // spool files of processes that died mid-load
   const store = await openStore(config, log);
   // Requests get a pool of their own with a statement timeout, so a slow query answers 504/503
   // instead of holding a client; long streams and exports have pools without one.
@@ -80,6 +82,7 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
 }
 
 export async function runWorker(config: Config, log: Logger, options: { once: boolean }): Promise<number> {
+  await sweepSpool(config.dataDir, log);
   const store = await openStore(config, log);
   const masterKey = loadMasterKey(config);
   const worker = new Worker({

@@ -98,6 +98,7 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
         partial: false,
         window: ingestWindow(config, app.store.now()),
         maxNewMonths: config.newMonthsPerLoad,
+        dataDir: config.dataDir,
       },
     );
     if (!result.stored) return fail(reply, 400, result.rejected[0]?.reason ?? 'invalid CDR');

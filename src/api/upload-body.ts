@@ -15,22 +15,29 @@ export const JSON_TYPE = 'application/json';
 const badJson = (detail: string) =>
   Object.assign(new Error(`The body is not valid JSON: ${detail}`), { statusCode: 400 });
 
-/** Fails the stream with a 413 once more than `limit` bytes came in. */
+/** Fails the stream with a 413 once more than `limit` bytes came in. A body that ends early (the
+ * client went away: its request is destroyed without an error event, so `pipe()` would leave the
+ * stream open forever) fails it too, so whoever reads the records stops and rolls back at once. */
 function capped(body: Readable, limit: number): Readable {
   let seen = 0;
-  return body.pipe(
-    new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        seen += chunk.length;
-        if (seen > limit) {
-          done(Object.assign(new Error(`The upload is larger than ${limit} bytes.`), { statusCode: 413 }));
-        } else done(null, chunk);
-      },
-    }),
-  );
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > limit) {
+        done(Object.assign(new Error(`The upload is larger than ${limit} bytes.`), { statusCode: 413 }));
+      } else done(null, chunk);
+    },
+  });
+  // pipeline() destroys `out` with the body's error, or ERR_STREAM_PREMATURE_CLOSE when it closes
+  // before its end; and destroys the body when `out` fails (the 413, or a reader giving up).
+  return pipeline(body, out, () => {});
 }
 
 async function* ndjson(body: Readable): AsyncGenerator<unknown> {
+  // readline never ends on an input that failed before it listened (the client went away while
+  // the load waited for a connection): throw that failure instead.
+  if (body.errored) throw body.errored;
+  if (body.destroyed) throw Object.assign(new Error('The upload ended early.'), { code: 'ECONNRESET' });
   const lines = createInterface({ input: body, crlfDelay: Infinity });
   let n = 0;
   for await (const line of lines) {
@@ -45,8 +52,11 @@ async function* ndjson(body: Readable): AsyncGenerator<unknown> {
 }
 
 async function* csvRows(body: Readable): AsyncGenerator<unknown> {
-  const parser = body.pipe(
+  // pipeline(), not pipe(): a failed or abandoned body must end the loop below with its error.
+  const parser = pipeline(
+    body,
     parseCsv({ columns: true, skip_empty_lines: true, bom: true, relax_column_count: false }),
+    () => {},
   );
   for await (const row of parser) {
     // Empty cells are absent fields, as Kazoo's own CSV writes them.

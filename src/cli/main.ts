@@ -157,6 +157,7 @@ async function importKazoo(account: string, files: string[], config: Config, log
           partial: false,
           // No maxNewMonths: the operator's imports may fill any number of months (decisions.md).
           window: ingestWindow(config),
+          dataDir: config.dataDir,
         },
       );
       if (!result.stored) {

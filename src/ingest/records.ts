@@ -1,19 +1,20 @@
 // Loads CDR records (objects already mapped to `cdrs` columns) of one account. A stream is COPYed
 // straight into `cdrs` while it is read, so parsing in Node and index maintenance in PostgreSQL
-// run at the same time, and spooled to a temp file on the way. If that cannot stand (a duplicate,
-// or a month without its partition yet), it is rolled back and the spool goes through a staging
-// table and a deduplicating INSERT. Invalid records (a time outside the ingestion window among
+// run at the same time, and spooled to a file on the way (in `<data dir>/spool/<pid>/`, see
+// spool.ts). If that cannot stand (a duplicate, or a month without its partition yet), it is rolled
+// back and the spool goes through a staging table and a deduplicating INSERT. Invalid records (a time outside the ingestion window among
 // them) are reported by index and reason; unless `partial`, one invalid record means nothing is
-// stored. A load that would create more new month partitions than allowed stores nothing.
+// stored. A load that would create more new month partitions than allowed stores nothing. An input
+// that fails (a client gone mid-body) ends the load at once: the COPY is rolled back, its
+// connection released, and its spool file removed, as on every other way out.
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ensureMonthPartitions, partitionName, partitionNames } from '../store/partitions.js';
 import { insertDeduplicated, UNIQUE_VIOLATION, type CdrKind } from '../store/queries/cdrs.js';
+import { newSpoolPath } from './spool.js';
 import { checkNewMonths, recordOutsideWindow, type IngestWindow } from './window.js';
 
 /** A CDR as stored; `extra` is the record exactly as the source sent it. */
@@ -75,6 +76,8 @@ export interface LoadOptions {
   /** New month partitions this load may create; beyond, it stores nothing and throws
    * NewMonthsLimitError. Undefined: no limit (CLI imports). */
   maxNewMonths?: number;
+  /** The data dir (config.dataDir): a streamed load spools to `<dataDir>/spool/<pid>/`. */
+  dataDir: string;
 }
 
 /** `map`, then the window check on what it mapped. */
@@ -156,6 +159,26 @@ const monthOf = (d: Date) => d.getUTCFullYear() * 12 + d.getUTCMonth();
 
 /** Small batches already in memory (a switch's post, a JSON body): one statement, no staging. */
 const DIRECT_LIMIT = 5000;
+/** How long a failed load waits for its COPY to be refused and its transaction rolled back before
+ * it gives up on the connection (destroyed, not pooled: its state is then unknown). */
+const ABANDON_MS = 5000;
+
+/** Whether `promise` settled within `ms` (its rejection counts as settled). */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      expired,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Records are mapped one by one as they stream in: `map` returns a record or a reason. */
 export async function loadRecords(
@@ -167,15 +190,22 @@ export async function loadRecords(
   map = mapInWindow(map, options.window);
   if (Array.isArray(input) && input.length <= DIRECT_LIMIT) return loadSmallBatch(pool, input, map, options);
   const client = await pool.connect();
-  const spoolDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'cdrex-load-'));
-  const spoolPath = path.join(spoolDir, 'records.copy');
-  const spool = fs.createWriteStream(spoolPath, { mode: 0o600 }); // CDRs: this user's eyes only
+  let spoolPath: string | undefined;
+  let spool: fs.WriteStream | undefined;
+  // A write error (a full disk) is kept and thrown from the loop, never left unhandled.
+  let spoolError: Error | undefined;
   const suffix = [options.accountId, options.source, options.imported ? 't' : 'f'].map(copyCell).join('\t');
   const rejected: Rejected[] = [];
   let rejectedCount = 0;
-  let broken = false;
+  let broken: Error | undefined;
   let abandon = async () => {};
   try {
+    spoolPath = await newSpoolPath(options.dataDir);
+    // CDRs: this user's eyes only. Open before going on, so the file exists before anything can
+    // fail and the unlink below always finds it.
+    spool = fs.createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
+    spool.on('error', (err) => (spoolError ??= err));
+    await once(spool, 'open');
     const partitions = await partitionNames(client);
     await client.query('begin');
     // A deep buffer lets Node parse ahead while PostgreSQL is busy with the indexes, and the
@@ -223,15 +253,18 @@ export async function loadRecords(
         if (!first || t < first) first = t;
         if (!last || t > last) last = t;
         const line = copyLine(mapped, suffix);
+        if (spoolError) throw spoolError;
         if (!spool.write(line)) await once(spool, 'drain');
         if (direct && !copy.write(line)) await Promise.race([once(copy, 'drain').catch(() => {}), copyDone]);
         staged++;
       }
       index++;
     }
+    const spooled = spool;
     await new Promise<void>((resolve, reject) =>
-      spool.end((err?: Error | null) => (err ? reject(err) : resolve())),
+      spooled.end((err?: Error | null) => (err ? reject(err) : resolve())),
     );
+    if (spoolError) throw spoolError;
     if (rejectedCount > 0 && !options.partial) {
       await abandon();
       await client.query('rollback');
@@ -257,14 +290,15 @@ export async function loadRecords(
     });
     return { inserted, duplicates: staged - inserted, rejected, stored: true };
   } catch (err) {
-    broken = true;
-    // A COPY still open would hold the connection: end it before rolling back.
-    await abandon().catch(() => {});
-    await client.query('rollback').catch(() => {});
+    broken = err instanceof Error ? err : new Error(String(err));
+    // A COPY still open would hold the connection: refuse it, then roll back. Should either not
+    // answer in time, the connection is destroyed below, which ends the transaction as surely.
+    if (await settledWithin(abandon(), ABANDON_MS)) await settledWithin(client.query('rollback'), ABANDON_MS);
     throw err;
   } finally {
-    spool.destroy();
-    await fs.promises.rm(spoolDir, { recursive: true, force: true });
+    spool?.destroy();
+    if (spoolPath) await fs.promises.rm(spoolPath, { force: true }).catch(() => {});
+    // After a failure the connection is not trusted again: release(err) destroys it.
     client.release(broken);
   }
 }

@@ -194,6 +194,7 @@ describe('Kazoo upload', () => {
       partial: false,
       window: ingestWindow(server.config, NOW),
       maxNewMonths: 2,
+      dataDir: server.config.dataDir,
     };
     await assert.rejects(loadRecords(pool, docs, kazooDocToRecord, options), (err: unknown) => {
       assert.ok(err instanceof NewMonthsLimitError);

@@ -41,6 +41,7 @@ for (const acct of accounts) {
     imported: true,
     partial: false,
     window: ingestWindow(server.config, NOW),
+    dataDir: server.config.dataDir,
   });
 }
 await pool.query('analyze cdrs');

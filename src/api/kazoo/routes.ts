@@ -271,6 +271,7 @@ async function uploadRoutes(app: FastifyInstance): Promise<void> {
       partial,
       window: ingestWindow(config, app.store.now()),
       maxNewMonths: config.newMonthsPerLoad,
+      dataDir: config.dataDir,
     });
     const data = { inserted: result.inserted, duplicates: result.duplicates, rejected: result.rejected };
     if (!result.stored) return sendKazooError(req, reply, 400, 'invalid records; nothing was stored', data);

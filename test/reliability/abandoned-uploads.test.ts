@@ -1,0 +1,252 @@
+// Promise (issue 12, abandoned uploads): an upload whose client goes away mid-body ends its COPY at
+// once (rolled back, the connection released), leaves no spool file behind, and so cannot starve
+// the workers' pool: twelve abandoned uploads (more than the pool holds) on the real `cdrex serve`,
+// then no backend is idle in a transaction or still in COPY, no spool file remains, nothing was
+// stored, and an export created afterwards completes. Also: spool directories of dead processes
+// are swept when `cdrex serve` starts (only those), and /healthz reports each pool's use.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
+import { CDREX_BIN } from '../helpers/cli.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+
+const UPLOADS = 12;
+const db = await createTestDatabase();
+const helper = await startServer(db, { worker: false });
+const uploader = await helper.newAccount('uploader');
+const other = await helper.newAccount('other');
+await helper.seed(other.account_id, 'cdr_in', 500, 3);
+
+const dataDir = helper.config.dataDir;
+// Spool files used to go to the temp directory: point it inside the data dir, so a spool file
+// left anywhere by the server is seen below.
+const tmpDir = path.join(dataDir, 'tmp');
+fs.mkdirSync(tmpDir, { recursive: true });
+// tsx (which runs src/ when build/ is stale) keeps its compile cache there: share the usual one.
+const tsxCache = `tsx-${process.getuid?.() ?? 0}`;
+if (fs.existsSync(path.join(os.tmpdir(), tsxCache)))
+  fs.symlinkSync(path.join(os.tmpdir(), tsxCache), path.join(tmpDir, tsxCache));
+// A spool directory a dead process left behind, and one of a live process (this test's).
+const deadPid = await new Promise<number>((resolve) => {
+  const gone = spawn(process.execPath, ['-e', '0']);
+  gone.on('exit', () => resolve(gone.pid!));
+});
+const deadSpool = path.join(dataDir, 'spool', String(deadPid));
+const liveSpool = path.join(dataDir, 'spool', String(process.pid));
+for (const dir of [deadSpool, liveSpool]) {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'records.copy'), 'left behind\n');
+}
+
+const port = await new Promise<number>((resolve) => {
+  const probe = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port: p } = probe.address() as net.AddressInfo;
+    probe.close(() => resolve(p));
+  });
+});
+const base = `http://127.0.0.1:${port}`;
+const child: ChildProcess = spawn(process.execPath, [CDREX_BIN, 'serve'], {
+  env: {
+    ...process.env,
+    ...testEnv(db, dataDir, {
+      PORT: String(port),
+      CDREX_PUBLIC_URL: base,
+      CDREX_DB_CONNECT_TIMEOUT_MS: '2000',
+      CDREX_POLL_MS: '100',
+      TMPDIR: tmpDir,
+    }),
+    LOG_LEVEL: 'error',
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+after(() => {
+  child.kill('SIGKILL');
+  fs.rmSync(liveSpool, { recursive: true, force: true });
+});
+await waitFor(
+  () =>
+    fetch(`${base}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    ),
+  'cdrex serve to answer',
+);
+
+const nowG = Math.floor(NOW.getTime() / 1000) + GREGORIAN_OFFSET;
+function kazooCdr(upload: number, i: number) {
+  return {
+    call_id: `abandoned-${upload}-${i}`,
+    timestamp: String(nowG - 600 - (i % 300)),
+    duration_seconds: '30',
+    billing_seconds: '25',
+    caller_id_number: '+14155550100',
+    callee_id_number: '+442070000100',
+    direction: 'inbound',
+  };
+}
+
+/** About `bytes` of a body in the given type, cut anywhere (the server never sees its end). */
+function partialBody(type: string, upload: number, bytes: number): Buffer {
+  const parts: string[] = [];
+  let size = 0;
+  if (type === 'text/csv') parts.push('call_id,timestamp,duration_seconds,billing_seconds,direction\n');
+  if (type === 'application/json') parts.push('[');
+  for (let i = 0; size < bytes; i++) {
+    const c = kazooCdr(upload, i);
+    const part =
+      type === 'text/csv'
+        ? `${c.call_id},${c.timestamp},30,25,inbound\n`
+        : type === 'application/json'
+          ? `${i ? ',' : ''}${JSON.stringify(c)}`
+          : `${JSON.stringify(c)}\n`;
+    parts.push(part);
+    size += part.length;
+  }
+  return Buffer.from(parts.join(''));
+}
+
+const TYPES = ['application/x-ndjson', 'text/csv', 'application/json'];
+// Half a megabyte each, of a body announced four times longer. (The server notices a client gone only
+// once it has read what that client sent before: TCP gives no earlier sign while it reads slowly.)
+const SENT_BYTES = 512 << 10;
+
+/** Sends an upload's headers (announcing a body four times longer) and part of its body, and
+ * keeps the socket open; the caller destroys it. */
+function openUpload(upload: number): Promise<net.Socket> {
+  const type = TYPES[upload % TYPES.length];
+  const method = upload % 2 === 0 ? 'PUT' : 'POST';
+  const body = partialBody(type, upload, SENT_BYTES);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(
+        `${method} /v2/accounts/${uploader.account_id}/cdrs HTTP/1.1\r\n` +
+          `Host: 127.0.0.1:${port}\r\nX-Auth-Token: ${uploader.api_key}\r\n` +
+          `Content-Type: ${type}\r\nContent-Length: ${body.length * 4}\r\n\r\n`,
+      );
+      socket.write(body, () => resolve(socket));
+    });
+    socket.on('error', reject);
+    socket.on('data', () => {}); // an early answer (it would be a bug) must not stall the socket
+    after(() => socket.destroy());
+  });
+}
+
+interface Backend {
+  pid: number;
+  state: string | null;
+  query: string;
+}
+
+/** The server's backends on this database that hold a transaction open (for more than a moment:
+ * a job's claim passes through that state) or a COPY. */
+async function heldBackends(): Promise<Backend[]> {
+  const { rows } = await db.pool.query<Backend>(
+    `select pid, state, query from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid()
+        and ((state like 'idle in transaction%' and state_change < now() - interval '3 seconds')
+             or (state = 'active' and query ilike 'copy cdrs%'))`,
+  );
+  return rows;
+}
+
+/** Spool files under the data dir: in spool/, or where they used to go (`cdrex-load-*` in the temp
+ * directory). Symbolic links are not followed. */
+function spoolFiles(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/^(spool\/|tmp\/cdrex-load-)/.test(path.relative(dataDir, full))) found.push(full);
+    }
+  };
+  walk(dataDir);
+  return found.filter((f) => !f.startsWith(liveSpool));
+}
+
+const cdrCount = async (accountId: string) =>
+  Number((await db.pool.query('select count(*) from cdrs where account_id = $1', [accountId])).rows[0].count);
+
+test('at start, cdrex serve sweeps the spool directories of dead processes only', () => {
+  assert.equal(fs.existsSync(deadSpool), false, "the dead process's spool directory is gone");
+  assert.equal(fs.existsSync(path.join(liveSpool, 'records.copy')), true, "a live process's is kept");
+});
+
+test('twelve uploads abandoned mid-body: no held backend, no spool file, nothing stored, an export still completes', async (t) => {
+  const sockets: net.Socket[] = [];
+  for (let u = 0; u < UPLOADS; u++) sockets.push(await openUpload(u));
+  // The uploads are loading: the pool the workers share is full of their COPYs (ten of them).
+  await waitFor(
+    async () => (await heldBackends()).filter((b) => /^copy cdrs/i.test(b.query)).length >= 10,
+    'the uploads to hold ten COPY connections',
+  );
+  for (const s of sockets) s.destroy();
+  const abandonedAt = Date.now();
+
+  // Each COPY is refused and rolled back at once; the connection is released (or destroyed).
+  await waitFor(
+    async () => (await heldBackends()).length === 0,
+    'no backend idle in a transaction or in COPY',
+    30_000,
+  ).catch(async () => {
+    const held = (await heldBackends()).map((b) => `${b.pid} ${b.state}: ${b.query.slice(0, 20)}`);
+    assert.deepEqual(held, [], 'no backend is idle in a transaction or still in COPY');
+  });
+  t.diagnostic(`every COPY ended ${Date.now() - abandonedAt} ms after the clients went away`);
+  await waitFor(async () => spoolFiles().length === 0, 'no spool file to remain', 20_000).catch(() => {
+    assert.deepEqual(spoolFiles(), [], 'no spool file remains');
+  });
+  assert.equal(await cdrCount(uploader.account_id), 0, 'an abandoned upload stores nothing');
+
+  // The pools are free again, and /healthz shows it.
+  const health = (await (await fetch(`${base}/healthz`)).json()) as {
+    status: string;
+    pools: Record<string, { total: number; idle: number; waiting: number; max: number }>;
+  };
+  assert.equal(health.status, 'ok');
+  for (const name of ['api', 'stream', 'worker']) {
+    assert.ok(health.pools?.[name], `/healthz reports the ${name} pool`);
+    assert.equal(health.pools[name].waiting, 0, `nobody waits for the ${name} pool`);
+  }
+
+  // Another tenant's export, created after them, completes.
+  const res = await fetch(`${base}/v3/exports`, {
+    method: 'POST',
+    headers: { 'Api-Key': other.api_key, 'Content-Type': 'application/vnd.api+json' },
+    body: JSON.stringify({
+      data: {
+        type: 'exports',
+        attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } },
+      },
+    }),
+  });
+  assert.equal(res.status, 201);
+  const { id } = ((await res.json()) as { data: { id: string } }).data;
+  const url = await waitFor(
+    async () => {
+      const show = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': other.api_key } });
+      return ((await show.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
+    },
+    'the export to complete after the abandoned uploads',
+    60_000,
+  );
+  assert.ok(url);
+  t.diagnostic(`the export completed ${Date.now() - abandonedAt} ms after the clients went away`);
+
+  // And a whole upload goes through the same pool afterwards.
+  const body = [0, 1, 2].map((i) => JSON.stringify(kazooCdr(99, i))).join('\n');
+  const done = await fetch(`${base}/v2/accounts/${uploader.account_id}/cdrs`, {
+    method: 'PUT',
+    headers: { 'X-Auth-Token': uploader.api_key, 'Content-Type': 'application/x-ndjson' },
+    body,
+  });
+  assert.equal(done.status, 201, await done.text());
+  assert.equal(await cdrCount(uploader.account_id), 3);
+  assert.deepEqual(spoolFiles(), [], 'a finished upload leaves no spool file');
+});
