@@ -13,6 +13,8 @@ import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
 import { waitFor } from '../helpers/server.js';
 
 const isRoot = process.getuid?.() === 0;
+const now = new Date();
+const filters = { year: now.getUTCFullYear(), month: now.getUTCMonth() + 1 };
 
 interface Cluster {
   dataDir: string;
@@ -21,7 +23,8 @@ interface Cluster {
   pidFile(): string;
   port(): number;
   status(): Promise<{ running: boolean; users: number; pinned: boolean; port: number }>;
-  serve(): Promise<Serve>;
+  /** `cdrex serve`, or another long-running command (`worker`) when args are given. */
+  serve(args?: string[]): Promise<Serve>;
 }
 
 interface Serve {
@@ -98,10 +101,10 @@ function newCluster(): Cluster {
     pidFile: () => path.join(pgdataOf(dataDir, clusterFile().id), 'postmaster.pid'),
     port: () => clusterFile().port,
     status: async () => summary(await cdrex(['db', 'status'], env)) as Awaited<ReturnType<Cluster['status']>>,
-    async serve() {
+    async serve(args = ['serve']) {
       const port = await freePort();
       let log = '';
-      const child = spawn(process.execPath, [CDREX_BIN, 'serve'], {
+      const child = spawn(process.execPath, [CDREX_BIN, ...args], {
         env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'info' },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
@@ -131,10 +134,13 @@ async function stopServe(serve: Serve): Promise<void> {
   await exited;
 }
 
-test('SIGKILL of the embedded postmaster under cdrex serve: healthy again without any command', async (t: TestContext) => {
+test('SIGKILL of the embedded postmaster under cdrex serve and a worker: restarted once, healthy again, exports complete', async (t: TestContext) => {
   const cluster = newCluster();
   const serve = await cluster.serve();
   await waitFor(serve.healthy, 'cdrex serve on the embedded store', 60_000);
+  const worker = await cluster.serve(['worker']);
+  await waitFor(async () => /cdrex worker running/.test(worker.log()), 'cdrex worker', 60_000);
+  const account = summary(await cdrex(['accounts', 'create', '--name', 'supervised'], cluster.env));
   const port = cluster.port();
   const killed = postmasterPid(cluster);
   const since = Date.now();
@@ -143,6 +149,7 @@ test('SIGKILL of the embedded postmaster under cdrex serve: healthy again withou
   await waitFor(
     async () => {
       assert.ok(running(serve.child), `cdrex serve exited:\n${serve.log().slice(-3000)}`);
+      assert.ok(running(worker.child), `cdrex worker exited:\n${worker.log().slice(-3000)}`);
       const pid = postmasterPid(cluster);
       return pid !== killed && alive(pid) && (await serve.healthy());
     },
@@ -150,9 +157,31 @@ test('SIGKILL of the embedded postmaster under cdrex serve: healthy again withou
     60_000,
   );
   t.diagnostic(`healthy again ${Date.now() - since} ms after the SIGKILL`);
-  assert.match(serve.log(), /postmaster is gone; restarting it/);
-  assert.match(serve.log(), /the embedded PostgreSQL is up again/);
+  const restarts = (serve.log() + worker.log()).match(/the embedded PostgreSQL is up again/g) ?? [];
+  assert.equal(restarts.length, 1, 'one process restarted it; the other found it alive');
+  assert.match(serve.log() + worker.log(), /postmaster is gone; restarting it/);
   assert.equal(cluster.port(), port, 'the port did not change');
+  // The pools reconnect by themselves: an export (the app and worker pools) completes.
+  const key = String(account.api_key);
+  const created = await fetch(`http://127.0.0.1:${serve.port}/v3/exports`, {
+    method: 'POST',
+    headers: { 'Api-Key': key, 'Content-Type': 'application/vnd.api+json' },
+    body: JSON.stringify({ data: { type: 'exports', attributes: { export_type: 'cdr_in', filters } } }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  const id = ((await created.json()) as { data: { id: string } }).data.id;
+  await waitFor(
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${serve.port}/v3/exports/${id}`, {
+        headers: { 'Api-Key': key },
+      });
+      const body = (await res.json()) as { data: { attributes: { url: string | null } } };
+      return body.data.attributes.url;
+    },
+    'the export to complete after the restart',
+    60_000,
+  );
+  await stopServe(worker);
   await stopServe(serve);
   assert.equal((await cluster.status()).running, false, 'serve, the last one out, stopped it');
 });
