@@ -49,24 +49,32 @@ async function finish(client: pg.PoolClient, err: unknown): Promise<void> {
   }
 }
 
+/** Runs fn between `open` (which begins the transaction) and COMMIT; rolls back on a throw. */
+async function inTransaction<T>(
+  pool: pg.Pool,
+  open: (client: pg.PoolClient) => Promise<unknown>,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let failure: unknown;
+  try {
+    await open(client);
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    failure = err ?? new Error('transaction failed');
+    throw err;
+  } finally {
+    await finish(client, failure);
+  }
+}
+
 /** The account's view of the store through `pool` (a cdrex_app pool). */
 export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
-  async function transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    let failure: unknown;
-    try {
-      await setAccount(client, accountId);
-      const result = await fn(client);
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      failure = err ?? new Error('transaction failed');
-      throw err;
-    } finally {
-      await finish(client, failure);
-    }
-  }
+  const transaction = <T>(fn: (client: pg.PoolClient) => Promise<T>) =>
+    inTransaction(pool, (client) => setAccount(client, accountId), fn);
   const query = ((config: unknown, values?: unknown) =>
     transaction((client) => client.query(config as string, values as unknown[]))) as pg.Pool['query'];
   return {
@@ -102,21 +110,6 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
 }
 
 /** A transaction on an unscoped pool (the worker's), released broken when it failed. */
-export async function withTransaction<T>(
-  pool: pg.Pool,
-  fn: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  let failure: unknown;
-  try {
-    await client.query('begin');
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    failure = err ?? new Error('transaction failed');
-    throw err;
-  } finally {
-    await finish(client, failure);
-  }
+export function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, (client) => client.query('begin'), fn);
 }
