@@ -186,6 +186,24 @@ test('SIGKILL of the embedded postmaster under cdrex serve and a worker: restart
   assert.equal((await cluster.status()).running, false, 'serve, the last one out, stopped it');
 });
 
+test('cdrex db stop is obeyed: serve does not restart the cluster until the next start', async () => {
+  const cluster = newCluster();
+  const serve = await cluster.serve();
+  await waitFor(serve.healthy, 'cdrex serve on the embedded store', 60_000);
+  assert.deepEqual(summary(await cdrex(['db', 'stop'], cluster.env)), { stopped: true });
+  await waitFor(
+    async () => /stopped by `cdrex db stop`; not restarting it/.test(serve.log()),
+    'the supervisor to notice the stop',
+    30_000,
+  );
+  assert.equal((await cluster.status()).running, false);
+  assert.ok(running(serve.child), 'serve stays up, answering 503');
+  assert.equal(summary(await cdrex(['db', 'start'], cluster.env)).running, true);
+  await waitFor(serve.healthy, 'cdrex serve, healthy after db start', 60_000);
+  await stopServe(serve);
+  assert.equal((await cluster.status()).running, true, 'db start pinned it');
+});
+
 test('cdrex db start pins the cluster: a command leaving does not stop it, until cdrex db stop', async () => {
   const cluster = newCluster();
   const started = summary(await cdrex(['db', 'start'], cluster.env));
