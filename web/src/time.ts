@@ -4,7 +4,7 @@ export const GREGORIAN_OFFSET = 62167219200;
 /** The API's longest range (CDREX_KAZOO_MAX_RANGE_S's default, 31 days). */
 export const MAX_RANGE_S = 2682000;
 
-export type Preset = 'hour' | 'today' | 'month' | 'custom';
+export type Preset = 'hour' | 'today' | 'month' | 'last_month' | 'custom';
 
 export interface Range {
   preset: Preset;
@@ -16,16 +16,28 @@ export const PRESETS: { value: Preset; label: string }[] = [
   { value: 'hour', label: 'Last hour' },
   { value: 'today', label: 'Today' },
   { value: 'month', label: 'This month' },
+  { value: 'last_month', label: 'Last month' },
   { value: 'custom', label: 'Custom' },
 ];
 
+/** A calendar month in the browser's time zone as [its first second, its last second]. The API's
+ * created_to covers its whole second (`time_start < created_to + 1 s`), so the range ends right
+ * where the next month's begins: consecutive months never overlap, and a call starting at
+ * 00:00:00 on the 1st is in the new month only. `month` may run past 11 or below 0. */
+export function monthRange(year: number, month: number): { from: Date; to: Date } {
+  const from = new Date(year, month, 1, 0, 0, 0, 0);
+  const next = new Date(year, month + 1, 1, 0, 0, 0, 0);
+  return { from, to: new Date(next.getTime() - 1000) };
+}
+
 export function presetRange(preset: Exclude<Preset, 'custom'>, now = new Date()): Range {
+  if (preset === 'month' || preset === 'last_month') {
+    const shift = preset === 'month' ? 0 : -1;
+    return { preset, ...monthRange(now.getFullYear(), now.getMonth() + shift) };
+  }
   const from = new Date(now);
   if (preset === 'hour') from.setTime(now.getTime() - 3600_000);
-  else {
-    from.setHours(0, 0, 0, 0);
-    if (preset === 'month') from.setDate(1);
-  }
+  else from.setHours(0, 0, 0, 0);
   return { preset, from, to: now };
 }
 
