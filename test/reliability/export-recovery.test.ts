@@ -123,7 +123,7 @@ test("pg_terminate_backend of the export's COPY: cdrex serve stays up, the expor
     async () => {
       const { rows } = await db.pool.query<{ pid: number }>(
         `select pid from pg_stat_activity
-          where datname = $1 and usename = 'cdrex_app' and query ilike 'copy (select%'`,
+          where datname = $1 and usename = 'cdrex_app' and state = 'active' and query ilike 'copy (select%'`,
         [dbName],
       );
       return rows[0]?.pid;
@@ -135,7 +135,14 @@ test("pg_terminate_backend of the export's COPY: cdrex serve stays up, the expor
   const killed = await db.pool.query<{ ok: boolean }>('select pg_terminate_backend($1) as ok', [pid]);
   assert.equal(killed.rows[0].ok, true);
 
-  const url = await waitFor(async () => (await api(id)).url, 'the export to complete', 90_000);
+  const url = await waitFor(
+    async () => {
+      if (serve.proc.exitCode !== null) throw new Error(`cdrex serve exited (${serve.proc.exitCode})`);
+      return (await api(id)).url;
+    },
+    'the export to complete',
+    90_000,
+  );
   console.log(`# export completed ${Date.now() - started} ms after its COPY's backend was terminated`);
   assert.equal(serve.proc.exitCode, null, 'cdrex serve is still running');
   assert.equal((await fetch(`${serve.base}/healthz`)).status, 200, 'and still answers');
