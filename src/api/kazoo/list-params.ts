@@ -114,7 +114,9 @@ export function parseListParams(
     search: {
       accountId,
       from: new Date((from - GREGORIAN_OFFSET) * 1000),
-      to: new Date((to - GREGORIAN_OFFSET) * 1000),
+      // created_to is inclusive, as Kazoo's, and covers its whole second: a call starting at
+      // 12:00:00.5 is in a range ending at 12:00:00 (README, "Ranges").
+      to: new Date((to + 1 - GREGORIAN_OFFSET) * 1000),
       conditions,
       ascending: flat.ascending === 'true',
       utcOffsetS: utcOffset,

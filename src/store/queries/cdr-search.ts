@@ -23,7 +23,8 @@ export interface Keyset {
 export interface CdrSearch {
   accountId: string;
   from: Date;
-  to: Date; // inclusive
+  /** Exclusive: rows start before it (Kazoo's created_to + 1 s, see list-params.ts). */
+  to: Date;
   conditions: CdrCondition[];
   ascending?: boolean;
   utcOffsetS?: number;
@@ -189,7 +190,7 @@ function whereSql(search: CdrSearch, params: SqlParams): string {
   const parts = [
     `account_id = ${params.add(search.accountId)}::text`,
     `time_start >= ${params.add(search.from)}::timestamptz`,
-    `time_start <= ${params.add(search.to)}::timestamptz`,
+    `time_start < ${params.add(search.to)}::timestamptz`,
   ];
   for (const cond of search.conditions) parts.push(conditionSql(cond, params));
   return parts.join(' and ');
