@@ -1,0 +1,119 @@
+// Promise (issue 12, finding 5): a silent network partition during an export is noticed in
+// seconds, not hours. The real `cdrex worker` reaches PostgreSQL through a TCP proxy that the
+// test silences mid-COPY (connections stay open, nothing is relayed: no FIN, no RST):
+// - the COPY's no-progress watchdog (CDREX_COPY_STALL_MS) destroys the client and gives the job
+//   back;
+// - with the watchdog out of the way, the lease renewal that gets no answer does the same.
+// Once the network returns, the export completes with every row.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { after, test } from 'node:test';
+import zlib from 'node:zlib';
+import { CDREX_BIN } from '../helpers/cli.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+
+const ROWS = 200_000;
+const db = await createTestDatabase();
+const helper = await startServer(db, { worker: false });
+const account = await helper.newAccount('partition');
+await helper.seed(account.account_id, 'cdr_in', ROWS, 21);
+const dbName = new URL(db.url).pathname.slice(1);
+
+function startWorker(databaseUrl: string, env: Record<string, string>) {
+  const proc: ChildProcess = spawn(process.execPath, [CDREX_BIN, 'worker'], {
+    env: {
+      ...process.env,
+      ...testEnv(db, helper.config.dataDir, { DATABASE_URL: databaseUrl, ...env }),
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let rest = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  after(() => {
+    proc.kill('SIGKILL');
+  });
+  return { proc, logs };
+}
+
+const status = async (id: string) =>
+  (
+    (await (
+      await fetch(`${helper.base}/v3/exports/${id}`, { headers: { 'Api-Key': account.api_key } })
+    ).json()) as { data: { attributes: { status: string; url: string | null } } }
+  ).data.attributes;
+
+const cases = [
+  {
+    name: "the COPY's no-progress watchdog",
+    env: { CDREX_COPY_STALL_MS: '1000', CDREX_LEASE_MS: '6000' },
+    cause: /yielded nothing/,
+  },
+  {
+    name: 'the lease renewal that gets no answer',
+    env: { CDREX_COPY_STALL_MS: '600000', CDREX_LEASE_MS: '3000' },
+    cause: /lease could not be renewed/,
+  },
+];
+
+for (const c of cases) {
+  test(`a silent partition mid-COPY is noticed by ${c.name}; the export then completes`, async () => {
+    const proxy = await startTcpProxy(db.url);
+    after(() => proxy.close());
+    const worker = startWorker(proxy.url, c.env);
+    const id = await helper.createExport(account.api_key, {
+      export_type: 'cdr_in',
+      filters: { year: THIS_YEAR, month: THIS_MONTH },
+    });
+    await waitFor(
+      async () => {
+        const { rows } = await db.pool.query(
+          `select 1 from pg_stat_activity
+            where datname = $1 and usename = 'cdrex_app' and state = 'active' and query ilike 'copy (select%'`,
+          [dbName],
+        );
+        return rows.length > 0;
+      },
+      "the export's COPY to be running",
+      60_000,
+    );
+    proxy.silence();
+    const silenced = Date.now();
+    const given = await waitFor(
+      async () =>
+        worker.logs.find((l) => l.export === id && l.msg === 'database connection lost; job given back'),
+      'the worker to notice the partition',
+      30_000,
+    );
+    console.log(`# ${c.name}: noticed ${Date.now() - silenced} ms after the partition began`);
+    assert.match(JSON.stringify(given.err), c.cause);
+    assert.equal(worker.proc.exitCode, null, 'the worker is still running');
+
+    proxy.restore();
+    const restored = Date.now();
+    const url = await waitFor(async () => (await status(id)).url, 'the export to complete', 60_000);
+    console.log(`# ${c.name}: export completed ${Date.now() - restored} ms after the network returned`);
+    const res = await fetch(url, { headers: { 'Api-Key': account.api_key } });
+    const lines = zlib
+      .gunzipSync(Buffer.from(await res.arrayBuffer()))
+      .toString('utf8')
+      .split('\n');
+    assert.equal(lines.pop(), '');
+    assert.equal(lines.length, ROWS + 1, 'every row');
+    worker.proc.kill('SIGTERM');
+    await new Promise((r) => worker.proc.once('exit', r));
+  });
+}
