@@ -170,6 +170,16 @@ function spoolFiles(): string[] {
   return found.filter((f) => !f.startsWith(liveSpool));
 }
 
+interface Health {
+  status: string;
+  pools: Record<string, { max: number; total: number; idle: number; waiting: number; exhausted: boolean }>;
+}
+async function healthz(): Promise<Health> {
+  const res = await fetch(`${base}/healthz`);
+  assert.equal(res.status, 200);
+  return (await res.json()) as Health;
+}
+
 const cdrCount = async (accountId: string) =>
   Number((await db.pool.query('select count(*) from cdrs where account_id = $1', [accountId])).rows[0].count);
 
@@ -186,6 +196,15 @@ test('twelve uploads abandoned mid-body: no held backend, no spool file, nothing
     async () => (await heldBackends()).filter((b) => /^copy cdrs/i.test(b.query)).length >= 10,
     'the uploads to hold ten COPY connections',
   );
+  // The exhaustion is visible in /healthz (still 200: it is load), and /readyz does not fail on it.
+  const busy = await healthz();
+  assert.equal(busy.status, 'degraded');
+  assert.equal(busy.pools.worker.exhausted, true, JSON.stringify(busy.pools.worker));
+  assert.equal(busy.pools.worker.idle, 0);
+  const ready = await fetch(`${base}/readyz`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(await ready.json(), { status: 'ready' });
+
   for (const s of sockets) s.destroy();
   const abandonedAt = Date.now();
 
@@ -205,10 +224,7 @@ test('twelve uploads abandoned mid-body: no held backend, no spool file, nothing
   assert.equal(await cdrCount(uploader.account_id), 0, 'an abandoned upload stores nothing');
 
   // The pools are free again, and /healthz shows it.
-  const health = (await (await fetch(`${base}/healthz`)).json()) as {
-    status: string;
-    pools: Record<string, { total: number; idle: number; waiting: number; max: number }>;
-  };
+  const health = await healthz();
   assert.equal(health.status, 'ok');
   for (const name of ['api', 'stream', 'worker']) {
     assert.ok(health.pools?.[name], `/healthz reports the ${name} pool`);
