@@ -3,7 +3,7 @@
 // an array or starts with `"data": [` element by element. Any other JSON body (one CDR) is small
 // and is parsed whole, within the byte cap.
 import { createInterface } from 'node:readline';
-import { type Duplex, pipeline, Readable, Transform } from 'node:stream';
+import { type Duplex, finished, pipeline, Readable, Transform } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import { parser } from 'stream-json';
 import { pick } from 'stream-json/filters/pick.js';
@@ -28,9 +28,14 @@ function capped(body: Readable, limit: number): Readable {
       } else done(null, chunk);
     },
   });
-  // pipeline() destroys `out` with the body's error, or ERR_STREAM_PREMATURE_CLOSE when it closes
-  // before its end; and destroys the body when `out` fails (the 413, or a reader giving up).
-  return pipeline(body, out, () => {});
+  body.pipe(out);
+  // What pipe() does not pass on: the body's error, or ERR_STREAM_PREMATURE_CLOSE when it closes
+  // before its end. (The body itself is left alone when `out` fails: after a 413 the server
+  // answers, then closes the connection.)
+  finished(body, (err) => {
+    if (err) out.destroy(err);
+  });
+  return out;
 }
 
 async function* ndjson(body: Readable): AsyncGenerator<unknown> {
