@@ -120,6 +120,7 @@ export async function resolveRoles(options: RoleOptions): Promise<RoleUrls> {
     return { owner: options.ownerUrl, app: options.appUrl, worker: options.workerUrl };
   }
   const client = new pg.Client({ connectionString: options.ownerUrl });
+  client.on('error', () => {}); // a dropped connection fails the query in flight; it must not end the process
   await client.connect();
   try {
     if (!(await mayCreateRoles(client))) {
