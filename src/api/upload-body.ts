@@ -12,6 +12,14 @@ import { streamArray } from 'stream-json/streamers/stream-array.js';
 export const STREAMED_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv'];
 export const JSON_TYPE = 'application/json';
 
+/** The body ended before its end: the client went away (or its stream failed). A 400, so it is
+ * neither taken for the store's failure (its ECONNRESET) nor for bad JSON, and nobody is paged. */
+const cutShort = (cause?: unknown) =>
+  Object.assign(new Error(`The body was cut short (${(cause as Error | undefined)?.message ?? 'closed'}).`), {
+    statusCode: 400,
+    cause,
+  });
+
 const badJson = (detail: string) =>
   Object.assign(new Error(`The body is not valid JSON: ${detail}`), { statusCode: 400 });
 
@@ -33,7 +41,7 @@ function capped(body: Readable, limit: number): Readable {
   // before its end. (The body itself is left alone when `out` fails: after a 413 the server
   // answers, then closes the connection.)
   finished(body, (err) => {
-    if (err) out.destroy(err);
+    if (err) out.destroy(cutShort(err));
   });
   return out;
 }
@@ -42,7 +50,7 @@ async function* ndjson(body: Readable): AsyncGenerator<unknown> {
   // readline never ends on an input that failed before it listened (the client went away while
   // the load waited for a connection): throw that failure instead.
   if (body.errored) throw body.errored;
-  if (body.destroyed) throw Object.assign(new Error('The upload ended early.'), { code: 'ECONNRESET' });
+  if (body.destroyed) throw cutShort();
   const lines = createInterface({ input: body, crlfDelay: Infinity });
   let n = 0;
   for await (const line of lines) {
