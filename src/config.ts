@@ -64,7 +64,7 @@ export interface Config {
   exportRetryS: number;
   /** The longest wait between two tries of a failing export (back-off doubles up to it). */
   exportBackoffMaxS: number;
-  /** An export's COPY that yields no byte for this long (its server gone silent) is cut. */
+  /** An export whose database sends no byte for this long (a silent server or network) is cut off. */
   copyStallMs: number;
   logLevel: string;
 }

@@ -110,7 +110,7 @@ export async function writeExportFile(
     // Waiting for the server: before the COPY answers, or with room in the COPY's buffer.
     () => !copy || copy.readableLength < copy.readableHighWaterMark,
     () => {
-      stalled = new ConnectionLostError(`the export's COPY yielded nothing for ${stallMs} ms`);
+      stalled = new ConnectionLostError(`no data from the database for ${stallMs} ms during the export`);
       // With a query in flight, end() destroys the socket: the COPY fails now.
       void client.end().catch(() => {});
       copy?.destroy(stalled);

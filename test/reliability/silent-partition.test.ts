@@ -60,7 +60,7 @@ const cases = [
   {
     name: "the COPY's no-progress watchdog",
     env: { CDREX_COPY_STALL_MS: '1000', CDREX_LEASE_MS: '6000' },
-    cause: /yielded nothing/,
+    cause: /no data from the database/,
   },
   {
     name: 'the lease renewal that gets no answer',
