@@ -198,10 +198,9 @@ test('ENOSPC: the export stays pending while retried, then completes when space 
     t.skip(`cannot mount a small tmpfs here (${(err as Error).message}); run as root to test ENOSPC`);
     return;
   }
-  after(() => {
-    spawn('umount', ['-l', dir], { stdio: 'ignore' }).on('exit', () =>
-      fs.rmSync(dir, { recursive: true, force: true }),
-    );
+  after(async () => {
+    await new Promise((resolve) => spawn('umount', ['-l', dir], { stdio: 'ignore' }).on('exit', resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
   });
   // Fill it to the last byte.
   const filler = path.join(dir, 'filler');
