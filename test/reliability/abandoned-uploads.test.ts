@@ -266,3 +266,34 @@ test('twelve uploads abandoned mid-body: no held backend, no spool file, nothing
   assert.equal(await cdrCount(uploader.account_id), 3);
   assert.deepEqual(spoolFiles(), [], 'a finished upload leaves no spool file');
 });
+
+test('spool files live in <data dir>/spool/<pid>/ and go however an upload ends', async () => {
+  const put = (body: string, query = '') =>
+    fetch(`${base}/v2/accounts/${uploader.account_id}/cdrs${query}`, {
+      method: 'PUT',
+      headers: { 'X-Auth-Token': uploader.api_key, 'Content-Type': 'application/x-ndjson' },
+      body,
+    });
+  const lines = (upload: number, n: number) =>
+    Array.from({ length: n }, (_, i) => JSON.stringify(kazooCdr(upload, i)));
+  // The staging path (a duplicate inside the body): stored once.
+  const dup = await put([...lines(200, 3), JSON.stringify(kazooCdr(200, 1))].join('\n'));
+  assert.equal(dup.status, 201, await dup.clone().text());
+  assert.deepEqual(((await dup.json()) as { data: { inserted: number } }).data.inserted, 3);
+  // An invalid record: nothing stored.
+  const invalid = await put([...lines(201, 3), '{"call_id":"no-time"}'].join('\n'));
+  assert.equal(invalid.status, 400);
+  // A value PostgreSQL refuses mid-COPY (a NUL byte): the load fails with an exception.
+  const refused = await put(
+    [...lines(202, 3), JSON.stringify({ ...kazooCdr(202, 9), caller_id_name: 'a\u0000b' })].join('\n'),
+  );
+  const refusedText = await refused.text();
+  assert.equal(refused.status, 400, refusedText);
+  assert.match(refusedText, /a value in the request is not valid/, 'PostgreSQL refused it');
+
+  // Every upload spooled in the server's own directory, and no file is left in it.
+  const own = path.join(dataDir, 'spool', String(child.pid));
+  assert.ok(fs.existsSync(own), `the server spools in ${own}`);
+  assert.deepEqual(fs.readdirSync(own), []);
+  assert.deepEqual(spoolFiles(), []);
+});
