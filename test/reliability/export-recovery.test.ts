@@ -185,40 +185,41 @@ test('cdrex exports retry: a failed export goes back to pending and completes', 
   await stop(worker);
 });
 
-test('ENOSPC: the export stays pending while retried, then completes when space returns', async (t) => {
+/** A 2 MiB tmpfs, filled to the last byte; undefined where mount is not permitted. */
+async function fullFilesystem(): Promise<{ dir: string; free(): void } | undefined> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-enospc-'));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const m = spawn('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { stdio: 'ignore' });
-      m.on('error', reject);
-      m.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mount exited ${code}`))));
-    });
-  } catch (err) {
+  const mounted = await new Promise<boolean>((resolve) => {
+    const m = spawn('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { stdio: 'ignore' });
+    m.on('error', () => resolve(false));
+    m.on('exit', (code) => resolve(code === 0));
+  });
+  if (!mounted) {
     fs.rmSync(dir, { recursive: true, force: true });
-    t.skip(`cannot mount a small tmpfs here (${(err as Error).message}); run as root to test ENOSPC`);
-    return;
+    return undefined;
   }
   after(async () => {
     await new Promise((resolve) => spawn('umount', ['-l', dir], { stdio: 'ignore' }).on('exit', resolve));
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  // Fill it to the last byte.
   const filler = path.join(dir, 'filler');
   const fd = fs.openSync(filler, 'w');
-  const block = Buffer.alloc(64 * 1024, 1);
-  try {
-    for (;;) fs.writeSync(fd, block);
-  } catch (err) {
-    assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
-  }
-  for (;;) {
+  for (const size of [64 * 1024, 1]) {
     try {
-      fs.writeSync(fd, Buffer.alloc(1));
-    } catch {
-      break;
+      for (;;) fs.writeSync(fd, Buffer.alloc(size, 1));
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
     }
   }
   fs.closeSync(fd);
+  return { dir, free: () => fs.rmSync(filler) };
+}
+
+const NO_MOUNT = 'cannot mount a small tmpfs here (mount needs root); ENOSPC is not tested';
+
+test('ENOSPC: the export stays pending while retried, then completes when space returns', async (t) => {
+  const full = await fullFilesystem();
+  if (!full) return t.skip(NO_MOUNT);
+  const { dir } = full;
 
   const worker = await spawnCdrex('worker', { CDREX_EXPORT_DIR: dir, CDREX_EXPORT_BACKOFF_MAX_S: '1' });
   const id = await newExport(small.api_key);
@@ -238,7 +239,7 @@ test('ENOSPC: the export stays pending while retried, then completes when space 
     assert.ok(String(line.path).startsWith(dir + path.sep), `file path in: ${JSON.stringify(line)}`);
   }
 
-  fs.rmSync(filler);
+  full.free();
   const freed = Date.now();
   const final = await waitFor(
     async () => {
@@ -252,5 +253,31 @@ test('ENOSPC: the export stays pending while retried, then completes when space 
   assert.equal(final.status, 'Completed');
   const rows = await exportedRows(final.url!, small.api_key, dir);
   assert.equal(rows.length, SMALL_ROWS, 'every row');
+  await stop(worker);
+});
+
+test('ENOSPC past CDREX_EXPORT_RETRY_S: the export fails; cdrex exports retry completes it once space returns', async (t) => {
+  const full = await fullFilesystem();
+  if (!full) return t.skip(NO_MOUNT);
+  const env = { CDREX_EXPORT_DIR: full.dir, CDREX_EXPORT_BACKOFF_MAX_S: '1', CDREX_EXPORT_RETRY_S: '3' };
+  const worker = await spawnCdrex('worker', env);
+  const id = await newExport(small.api_key);
+  await waitFor(
+    async () => (await api(id, small.api_key)).status === 'Failed',
+    'the retry period to end',
+    60_000,
+  );
+  const tries = worker.logs.filter((l) => l.export === id && /ENOSPC/.test(JSON.stringify(l.err))).length;
+  assert.ok(tries >= 2, `retried before failing (${tries} tries)`);
+
+  full.free();
+  const result = await cdrex(
+    ['exports', 'retry', id],
+    testEnv(db, helper.config.dataDir, env) as Record<string, string>,
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(summary(result).status, 'pending');
+  const url = await waitFor(async () => (await api(id, small.api_key)).url, 'the retried export', 60_000);
+  assert.equal((await exportedRows(url, small.api_key, full.dir)).length, SMALL_ROWS);
   await stop(worker);
 });
