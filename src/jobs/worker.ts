@@ -88,7 +88,18 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 /** Renews the lease on a client of its own, destroyed when the server does not answer in time. */
 async function renewWithin(pool: pg.Pool, job: Job, leaseMs: number, ms: number): Promise<boolean> {
-  const client = await within(pool.connect(), ms, 'lease renewal');
+  const connecting = pool.connect();
+  let client: pg.PoolClient;
+  try {
+    client = await within(connecting, ms, 'lease renewal');
+  } catch (err) {
+    // A connection that arrives after the deadline goes back, discarded, rather than leak.
+    connecting.then(
+      (late) => late.release(new Error('lease renewal gave up')),
+      () => {},
+    );
+    throw err;
+  }
   try {
     const held = await within(renewLease(client, job, leaseMs), ms, 'lease renewal');
     client.release();

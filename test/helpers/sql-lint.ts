@@ -93,7 +93,6 @@ export const AUDITED: Record<string, Record<string, string>> = {
     'ctx.after': 'a rate-limit message, not SQL',
   },
   'src/store/db.ts': {
-    timeout: 'startup options: an integer from the configuration',
     tcpTimeout: 'startup options: an integer from the configuration',
     timeout: 'an integer from the configuration',
   },
