@@ -153,6 +153,8 @@ test("pg_terminate_backend of the export's COPY: cdrex serve stays up, the expor
   const lost = serve.logs.find((l) => l.msg === 'database connection lost; job given back');
   assert.ok(lost, 'the lost connection was logged');
   assert.equal(lost.export, id);
+  const completed = serve.logs.find((l) => l.export === id && l.msg === 'export completed');
+  assert.equal(completed?.attempt, 1, 'the lost connection did not count as an attempt');
   await stop(serve);
 });
 
