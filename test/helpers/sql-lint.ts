@@ -97,6 +97,7 @@ export const AUDITED: Record<string, Record<string, string>> = {
     timeout: 'an integer from the configuration',
   },
   'src/store/embedded.ts': {
+    'dead.pid': 'an error message',
     lockFile: 'an error message',
     holder: 'an error message',
     pwFile: 'an initdb argument',

@@ -38,7 +38,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
   const base = `/${dialect}`; // under the plugin's /v3 prefix
   const fileSuffix = legacy ? '.csv' : '.csv.gz';
   const resource = legacy ? CdrExportResource : ExportResource;
-  const { pool, config } = app.store;
+  const { config } = app.store;
   const tags = [legacy ? 'DIDWW legacy CDR exports' : 'DIDWW exports'];
 
   const versionOf = (v: string) => (legacy ? LEGACY_VERSION : v);
@@ -102,7 +102,9 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
     { config: { download: true }, schema: { tags, params: FileParams } },
     async (req, reply) => {
       const fileId = req.params.file;
-      const file = UUID.test(fileId) ? await findLiveFile(req.db!, req.accountId!, dialect, fileId) : undefined;
+      const file = UUID.test(fileId)
+        ? await findLiveFile(req.db!, req.accountId!, dialect, fileId)
+        : undefined;
       const sent =
         file &&
         (await sendFile(req, reply, config.exportDir, {
