@@ -18,13 +18,14 @@ import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { CDREX_BIN } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import {
+  exportThisMonth,
   MONTH_START,
   startServer,
-  THIS_MONTH,
   testEnv,
+  THIS_MONTH,
   THIS_YEAR,
-  waitFor,
   type TestServer,
+  waitFor,
 } from '../helpers/server.js';
 
 // Enough CSV to fill the socket buffers of both ends many times over, so a client that reads
@@ -257,26 +258,7 @@ test("slow readers holding every stream connection of `cdrex serve` do not stop 
   );
 
   // Another tenant asks for an export; the server's own worker runs it to completion.
-  const res = await fetch(`${base}/v3/exports`, {
-    method: 'POST',
-    headers: { 'Api-Key': small.api_key, 'Content-Type': 'application/vnd.api+json' },
-    body: JSON.stringify({
-      data: {
-        type: 'exports',
-        attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } },
-      },
-    }),
-  });
-  assert.equal(res.status, 201);
-  const { id } = ((await res.json()) as { data: { id: string } }).data;
-  const url = await waitFor(
-    async () => {
-      const show = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': small.api_key } });
-      return ((await show.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
-    },
-    'the export to complete while the streams stall',
-    60_000,
-  );
+  const url = await exportThisMonth(base, small.api_key, 'the export to complete while the streams stall');
   assert.ok(url);
   // API queries have their own pool too.
   assert.equal(

@@ -1,7 +1,8 @@
 // Runs the real `cdrex` command as a user would.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CDREX_BIN = path.join(ROOT, 'bin', 'cdrex.js');
@@ -35,4 +36,34 @@ export function summary(result: CliResult): Record<string, unknown> {
   if (lines.length !== 1)
     throw new Error(`expected one JSON line on stdout, got: ${result.stdout}\n${result.stderr}`);
   return JSON.parse(lines[0]) as Record<string, unknown>;
+}
+
+/** A long-running `cdrex` (serve, worker) whose JSON log lines on stderr are collected; killed
+ * when the test file ends. */
+export function spawnCdrex(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { proc: ChildProcess; logs: Record<string, unknown>[] } {
+  const proc = spawn(process.execPath, [CDREX_BIN, ...args], {
+    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let rest = '';
+  // Logs go to stderr (stdout is for the commands' JSON summaries).
+  proc.stderr!.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  after(() => {
+    proc.kill('SIGKILL');
+  });
+  return { proc, logs };
 }

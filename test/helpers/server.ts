@@ -137,3 +137,28 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Asks `base` (any cdrex serve) for this month's inbound export and waits until it has a file;
+ * returns the file's URL. */
+export async function exportThisMonth(base: string, apiKey: string, what: string, timeoutMs = 60_000) {
+  const res = await fetch(`${base}/v3/exports`, {
+    method: 'POST',
+    headers: { 'Api-Key': apiKey, 'Content-Type': 'application/vnd.api+json' },
+    body: JSON.stringify({
+      data: {
+        type: 'exports',
+        attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } },
+      },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`create export: ${res.status} ${await res.text()}`);
+  const { id } = ((await res.json()) as { data: { id: string } }).data;
+  return waitFor(
+    async () => {
+      const show = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': apiKey } });
+      return ((await show.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
+    },
+    what,
+    timeoutMs,
+  );
+}

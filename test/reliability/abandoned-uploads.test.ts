@@ -14,7 +14,7 @@ import { after, test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { CDREX_BIN } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import { exportThisMonth, NOW, startServer, testEnv, waitFor } from '../helpers/server.js';
 
 const UPLOADS = 12;
 const db = await createTestDatabase();
@@ -232,25 +232,10 @@ test('twelve uploads abandoned mid-body: no held backend, no spool file, nothing
   }
 
   // Another tenant's export, created after them, completes.
-  const res = await fetch(`${base}/v3/exports`, {
-    method: 'POST',
-    headers: { 'Api-Key': other.api_key, 'Content-Type': 'application/vnd.api+json' },
-    body: JSON.stringify({
-      data: {
-        type: 'exports',
-        attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } },
-      },
-    }),
-  });
-  assert.equal(res.status, 201);
-  const { id } = ((await res.json()) as { data: { id: string } }).data;
-  const url = await waitFor(
-    async () => {
-      const show = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': other.api_key } });
-      return ((await show.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
-    },
+  const url = await exportThisMonth(
+    base,
+    other.api_key,
     'the export to complete after the abandoned uploads',
-    60_000,
   );
   assert.ok(url);
   t.diagnostic(`the export completed ${Date.now() - abandonedAt} ms after the clients went away`);

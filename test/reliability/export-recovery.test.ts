@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
-import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
+import { cdrex, spawnCdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
 
@@ -45,33 +45,11 @@ interface Child {
 }
 
 /** The real `cdrex serve` (with its worker) or `cdrex worker`, logging JSON at info. */
-async function spawnCdrex(command: 'serve' | 'worker', env: Record<string, string> = {}): Promise<Child> {
+async function startCdrex(command: 'serve' | 'worker', env: Record<string, string> = {}): Promise<Child> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(process.execPath, [CDREX_BIN, command], {
-    env: {
-      ...process.env,
-      ...testEnv(db, helper.config.dataDir, { PORT: String(port), CDREX_PUBLIC_URL: base, ...env }),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const logs: Record<string, unknown>[] = [];
-  let rest = '';
-  // Logs go to stderr (stdout is for the commands' JSON summaries).
-  proc.stderr!.on('data', (d: Buffer) => {
-    const lines = (rest + d.toString()).split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line
-      }
-    }
-  });
-  after(() => {
-    proc.kill('SIGKILL');
+  const { proc, logs } = spawnCdrex([command], {
+    ...testEnv(db, helper.config.dataDir, { PORT: String(port), CDREX_PUBLIC_URL: base, ...env }),
   });
   return { proc, base, logs };
 }
@@ -107,7 +85,7 @@ const newExport = (key = account.api_key) =>
   helper.createExport(key, { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } });
 
 test("pg_terminate_backend of the export's COPY: cdrex serve stays up, the export completes with every row", async () => {
-  const serve = await spawnCdrex('serve');
+  const serve = await startCdrex('serve');
   await waitFor(
     () =>
       fetch(`${serve.base}/healthz`).then(
@@ -181,7 +159,7 @@ test('cdrex exports retry: a failed export goes back to pending and completes', 
   assert.equal(again.code, 1);
   assert.match(again.stderr, /not failed/);
 
-  const worker = await spawnCdrex('worker');
+  const worker = await startCdrex('worker');
   const url = await waitFor(async () => (await api(id)).url, 'the retried export to complete', 90_000);
   assert.equal((await exportedRows(url)).length, ROWS);
   await stop(worker);
@@ -223,7 +201,7 @@ test('ENOSPC: the export stays pending while retried, then completes when space 
   if (!full) return t.skip(NO_MOUNT);
   const { dir } = full;
 
-  const worker = await spawnCdrex('worker', { CDREX_EXPORT_DIR: dir, CDREX_EXPORT_BACKOFF_MAX_S: '1' });
+  const worker = await startCdrex('worker', { CDREX_EXPORT_DIR: dir, CDREX_EXPORT_BACKOFF_MAX_S: '1' });
   const id = await newExport(small.api_key);
   const failures = () =>
     worker.logs.filter(
@@ -262,7 +240,7 @@ test('ENOSPC past CDREX_EXPORT_RETRY_S: the export fails; cdrex exports retry co
   const full = await fullFilesystem();
   if (!full) return t.skip(NO_MOUNT);
   const env = { CDREX_EXPORT_DIR: full.dir, CDREX_EXPORT_BACKOFF_MAX_S: '1', CDREX_EXPORT_RETRY_S: '3' };
-  const worker = await spawnCdrex('worker', env);
+  const worker = await startCdrex('worker', env);
   const id = await newExport(small.api_key);
   await waitFor(
     async () => (await api(id, small.api_key)).status === 'Failed',

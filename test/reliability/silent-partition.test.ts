@@ -6,10 +6,9 @@
 // - with the watchdog out of the way, the lease renewal that gets no answer does the same.
 // Once the network returns, the export completes with every row.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
-import { CDREX_BIN } from '../helpers/cli.js';
+import { spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -22,31 +21,7 @@ await helper.seed(account.account_id, 'cdr_in', ROWS, 21);
 const dbName = new URL(db.url).pathname.slice(1);
 
 function startWorker(databaseUrl: string, env: Record<string, string>) {
-  const proc: ChildProcess = spawn(process.execPath, [CDREX_BIN, 'worker'], {
-    env: {
-      ...process.env,
-      ...testEnv(db, helper.config.dataDir, { DATABASE_URL: databaseUrl, ...env }),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const logs: Record<string, unknown>[] = [];
-  let rest = '';
-  proc.stderr!.on('data', (d: Buffer) => {
-    const lines = (rest + d.toString()).split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line
-      }
-    }
-  });
-  after(() => {
-    proc.kill('SIGKILL');
-  });
-  return { proc, logs };
+  return spawnCdrex(['worker'], testEnv(db, helper.config.dataDir, { DATABASE_URL: databaseUrl, ...env }));
 }
 
 const status = async (id: string) =>
