@@ -19,3 +19,19 @@ export function authenticate(req: FastifyRequest, accountId: string): void {
   req.db = accountDb(req.server.store.pool, accountId);
   req.streamDb = accountDb(req.server.store.streamPool, accountId);
 }
+
+/** Kazoo's credential: X-Auth-Token, then ?auth_token (seed 003's curl), then Authorization: Bearer. */
+export function presentedToken(req: FastifyRequest): string | undefined {
+  const header = req.headers['x-auth-token'];
+  if (typeof header === 'string' && header) return header;
+  const query = (req.query as Record<string, unknown> | undefined)?.auth_token;
+  if (typeof query === 'string' && query) return query;
+  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  return bearer?.[1];
+}
+
+/** DIDWW's credential: the Api-Key header. */
+export function presentedApiKey(req: FastifyRequest): string | undefined {
+  const key = req.headers['api-key'];
+  return typeof key === 'string' && key ? key : undefined;
+}

@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
+import { presentedApiKey, presentedToken } from './auth.js';
 
 /** The routes the rate limits meter, by the route that matched (never by the raw URL, which can
  * spell the same route many ways: `/%763/exports` is `/v3/exports`). */
@@ -20,8 +21,15 @@ export function routeOf(req: FastifyRequest): string | undefined {
  * map. A request that presented none (api_auth itself) is counted per client address. */
 export function credentialKeyer(salt: Buffer = randomBytes(16)): (req: FastifyRequest) => string {
   return (req) => {
-    const apiKey = req.headers['api-key'];
-    const secret = req.kazooToken ?? (typeof apiKey === 'string' && apiKey ? apiKey : undefined);
+    // The credential the route's own dialect authenticates with, nothing else: a header another
+    // dialect would read (an Api-Key sent to Kazoo) must not open a fresh bucket. A made-up
+    // credential opens one, but then fails to authenticate, and failures are limited per address.
+    const route = routeOf(req) ?? '';
+    const secret = /^\/v3\//.test(route)
+      ? presentedApiKey(req)
+      : /^\/v[12]\//.test(route)
+        ? presentedToken(req)
+        : undefined;
     if (!secret) return `addr:${clientAddress(req.ip)}`;
     return `cred:${createHash('sha256').update(salt).update(secret).digest('base64url')}`;
   };

@@ -78,13 +78,28 @@ test('each api_auth token has its own bucket; a Kazoo 429 has the envelope and R
   assert.equal((await get(cdrs, { 'X-Auth-Token': second })).status, 200);
 });
 
+test('a header the dialect does not read opens no new bucket (an Api-Key sent to Kazoo)', async () => {
+  // The attack review: the Kazoo bucket was named after any Api-Key header, so a fresh random one
+  // on each request made the limit disappear.
+  const erin = await server.newAccount('erin');
+  const cdrs = `/v2/accounts/${erin.account_id}/cdrs`;
+  const responses = await burst(20, () =>
+    get(cdrs, { 'X-Auth-Token': erin.api_key, 'Api-Key': crypto.randomUUID() }),
+  );
+  const limited = responses.filter((r) => r.status === 429);
+  assert.ok(limited.length >= 10, `only ${limited.length} of 20 limited`);
+});
+
 test("the limiter's key is a hash of the credential, never the credential", () => {
   const key = credentialKeyer();
   const secret = 'a-secret-api-key-0123456789';
-  const asKey = key({ headers: { 'api-key': secret }, ip: '192.0.2.1' } as unknown as FastifyRequest);
-  const asToken = key({ headers: {}, kazooToken: secret, ip: '192.0.2.1' } as unknown as FastifyRequest);
+  const on = (url: string, headers: Record<string, string>) =>
+    key({ headers, query: {}, routeOptions: { url }, ip: '192.0.2.1' } as unknown as FastifyRequest);
+  const asKey = on('/v3/exports', { 'api-key': secret });
+  const asToken = on('/v2/accounts/:account_id/cdrs', { 'x-auth-token': secret });
   assert.ok(!asKey.includes(secret) && !asKey.includes('192.0.2.1'), asKey);
   assert.equal(asKey, asToken, 'the same credential is one bucket, however it is presented');
-  const other = key({ headers: { 'api-key': `${secret}x` }, ip: '192.0.2.1' } as unknown as FastifyRequest);
-  assert.notEqual(asKey, other);
+  assert.notEqual(asKey, on('/v3/exports', { 'api-key': `${secret}x` }));
+  // Kazoo reads no Api-Key header: such a request is counted by its own token (none: its address).
+  assert.equal(on('/v2/accounts/:account_id/cdrs', { 'api-key': secret }), on('/v2/api_auth', {}));
 });

@@ -1,13 +1,13 @@
 // The Kazoo dialect (`/v1` and `/v2`): token auth, the Kazoo envelope for every answer and error,
 // and the CDR routes. Translation only; the search service and loaders do the work.
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
 import { hasNulByte, RETRY_AFTER_S, storeFailure } from '../../store/errors.js';
 import { findCredential } from '../../store/queries/tokens.js';
 import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
 import { KazooValidationError } from './list-params.js';
 import { kazooRoutes, wantsCsv } from './routes.js';
-import { authenticate } from '../auth.js';
+import { authenticate, presentedToken } from '../auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,16 +19,6 @@ declare module 'fastify' {
     /** CDR lists, whose CSV a `csv_download` token may fetch (and nothing else). */
     csvDownload?: boolean;
   }
-}
-
-/** X-Auth-Token, then ?auth_token (seed 003's curl), then Authorization: Bearer. */
-function presentedToken(req: FastifyRequest): string | undefined {
-  const header = req.headers['x-auth-token'];
-  if (typeof header === 'string' && header) return header;
-  const query = (req.query as Record<string, unknown> | undefined)?.auth_token;
-  if (typeof query === 'string' && query) return query;
-  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  return bearer?.[1];
 }
 
 export async function kazooApi(app: FastifyInstance): Promise<void> {
