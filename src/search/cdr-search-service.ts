@@ -85,8 +85,17 @@ export async function listPage(db: AccountDb, search: CdrSearch, pageSize: numbe
 }
 
 /** Every matching row's JSON, fetched through a cursor in batches: memory stays flat. */
-export async function* streamDocs(db: AccountDb, search: CdrSearch): AsyncGenerator<string> {
+export async function* streamDocs(
+  db: AccountDb,
+  search: CdrSearch,
+  signal?: AbortSignal,
+): AsyncGenerator<string> {
   const { client, done } = await db.stream();
+  // A generator waiting on the database cannot be stopped from outside until that wait ends:
+  // when the client leaves, end the query (and so the wait) here.
+  const onAbort = () => done(new Error('stream abandoned'));
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
   const query = buildSearch(search, LIST_JSON);
   const cursor = client.query(new Cursor<{ doc: string }>(query.text, query.values));
   let failure: Error | undefined;
@@ -100,6 +109,7 @@ export async function* streamDocs(db: AccountDb, search: CdrSearch): AsyncGenera
     failure = err as Error;
     throw err;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     await cursor.close().catch((err: Error) => (failure ??= err));
     done(failure);
   }

@@ -96,7 +96,13 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
           if (released) return;
           released = true;
           if (err) {
-            client.release(err);
+            // A stream cut short (its client gone, a write-idle timeout) may leave its query
+            // running on the server long after the socket closes: PostgreSQL notices a dead
+            // client only when it next writes to it, and a selective scan may not write for
+            // minutes. Cancel it first, then discard the connection.
+            const pid = (client as unknown as { processID?: number }).processID;
+            const cancel = pid ? pool.query('select pg_cancel_backend($1::int)', [pid]) : Promise.resolve();
+            void cancel.catch(() => undefined).finally(() => client.release(err));
             return;
           }
           client.query('commit').then(

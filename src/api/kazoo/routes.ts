@@ -19,7 +19,7 @@ import {
 import { accountDb } from '../../store/account-db.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import { createToken } from '../../store/queries/tokens.js';
-import { longStreams, STREAM_RETRY_AFTER_S } from '../long-streams.js';
+import { accountLimits, longStreams, SLOT_RETRY_AFTER_S, STREAM_RETRY_AFTER_S } from '../long-streams.js';
 import { JSON_TYPE, STREAMED_TYPES, uploadRecords } from '../upload-body.js';
 import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
 import { parseListParams, type ListParams } from './list-params.js';
@@ -63,6 +63,15 @@ function sendPage(req: FastifyRequest, reply: FastifyReply, page: Page) {
     ...(startKey ? { start_key: startKey } : {}),
     ...(page.nextStartKey ? { next_start_key: page.nextStartKey } : {}),
   });
+}
+
+/** Aborted when the response closes before it was all sent (its client left). */
+function abandoned(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }
 
 /** paginate=false: every row, streamed out of a cursor. */
@@ -125,7 +134,8 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       });
     }
     if (wantsCsv(req)) return sendCsv(req, reply, params);
-    if (!params.paginate) return sendAll(req, reply, streamDocs(req.streamDb!, params.search));
+    if (!params.paginate)
+      return sendAll(req, reply, streamDocs(req.streamDb!, params.search, abandoned(reply)));
     const page = await listPage(req.db!, params.search, params.pageSize);
     return sendPage(req, reply, page);
   };
@@ -244,6 +254,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
 async function uploadRoutes(app: FastifyInstance): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
   const { config } = app.store;
+  const { uploads } = accountLimits(app.store, config);
   app.removeContentTypeParser(JSON_TYPE);
   app.addContentTypeParser([JSON_TYPE, ...STREAMED_TYPES], (_req, payload, done) => done(null, payload));
   const cdrs = '/accounts/:account_id/cdrs';
@@ -257,6 +268,15 @@ async function uploadRoutes(app: FastifyInstance): Promise<void> {
     if (!UPLOAD_TYPES.includes(type)) {
       const message = `Upload CDRs as one of: ${UPLOAD_TYPES.join(', ')}.`;
       return sendKazooError(req, reply, 415, 'unsupported_media_type', { message });
+    }
+    // A few uploads per account at once, taken before the body is read and a connection is
+    // taken: slow senders of one tenant cannot hold the ingest pool (src/api/long-streams.ts).
+    if (!uploads.take(reply.raw, req.accountId!)) {
+      // The body may still be arriving: close rather than read the rest.
+      reply.header('Retry-After', String(SLOT_RETRY_AFTER_S)).header('Connection', 'close');
+      return sendKazooError(req, reply, 429, 'too_many_requests', {
+        message: `at most ${uploads.perAccount} uploads per account at once; retry when one ends`,
+      });
     }
     const partial = (req.query as Record<string, string>).partial === 'true';
     const records = uploadRecords(
