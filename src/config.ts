@@ -25,6 +25,10 @@ export interface Config {
   streamsPerAccount: number;
   /** A long stream whose client has read nothing for this long is ended. */
   streamIdleMs: number;
+  /** In-flight API requests (DIDWW, Kazoo) per account per process, from authentication on; 429 beyond. */
+  requestsPerAccount: number;
+  /** Concurrent Kazoo uploads per account per process, before the body is read; 429 beyond. */
+  uploadsPerAccount: number;
   callbackDelaysS: number[];
   callbackTimeoutMs: number;
   callbackAllowHosts: string[];
@@ -160,6 +164,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pendingExportsPerAccount: int(env, 'CDREX_PENDING_EXPORTS_PER_ACCOUNT', 20, 1),
     streamsPerAccount: int(env, 'CDREX_STREAMS_PER_ACCOUNT', 2, 1),
     streamIdleMs: int(env, 'CDREX_STREAM_IDLE_MS', 30000, 10),
+    requestsPerAccount: int(env, 'CDREX_REQUESTS_PER_ACCOUNT', 4, 1),
+    uploadsPerAccount: int(env, 'CDREX_UPLOADS_PER_ACCOUNT', 2, 1),
     callbackDelaysS: delays,
     callbackTimeoutMs: int(env, 'CDREX_CALLBACK_TIMEOUT_MS', 60000, 1),
     callbackAllowHosts: list(env.CDREX_CALLBACK_ALLOW_HOSTS).map((h) => h.toLowerCase()),

@@ -13,6 +13,7 @@ import { superviseEmbedded, type Supervisor } from './store/supervisor.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const STREAM_POOL_SIZE = 10;
+const INGEST_POOL_SIZE = 10;
 
 /**
  * With the embedded PostgreSQL, watches its postmaster and restarts it when it dies (see
@@ -42,13 +43,20 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
     max: STREAM_POOL_SIZE,
     connectTimeoutMs: config.dbConnectTimeoutMs,
   });
-  const supervisor = supervise(config, log, [store.worker, store.app, apiPool, streamPool]);
+  // Uploads and FreeSWITCH posts (bulk loads as cdrex_worker) get one too: slow senders holding
+  // all of it never take the connections the job worker claims and exports with (store.worker).
+  const ingestPool = createPool(store.urls.worker, log, {
+    max: INGEST_POOL_SIZE,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    tcpTimeoutMs: config.dbTcpTimeoutMs,
+  });
+  const supervisor = supervise(config, log, [store.worker, store.app, apiPool, streamPool, ingestPool]);
   const masterKey = loadMasterKey(config);
   const app = await buildApp(
     {
       pool: apiPool,
       streamPool,
-      workerPool: store.worker,
+      workerPool: ingestPool,
       config,
       masterKey,
       now: () => new Date(),
@@ -61,7 +69,7 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
     else log.info({ signal }, 'shutting down');
     supervisor?.stop();
     await Promise.all([app.close(), worker?.stop(SHUTDOWN_DEADLINE_MS)]);
-    await Promise.all([apiPool.end(), streamPool.end()]);
+    await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end()]);
     await store.close();
   });
   await app.listen({ port: config.port, host: config.host });

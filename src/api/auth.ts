@@ -1,8 +1,9 @@
 // What every dialect's auth hook does once it knows the account: the request gets that account's
 // view of the store, and nothing else. Every query a handler runs goes through `req.db` or
 // `req.streamDb`, each transaction of which sets the account for row-level security.
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { accountDb, type AccountDb } from '../store/account-db.js';
+import { accountLimits, SLOT_RETRY_AFTER_S } from './long-streams.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,7 +15,20 @@ declare module 'fastify' {
   }
 }
 
-export function authenticate(req: FastifyRequest, accountId: string): void {
+/**
+ * Given the reply (the DIDWW and Kazoo hooks; FreeSWITCH posts have limits of their own), the
+ * request also holds one of the account's CDREX_REQUESTS_PER_ACCOUNT slots until its response
+ * closes; beyond them this throws a 429 with Retry-After, which each dialect answers in its format.
+ */
+export function authenticate(req: FastifyRequest, accountId: string, reply?: FastifyReply): void {
+  if (reply) {
+    const { requests } = accountLimits(req.server.store, req.server.store.config);
+    if (!requests.take(reply.raw, accountId)) {
+      reply.header('Retry-After', String(SLOT_RETRY_AFTER_S));
+      const message = `at most ${requests.perAccount} requests per account at once; retry when one ends`;
+      throw Object.assign(new Error(message), { statusCode: 429 });
+    }
+  }
   req.accountId = accountId;
   req.db = accountDb(req.server.store.pool, accountId);
   req.streamDb = accountDb(req.server.store.streamPool, accountId);

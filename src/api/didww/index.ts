@@ -46,7 +46,7 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     const accountId =
       typeof key === 'string' && key ? await findAccountByApiKey(app.store.pool, key) : undefined;
     if (!accountId) return sendError(reply, 401, UNAUTHORIZED);
-    authenticate(req, accountId);
+    authenticate(req, accountId, reply);
     const version = requestedVersion(req);
     if (!version) {
       return sendError(

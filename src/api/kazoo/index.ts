@@ -43,7 +43,7 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     if (credential?.scope === 'csv_download' && !(req.routeOptions.config?.csvDownload && wantsCsv(req))) {
       return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
     }
-    authenticate(req, accountId);
+    authenticate(req, accountId, reply);
     // Only an api_auth token is echoed in `auth_token`; the API key never is (a response body
     // ends up in logs, caches and browser tools far more often than a request header does).
     req.kazooToken = credential?.kind === 'token' ? token : undefined;
