@@ -46,24 +46,37 @@ const KEY_OPS: Record<string, ConditionOp> = {
   value_missing: 'value_missing',
 };
 
+/** The most values one any-of filter may list: each is a clause of the query, and an unbounded
+ * list made queries (and the statements PostgreSQL keeps for them) as large as a client liked. */
+export const MAX_FILTER_VALUES = 100;
+
 /** `["a","b"]` is any-of; anything else is one value. */
-function values(raw: string): string[] {
+function values(name: string, raw: string): string[] {
   if (raw.startsWith('[')) {
+    let list: unknown;
     try {
-      const list = JSON.parse(raw) as unknown;
-      if (
-        Array.isArray(list) &&
-        list.length > 0 &&
-        list.every((v) => ['string', 'number', 'boolean'].includes(typeof v))
-      ) {
-        return list.map(String);
-      }
+      list = JSON.parse(raw) as unknown;
     } catch {
-      /* a plain value that happens to start with [ */
+      return [raw]; // a plain value that happens to start with [
+    }
+    if (
+      Array.isArray(list) &&
+      list.length > 0 &&
+      list.every((v) => ['string', 'number', 'boolean'].includes(typeof v))
+    ) {
+      if (list.length > MAX_FILTER_VALUES)
+        throw invalid(name, 'maxItems', `at most ${MAX_FILTER_VALUES} values may be listed`, list.length);
+      return list.map(String);
     }
   }
   return [raw];
 }
+
+/** Gregorian seconds of 1970-01-01 and of the last second of 9999: nothing is stored outside
+ * them (ingestion starts in 2000), and PostgreSQL and JavaScript dates agree inside them. */
+const EARLIEST_G = GREGORIAN_OFFSET;
+const LATEST_G = GREGORIAN_OFFSET + 253402300799;
+const clampGregorian = (g: number) => Math.min(Math.max(g, EARLIEST_G), LATEST_G);
 
 export function parseListParams(
   query: Record<string, string | string[]>,
@@ -104,19 +117,20 @@ export function parseListParams(
   for (const [name, raw] of Object.entries(flat)) {
     const keyOp = Object.hasOwn(KEY_OPS, name) ? KEY_OPS[name] : undefined;
     if (keyOp) {
-      for (const key of values(raw)) conditions.push({ op: keyOp, key });
+      for (const key of values(name, raw)) conditions.push({ op: keyOp, key });
       continue;
     }
     const prefix = FILTER_OPS.find(([p]) => name.startsWith(p));
-    if (prefix) conditions.push({ op: prefix[1], key: name.slice(prefix[0].length), values: values(raw) });
+    if (prefix)
+      conditions.push({ op: prefix[1], key: name.slice(prefix[0].length), values: values(name, raw) });
   }
   return {
     search: {
       accountId,
-      from: new Date((from - GREGORIAN_OFFSET) * 1000),
+      from: new Date((clampGregorian(from) - GREGORIAN_OFFSET) * 1000),
       // created_to is inclusive, as Kazoo's, and covers its whole second: a call starting at
       // 12:00:00.5 is in a range ending at 12:00:00 (README, "Ranges").
-      to: new Date((to + 1 - GREGORIAN_OFFSET) * 1000),
+      to: new Date((clampGregorian(to + 1) - GREGORIAN_OFFSET) * 1000),
       conditions,
       ascending: flat.ascending === 'true',
       utcOffsetS: utcOffset,

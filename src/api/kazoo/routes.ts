@@ -96,10 +96,9 @@ function sendAll(req: FastifyRequest, reply: FastifyReply, docs: AsyncIterable<s
 async function sendCsv(req: FastifyRequest, reply: FastifyReply, params: ListParams) {
   const query = req.query as Record<string, string>;
   const header = req.headers['x-file-name'];
-  const name = String(query.file_name || (typeof header === 'string' && header) || 'cdrs.csv').replace(
-    /["\\\r\n]/g,
-    '',
-  );
+  // A header value may hold printable ASCII only (anything else made Node throw, a 500).
+  const asked = String(query.file_name || (typeof header === 'string' && header) || '');
+  const name = asked.replace(/[^\x20-\x7e]|["\\]/g, '').trim() || 'cdrs.csv';
   // cdrex extension: the portal asks for spreadsheet-safe cells (docs/security.md); API CSV stays
   // literal, since a program reading it must get back exactly what was stored.
   const formulaSafe = query.csv_formula_escape === 'true';
