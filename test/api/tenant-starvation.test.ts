@@ -184,6 +184,8 @@ test("on the real `cdrex serve`, held uploads do not stop another account's Free
   spawnCdrex(
     ['serve'],
     testEnv(db, requestsCapped.config.dataDir, {
+      CDREX_REQUESTS_PER_ACCOUNT: '4',
+      CDREX_UPLOADS_PER_ACCOUNT: '2',
       PORT: String(port),
       CDREX_PUBLIC_URL: base,
       CDREX_DB_CONNECT_TIMEOUT_MS: '1000',

@@ -49,6 +49,10 @@ export function testEnv(
     CDREX_RATE_LIMIT: '100000',
     // Suites send many bad credentials on purpose; test/api/request-limits.test.ts sets a low one.
     CDREX_AUTH_FAIL_LIMIT: '100000',
+    // Suites send concurrent requests and uploads of one account; test/api/tenant-starvation.test.ts
+    // sets low caps.
+    CDREX_REQUESTS_PER_ACCOUNT: '100000',
+    CDREX_UPLOADS_PER_ACCOUNT: '100000',
     CDREX_POLL_MS: '50',
     CDREX_LEASE_MS: '3000',
     CDREX_CALLBACK_DELAYS: '1,1,1',
