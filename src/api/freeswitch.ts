@@ -71,11 +71,14 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
   });
 
   const body = Type.Object({}, { additionalProperties: true });
+  const FS_BODY_LIMIT_MB = 16;
   const route = {
     schema: { body },
-    // A switch posts one CDR per call: its own body cap (the upload one) and its own rate limit
-    // per account, far above the query API's, so a busy switch is never throttled like a client.
-    bodyLimit: config.uploadLimitMb * 1024 * 1024,
+    // A switch posts one CDR per call: its own body cap and its own rate limit per account, far
+    // above the query API's, so a busy switch is never throttled like a client. The body is
+    // parsed whole, so the cap is the upload one but never above 16 MiB (a CDR with every
+    // channel variable and SDP is some tens of KiB).
+    bodyLimit: Math.min(config.uploadLimitMb, FS_BODY_LIMIT_MB) * 1024 * 1024,
     config: {
       rateLimit: {
         max: config.ingestRateLimit,

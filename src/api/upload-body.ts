@@ -85,6 +85,9 @@ function jsonRecords(body: unknown): unknown[] {
   return Array.isArray(body) ? body : [body];
 }
 
+/** The largest JSON body parsed whole (any shape that cannot be streamed). */
+export const WHOLE_JSON_LIMIT = 8 * 1024 * 1024;
+
 /** A JSON body: streamed element by element when it is an array or `{"data": [ …`. */
 async function* jsonBody(body: Readable): AsyncGenerator<unknown> {
   const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -122,8 +125,21 @@ async function* jsonBody(body: Readable): AsyncGenerator<unknown> {
     }
     return;
   }
+  // Any other shape must be parsed whole, so it is held in memory: keep it small. Large uploads
+  // stream as a top-level array, `{"data": [` first, or NDJSON.
   const parts: Buffer[] = [];
-  for await (const c of rest) parts.push(c as Buffer);
+  let size = 0;
+  for await (const c of rest) {
+    size += (c as Buffer).length;
+    if (size > WHOLE_JSON_LIMIT)
+      throw Object.assign(
+        new Error(
+          `A JSON upload larger than ${WHOLE_JSON_LIMIT} bytes must start with "[" or {"data":[ (or be NDJSON), so that it can be streamed.`,
+        ),
+        { statusCode: 413 },
+      );
+    parts.push(c as Buffer);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.concat(parts).toString('utf8'));

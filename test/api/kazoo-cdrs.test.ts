@@ -496,6 +496,11 @@ describe('upload', () => {
       body: { data: Array.from({ length: 3000 }, (_, i) => cdr(8000 + i)) },
     });
     assert.deepEqual(many.json.data, { inserted: 3000, duplicates: 0, rejected: [] });
+    // A shape that cannot stream is held whole, so it is capped (attack review: 150 MB held).
+    const padding = 'x'.repeat(9 * 1024 * 1024);
+    const heldWhole = await call('PUT', cdrs(), { body: { meta: padding, data: [cdr(7003)] } });
+    assert.equal(heldWhole.status, 413, heldWhole.text);
+    assert.match(JSON.stringify(heldWhole.json), /must start with/);
     for (const broken of ['{"data": [{"call_id": "x"', '[1, 2', '{"call_id": ']) {
       const res = await call('PUT', cdrs(), { body: broken });
       assert.equal(res.status, 400, broken);
