@@ -8,7 +8,7 @@ import { Worker } from './jobs/worker.js';
 import { ensureScheduledJobs, TASKS } from './jobs/tasks.js';
 import type { Logger } from './log.js';
 import { sweepSpool } from './ingest/spool.js';
-import { createPool, openStore, type Pool } from './store/db.js';
+import { createPool, openStore, type Pool, type Store } from './store/db.js';
 import { superviseEmbedded, type Supervisor } from './store/supervisor.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -75,25 +75,15 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
   await app.listen({ port: config.port, host: config.host });
   if (options.worker) {
     await ensureScheduledJobs(store.worker);
-    worker = new Worker({
-      pool: store.worker,
-      appPool: store.app,
-      url: store.urls.worker,
-      config,
-      log,
-      masterKey,
-      tasks: TASKS,
-    });
+    worker = newWorker(store, config, log, masterKey);
     worker.start();
   }
   log.info({ url: config.publicUrl, worker: options.worker }, 'cdrex serving');
 }
 
-export async function runWorker(config: Config, log: Logger, options: { once: boolean }): Promise<number> {
-  await sweepSpool(config.dataDir, log);
-  const store = await openStore(config, log);
-  const masterKey = loadMasterKey(config);
-  const worker = new Worker({
+/** A worker over the store's roles: bookkeeping as cdrex_worker, accounts' reads as cdrex_app. */
+function newWorker(store: Store, config: Config, log: Logger, masterKey: Buffer): Worker {
+  return new Worker({
     pool: store.worker,
     appPool: store.app,
     url: store.urls.worker,
@@ -102,6 +92,13 @@ export async function runWorker(config: Config, log: Logger, options: { once: bo
     masterKey,
     tasks: TASKS,
   });
+}
+
+export async function runWorker(config: Config, log: Logger, options: { once: boolean }): Promise<number> {
+  await sweepSpool(config.dataDir, log);
+  const store = await openStore(config, log);
+  const masterKey = loadMasterKey(config);
+  const worker = newWorker(store, config, log, masterKey);
   await ensureScheduledJobs(store.worker);
   if (options.once) {
     try {

@@ -8,6 +8,7 @@ import {
   hashSecret,
 } from '../../accounts/secrets.js';
 import { NotFoundError } from '../../errors.js';
+import { withTransaction } from '../account-db.js';
 
 export interface CreatedAccount {
   account_id: string;
@@ -17,21 +18,13 @@ export interface CreatedAccount {
 export async function createAccount(pool: pg.Pool, masterKey: Buffer, name: string): Promise<CreatedAccount> {
   const accountId = generateAccountId();
   const apiKey = generateApiKey();
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await withTransaction(pool, async (client) => {
     await client.query('insert into accounts (id, name) values ($1::text, $2::text)', [accountId, name]);
     await client.query(
       'insert into api_keys (account_id, key_hash, key_ciphertext) values ($1::text, $2::bytea, $3::bytea)',
       [accountId, hashSecret(apiKey), encryptSecret(masterKey, apiKey)],
     );
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback');
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
   return { account_id: accountId, api_key: apiKey };
 }
 
@@ -43,9 +36,7 @@ export async function rotateApiKey(
   accountId: string,
 ): Promise<CreatedAccount> {
   const apiKey = generateApiKey();
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await withTransaction(pool, async (client) => {
     const { rowCount } = await client.query(
       `update api_keys set key_hash = $2::bytea, key_ciphertext = $3::bytea, created_at = now()
         where account_id = $1::text`,
@@ -53,13 +44,7 @@ export async function rotateApiKey(
     );
     if (!rowCount) throw new NotFoundError(`No account has the id ${accountId}.`);
     await client.query('delete from api_tokens where account_id = $1::text', [accountId]);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback');
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
   return { account_id: accountId, api_key: apiKey };
 }
 
