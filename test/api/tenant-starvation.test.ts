@@ -130,6 +130,12 @@ test("an account's third request in flight gets 429 in its dialect's format; ano
   const doc = (await didww.json()) as { errors: { status: string; title: string }[] };
   assert.equal(doc.errors[0].status, '429');
 
+  // A file download holds no database connection and is not counted (404: no such file).
+  const download = await fetch(`${server.base}/v3/exports/${crypto.randomUUID()}.csv.gz`, {
+    headers: { 'Api-Key': greedy.api_key },
+  });
+  assert.equal(download.status, 404);
+
   // Another account is not affected, nor is signing in (public, not counted).
   assert.equal((await kazooList(server.base, modest)).status, 200);
   assert.equal((await didwwList(server.base, modest)).status, 200);

@@ -46,7 +46,8 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     const accountId =
       typeof key === 'string' && key ? await findAccountByApiKey(app.store.pool, key) : undefined;
     if (!accountId) return sendError(reply, 401, UNAUTHORIZED);
-    authenticate(req, accountId, reply);
+    // A file download streams from disk, holding no database connection: not counted.
+    authenticate(req, accountId, isDownload(req) ? undefined : reply);
     const version = requestedVersion(req);
     if (!version) {
       return sendError(
