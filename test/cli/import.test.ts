@@ -298,6 +298,40 @@ test('SIGKILL of cdrex import mid-file stores nothing of it; importing it again 
   assert.equal(await count(acct.account_id), rows);
 });
 
+test('the database connection lost mid-import: an error line, nothing stored; importing again stores it all once', async () => {
+  const rows = 150_000;
+  const big = await generateFile('lost.csv', rows, 32);
+  const acct = await newAccount('lost-import');
+  const run = cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', big], env);
+  // Terminate its COPY's backend (as a failover or a restart would) while rows stream in.
+  let terminated = 0;
+  await waitFor(async () => {
+    const { rows: killed } = await db.pool.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = current_database() and query ilike 'copy%' and state = 'active'`,
+    );
+    terminated += killed.length;
+    return terminated > 0;
+  }, 'the import to be copying');
+  const result = await run;
+  assert.equal(result.code, 1, `exit ${result.code}: ${result.stderr}`);
+  // The command's error line (log lines may come before or after it on stderr).
+  const lines = result.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { error?: unknown; level?: number });
+  assert.ok(
+    lines.some((l) => typeof l.error === 'string' && l.level === undefined),
+    result.stderr,
+  );
+  assert.equal(await count(acct.account_id), 0, 'nothing of the interrupted import is stored');
+
+  const again = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', big], env);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(summary(again), { inserted: rows, duplicates: 0 });
+  assert.equal(await count(acct.account_id), rows);
+});
+
 test('import refuses a row outside the ingestion window with its line; generate cannot make one', async () => {
   const acct = await newAccount('window');
   const partitions = async () =>
