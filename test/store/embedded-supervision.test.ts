@@ -151,7 +151,10 @@ test('SIGKILL of the embedded postmaster under cdrex serve and a worker: restart
       assert.ok(running(serve.child), `cdrex serve exited:\n${serve.log().slice(-3000)}`);
       assert.ok(running(worker.child), `cdrex worker exited:\n${worker.log().slice(-3000)}`);
       const pid = postmasterPid(cluster);
-      return pid !== killed && alive(pid) && (await serve.healthy());
+      // The restarter logs "up again" when its own readiness poll sees the server, which can be
+      // a moment after /healthz already answers through the new postmaster: wait for both.
+      const logged = /the embedded PostgreSQL is up again/.test(serve.log() + worker.log());
+      return pid !== killed && alive(pid) && logged && (await serve.healthy());
     },
     'cdrex serve to restart the embedded PostgreSQL',
     60_000,
