@@ -66,6 +66,8 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
     }
     if (failure === 'bad_input') return fail(reply, 400, 'a value in the CDR is not valid');
     const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 415)
+      return fail(reply, 415, `Post the CDR as one of: application/json, ${FORM} (cdr=…), ${BASE64_FORM}.`);
     if (status === 500) req.log.error({ err }, 'freeswitch ingest failed');
     return fail(reply, status, status === 500 ? 'internal error' : err.message);
   });

@@ -6,6 +6,7 @@ import { hasNulByte, RETRY_AFTER_S, storeFailure } from '../../store/errors.js';
 import { findCredential } from '../../store/queries/tokens.js';
 import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
 import { KazooValidationError } from './list-params.js';
+import { kazooBodyParsers, unsupportedTypeMessage } from './body-types.js';
 import { kazooRoutes, wantsCsv } from './routes.js';
 import { authenticate, presentedToken } from '../auth.js';
 
@@ -23,6 +24,7 @@ declare module 'fastify' {
 
 export async function kazooApi(app: FastifyInstance): Promise<void> {
   const { pool } = app.store;
+  kazooBodyParsers(app);
 
   app.addHook('onRequest', async (req, reply) => {
     if (hasNulByte(req.url))
@@ -78,7 +80,9 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     }
     const status = err.statusCode ?? (err instanceof CdrexError ? err.statusCode : 500);
     if (status === 415)
-      return sendKazooError(req, reply, 415, 'unsupported_media_type', { message: err.message });
+      return sendKazooError(req, reply, 415, 'unsupported_media_type', {
+        message: unsupportedTypeMessage(req),
+      });
     if (status === 413) {
       // The client may still be sending: close the connection rather than read the rest.
       reply.header('connection', 'close');

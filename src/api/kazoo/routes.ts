@@ -20,11 +20,11 @@ import { accountDb } from '../../store/account-db.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import { createToken } from '../../store/queries/tokens.js';
 import { accountLimits, longStreams, SLOT_RETRY_AFTER_S, STREAM_RETRY_AFTER_S } from '../long-streams.js';
-import { JSON_TYPE, STREAMED_TYPES, uploadRecords } from '../upload-body.js';
+import { JSON_TYPE, uploadRecords } from '../upload-body.js';
+import { JSON_ALIASES, UPLOAD_BODY_TYPES } from './body-types.js';
 import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
 import { parseListParams, type ListParams } from './list-params.js';
 
-const UPLOAD_TYPES = [JSON_TYPE, ...STREAMED_TYPES];
 const CSV_TYPES = ['application/octet-stream', 'text/csv', 'text/comma-separated-values'];
 const AccountParams = Type.Object({ account_id: Type.String({ maxLength: 64 }) });
 const AnyQuery = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]));
@@ -254,18 +254,20 @@ async function uploadRoutes(app: FastifyInstance): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
   const { config } = app.store;
   const { uploads } = accountLimits(app.store, config);
-  app.removeContentTypeParser(JSON_TYPE);
-  app.addContentTypeParser([JSON_TYPE, ...STREAMED_TYPES], (_req, payload, done) => done(null, payload));
+  app.removeContentTypeParser([JSON_TYPE, ...JSON_ALIASES]);
+  app.addContentTypeParser(UPLOAD_BODY_TYPES, (_req, payload, done) => done(null, payload));
   const cdrs = '/accounts/:account_id/cdrs';
 
   // Upload of additional CDRs (seed 003), stored tagged `imported`.
   const upload = async (req: FastifyRequest, reply: FastifyReply) => {
-    const type = String(req.headers['content-type'] ?? '')
+    const sent = String(req.headers['content-type'] ?? '')
       .split(';')[0]
       .trim()
       .toLowerCase();
-    if (!UPLOAD_TYPES.includes(type)) {
-      const message = `Upload CDRs as one of: ${UPLOAD_TYPES.join(', ')}.`;
+    // curl's default form type and application/x-json carry JSON, as on Kazoo (body-types.ts).
+    const type = JSON_ALIASES.includes(sent) ? JSON_TYPE : sent;
+    if (!UPLOAD_BODY_TYPES.includes(type)) {
+      const message = `Upload CDRs as one of: ${UPLOAD_BODY_TYPES.join(', ')}.`;
       return sendKazooError(req, reply, 415, 'unsupported_media_type', { message });
     }
     // A few uploads per account at once, taken before the body is read and a connection is
@@ -278,11 +280,7 @@ async function uploadRoutes(app: FastifyInstance): Promise<void> {
       });
     }
     const partial = (req.query as Record<string, string>).partial === 'true';
-    const records = uploadRecords(
-      String(req.headers['content-type'] ?? 'application/json'),
-      req.body,
-      config.uploadLimitMb * 1024 * 1024,
-    );
+    const records = uploadRecords(type, req.body, config.uploadLimitMb * 1024 * 1024);
     const result = await loadRecords(app.store.workerPool, records, kazooDocToRecord, {
       accountId: req.accountId!,
       source: 'upload',

@@ -1,0 +1,109 @@
+// The first hour with cdrex (issue #14): what a new user meets when following the README. The
+// Kazoo login as Kazoo clients send it with curl, and 415s that say what to send instead.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createTestDatabase } from '../helpers/db.js';
+import { startServer } from '../helpers/server.js';
+
+const server = await startServer(await createTestDatabase(), { worker: false });
+const alice = await server.newAccount('alice');
+
+/** A request as curl sends it: `-d` without `-H 'Content-Type: …'` is a form. */
+async function send(method: string, path: string, body: string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${server.base}${path}`, { method, headers, body });
+  const text = await res.text();
+  return { status: res.status, json: JSON.parse(text) as Record<string, unknown> };
+}
+
+const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };
+
+describe("Kazoo bodies, as Kazoo's crossbar takes them", () => {
+  test("api_auth with curl's default form type answers 201 and a token that works", async () => {
+    const login = await send(
+      'PUT',
+      '/v2/api_auth',
+      JSON.stringify({ data: { api_key: alice.api_key } }),
+      FORM,
+    );
+    assert.equal(login.status, 201, JSON.stringify(login.json));
+    const token = login.json.auth_token as string;
+    assert.match(token, /.{20,}/);
+    const list = await fetch(`${server.base}/v2/accounts/${alice.account_id}/cdrs`, {
+      headers: { 'X-Auth-Token': token },
+    });
+    assert.equal(list.status, 200);
+  });
+
+  test('api_auth as application/x-json, and a body without Content-Type, is JSON', async () => {
+    const body = JSON.stringify({ data: { api_key: alice.api_key } });
+    const xJson = await send('PUT', '/v2/api_auth', body, { 'Content-Type': 'application/x-json' });
+    assert.equal(xJson.status, 201, JSON.stringify(xJson.json));
+    // fetch() labels a string body text/plain; a Blob without a type sends no Content-Type at all.
+    const res = await fetch(`${server.base}/v2/api_auth`, { method: 'PUT', body: new Blob([body]) });
+    assert.equal(res.status, 201, await res.text());
+  });
+
+  test('a form body that is neither JSON nor the fields api_auth needs is a Kazoo 400', async () => {
+    const broken = await send('PUT', '/v2/api_auth', '{"data":', FORM);
+    assert.equal(broken.status, 400);
+    assert.equal(broken.json.status, 'error');
+    const fields = await send('PUT', '/v2/api_auth', 'api_key=x', FORM);
+    assert.equal(fields.status, 400);
+  });
+
+  test('the 4 KiB api_auth limit holds for a form body (413 in the envelope)', async () => {
+    const padded = JSON.stringify({ data: { api_key: alice.api_key }, pad: 'x'.repeat(5000) });
+    const res = await send('PUT', '/v2/api_auth', padded, FORM);
+    assert.equal(res.status, 413);
+    assert.equal(res.json.status, 'error');
+  });
+
+  test('an upload sent as a form carries JSON and is stored', async () => {
+    const start = Math.floor(Date.now() / 1000) - 3600 + 62167219200;
+    const doc = { call_id: 'form-upload-1', timestamp: start, duration_seconds: 5, billing_seconds: 3 };
+    const res = await send('PUT', `/v2/accounts/${alice.account_id}/cdrs`, JSON.stringify({ data: [doc] }), {
+      ...FORM,
+      'X-Auth-Token': alice.api_key,
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.json));
+    assert.equal((res.json.data as { inserted: number }).inserted, 1);
+  });
+
+  test('every 415 names the accepted types, in the dialect of its route', async () => {
+    const login = await send('PUT', '/v2/api_auth', 'x', { 'Content-Type': 'application/xml' });
+    assert.equal(login.status, 415);
+    assert.equal(login.json.status, 'error');
+    const loginMessage = (login.json.data as { message: string }).message;
+    for (const type of ['application/json', 'application/x-json', 'application/x-www-form-urlencoded'])
+      assert.ok(loginMessage.includes(type), loginMessage);
+
+    const upload = await send('PUT', `/v2/accounts/${alice.account_id}/cdrs`, 'x', {
+      'Content-Type': 'application/xml',
+      'X-Auth-Token': alice.api_key,
+    });
+    assert.equal(upload.status, 415);
+    const uploadMessage = (upload.json.data as { message: string }).message;
+    for (const type of ['application/json', 'application/x-ndjson', 'text/csv'])
+      assert.ok(uploadMessage.includes(type), uploadMessage);
+
+    const didww = await send('POST', '/v3/exports', '{}', {
+      'Content-Type': 'text/plain',
+      'Api-Key': alice.api_key,
+    });
+    assert.equal(didww.status, 415);
+    assert.match(JSON.stringify(didww.json), /application\/vnd\.api\+json/);
+
+    const auth = `Basic ${Buffer.from(`${alice.account_id}:${alice.api_key}`).toString('base64')}`;
+    const fs = await send('POST', '/ingest/freeswitch', 'x', {
+      'Content-Type': 'application/xml',
+      Authorization: auth,
+    });
+    assert.equal(fs.status, 415);
+    for (const type of [
+      'application/json',
+      'application/x-www-form-urlencoded',
+      'application/x-www-form-base64-encoded',
+    ])
+      assert.ok(String(fs.json.error).includes(type), String(fs.json.error));
+  });
+});
