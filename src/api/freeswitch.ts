@@ -6,8 +6,7 @@
 // never retried forever; it waits in that directory for an operator.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { freeswitchToRecord } from '../ingest/freeswitch.js';
-import { loadRecords } from '../ingest/records.js';
+import { loadFreeswitchCdr } from '../ingest/freeswitch.js';
 import { ingestWindow } from '../ingest/window.js';
 import { RETRY_AFTER_S, storeFailure } from '../store/errors.js';
 import { findAccountByApiKey } from '../store/queries/accounts.js';
@@ -90,22 +89,13 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
     },
   };
   app.post('/ingest/freeswitch', route, async (req, reply) => {
-    // A bulk load, as the worker role (COPY is not allowed under row-level security); the account
-    // is the one authenticated above, never taken from the body.
-    const result = await loadRecords(
-      app.store.workerPool,
-      [req.body],
-      (raw) => freeswitchToRecord(raw, { directionVar: config.fsDirectionVar, trunkVar: config.fsTrunkVar }),
-      {
-        accountId: req.accountId!,
-        source: 'freeswitch',
-        imported: false,
-        partial: false,
-        window: ingestWindow(config, app.store.now()),
-        maxNewMonths: config.newMonthsPerLoad,
-        dataDir: config.dataDir,
-      },
-    );
+    // As the worker role, for the account authenticated above (see loadFreeswitchCdr).
+    const result = await loadFreeswitchCdr(app.store.workerPool, req.body, {
+      accountId: req.accountId!,
+      window: ingestWindow(config, app.store.now()),
+      maxNewMonths: config.newMonthsPerLoad,
+      config,
+    });
     if (!result.stored) return fail(reply, 400, result.rejected[0]?.reason ?? 'invalid CDR');
     return reply.code(200).send({ inserted: result.inserted, duplicates: result.duplicates });
   });

@@ -1,6 +1,11 @@
-// Maps the body FreeSWITCH's mod_json_cdr posts at hangup to a record. Times come from the
-// `*_uepoch` variables (UTC microseconds), never `*_stamp` (the switch's local time).
-import type { CdrRecord } from './records.js';
+// Maps the body FreeSWITCH's mod_json_cdr posts at hangup to a record, and loads it: the one code
+// path of both `POST /ingest/freeswitch` and `cdrex import --type freeswitch` (replaying the files
+// the module wrote to its err-log-dir). Times come from the `*_uepoch` variables (UTC
+// microseconds, all six digits kept), never `*_stamp` (the switch's local time).
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import { loadRecords, type CdrRecord, type LoadResult } from './records.js';
+import type { IngestWindow } from './window.js';
 
 type Doc = Record<string, unknown>;
 const isObject = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -17,10 +22,28 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
+/** A Date that keeps the microseconds a JS Date cannot hold. Records reach PostgreSQL through
+ * toISOString() (COPY text) or toJSON() (a JSON batch), so writing all six digits there stores
+ * them; comparisons and month arithmetic use the milliseconds, as for any Date. */
+export class MicroDate extends Date {
+  /** The microseconds beyond the millisecond, 0–999. */
+  readonly extraMicros: number;
+  constructor(epochMicros: bigint) {
+    super(Number(epochMicros / 1000n));
+    this.extraMicros = Number(epochMicros % 1000n);
+  }
+  override toISOString(): string {
+    return super.toISOString().replace(/Z$/, `${String(this.extraMicros).padStart(3, '0')}Z`);
+  }
+  override toJSON(): string {
+    return this.toISOString();
+  }
+}
+
 function micros(v: unknown): Date | null {
   const s = str(v);
-  if (!s || !/^\d{1,17}$/.test(s) || s === '0') return null;
-  return new Date(Math.floor(Number(s) / 1000));
+  if (!s || !/^\d{1,17}$/.test(s) || /^0+$/.test(s)) return null;
+  return new MicroDate(BigInt(s));
 }
 
 function seconds(v: unknown): number {
@@ -28,10 +51,20 @@ function seconds(v: unknown): number {
   return s && /^\d{1,9}$/.test(s) ? Number(s) : 0;
 }
 
-/** Older FreeSWITCH sends `callflow` as an object (a parser keeps the last); newer as an array. */
+const profileIndex = (flow: Doc) => {
+  const n = Number(str(flow.profile_index) ?? NaN);
+  return Number.isFinite(n) ? n : Infinity;
+};
+
+/** The originating caller profile: the callflow with the lowest `profile_index` (a transfer adds a
+ * profile, with the number it was transferred to). mod_json_cdr lists the newest first: newer
+ * versions as an array, older ones as a repeated `callflow` key, of which a JSON parser keeps the
+ * last (the oldest) as one object. Without indexes, the last listed is the oldest. */
 function callerProfile(doc: Doc): Doc {
-  const flow = Array.isArray(doc.callflow) ? doc.callflow[0] : doc.callflow;
-  return isObject(flow) && isObject(flow.caller_profile) ? flow.caller_profile : {};
+  const flows = (Array.isArray(doc.callflow) ? doc.callflow : [doc.callflow]).filter(isObject);
+  let origin: Doc | undefined;
+  for (const flow of flows) if (!origin || profileIndex(flow) <= profileIndex(origin)) origin = flow;
+  return origin && isObject(origin.caller_profile) ? origin.caller_profile : {};
 }
 
 export function freeswitchToRecord(raw: unknown, options: FreeswitchOptions): CdrRecord | string {
@@ -87,4 +120,33 @@ export function freeswitchToRecord(raw: unknown, options: FreeswitchOptions): Cd
     rate: null,
     extra: raw,
   };
+}
+
+export interface FreeswitchLoadOptions {
+  accountId: string;
+  window: IngestWindow;
+  /** New month partitions the load may create (HTTP posts); undefined: no limit (CLI replays). */
+  maxNewMonths?: number;
+  config: Pick<Config, 'fsDirectionVar' | 'fsTrunkVar' | 'dataDir'>;
+}
+
+/** Stores one mod_json_cdr document, however it arrived (a post or a replayed err-log-dir file),
+ * so both look alike: source `freeswitch`, not imported. A bulk load, so `pool` is the worker
+ * role's (COPY is not allowed under row-level security); the account is the caller's
+ * authenticated one, never taken from the document. */
+export function loadFreeswitchCdr(
+  pool: pg.Pool,
+  doc: unknown,
+  { accountId, window, maxNewMonths, config }: FreeswitchLoadOptions,
+): Promise<LoadResult> {
+  const options = { directionVar: config.fsDirectionVar, trunkVar: config.fsTrunkVar };
+  return loadRecords(pool, [doc], (raw) => freeswitchToRecord(raw, options), {
+    accountId,
+    source: 'freeswitch',
+    imported: false,
+    partial: false,
+    window,
+    maxNewMonths,
+    dataDir: config.dataDir,
+  });
 }
