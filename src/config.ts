@@ -132,6 +132,16 @@ function trustProxy(raw: string | undefined): boolean | number | string[] {
 
 const DEFAULT_CALLBACK_DELAYS = '60,600,1800,3600,10800,21600,43200,86400,172800';
 
+/** pino's levels; pino throws an unreadable error on any other, after startup has begun. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevel(raw: string | undefined): string {
+  const level = raw || 'info';
+  if (!LOG_LEVELS.includes(level))
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; it is "${level}".`);
+  return level;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = int(env, 'PORT', 8080);
   const host = env.HOST || '127.0.0.1';
@@ -192,6 +202,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     exportRetryS: int(env, 'CDREX_EXPORT_RETRY_S', 86400),
     exportBackoffMaxS: int(env, 'CDREX_EXPORT_BACKOFF_MAX_S', 600, 1),
     copyStallMs: int(env, 'CDREX_COPY_STALL_MS', 60000, 100),
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: logLevel(env.LOG_LEVEL),
   };
 }
