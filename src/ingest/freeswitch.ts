@@ -33,7 +33,8 @@ export class MicroDate extends Date {
     this.extraMicros = Number(epochMicros % 1000n);
   }
   override toISOString(): string {
-    return super.toISOString().replace(/Z$/, `${String(this.extraMicros).padStart(3, '0')}Z`);
+    // `…T09:50:54.385Z` becomes `…T09:50:54.385581Z`.
+    return super.toISOString().slice(0, -1) + String(this.extraMicros).padStart(3, '0') + 'Z';
   }
   override toJSON(): string {
     return this.toISOString();
