@@ -32,7 +32,13 @@ export const COMMANDS: Record<string, string> = {
   {"inserted":N,"duplicates":M}. A malformed row stops the run with its file and line number.
   cdrex import --account ID --type kazoo FILE…
   Loads Kazoo CDR documents (.json with {"data":[…]}, .ndjson/.jsonl, or .csv with Kazoo field
-  names), tagged imported; any invalid record stores nothing of that file.`,
+  names), tagged imported; any invalid record stores nothing of that file.
+  cdrex import --account ID --type freeswitch [--move-done DIR] [--move-failed DIR] PATH…
+  Replays the CDRs FreeSWITCH's mod_json_cdr wrote to its err-log-dir when it could not post them
+  (files, or directories searched recursively for *.json), stored as if posted. Prints one line
+  per file, {"file":…,"status":"stored"|"duplicate"|"failed","reason":…}, then the totals; goes
+  on past a bad file and exits 1 if any failed. Stored and duplicate files are moved to
+  --move-done, failed ones to --move-failed. Running it again stores nothing twice.`,
   generate: `cdrex generate --account ID --type cdr_in|cdr_out --month YYYY-MM --rows N [--seed S] [--out FILE|-]
   Stores N realistic synthetic CDRs for the month (the same seed gives the same rows) and prints
   {"inserted":N}. With --out, writes the CSV there instead of storing it.`,

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { DataError, NotFoundError } from '../errors.js';
 import { importDidwwCsv } from '../ingest/didww-csv.js';
 import { kazooDocToRecord } from '../ingest/kazoo.js';
+import { replayFreeswitchFiles } from '../ingest/freeswitch-replay.js';
 import { loadRecords } from '../ingest/records.js';
 import { uploadRecords } from '../api/upload-body.js';
 import { generateCsv, generationSpan } from '../ingest/generate.js';
@@ -75,10 +76,15 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
     account: { type: 'string' },
     type: { type: 'string' },
     'voice-out-trunk-id': { type: 'string' },
+    'move-done': { type: 'string' },
+    'move-failed': { type: 'string' },
   });
   if (values.help) return help('import');
   const account = accountId(required(values, 'account'));
   if (values.type === 'kazoo') return importKazoo(account, positionals, config, log);
+  if (values.type === 'freeswitch') return importFreeswitch(account, positionals, values, config, log);
+  if (values['move-done'] !== undefined || values['move-failed'] !== undefined)
+    throw new UsageError('--move-done and --move-failed are for --type freeswitch.');
   const kind = cdrKind(required(values, 'type'));
   const trunk = values['voice-out-trunk-id'] as string | undefined;
   if (trunk && !/^[0-9a-f-]{36}$/i.test(trunk)) throw new UsageError('--voice-out-trunk-id must be a UUID.');
@@ -171,6 +177,37 @@ async function importKazoo(account: string, files: string[], config: Config, log
     }
     printSummary(totals);
     return EXIT_OK;
+  });
+}
+
+/** FreeSWITCH mod_json_cdr files (its err-log-dir after an outage): one JSON line per file, then
+ * the totals; a bad file is reported and the run goes on, and the exit code says whether any
+ * failed. */
+async function importFreeswitch(
+  account: string,
+  paths: string[],
+  values: Flags,
+  config: Config,
+  log: Logger,
+): Promise<number> {
+  if (paths.length === 0) throw new UsageError('Name at least one FILE or DIRECTORY of mod_json_cdr files.');
+  const moveDone = values['move-done'] as string | undefined;
+  const moveFailed = values['move-failed'] as string | undefined;
+  if (moveDone === '' || moveFailed === '') throw new UsageError('--move-done and --move-failed need a DIR.');
+  const totals = { files: 0, stored: 0, duplicate: 0, failed: 0 };
+  let unmoved = 0;
+  return withStore(config, log, async ({ worker: pool }) => {
+    const options = { accountId: account, window: ingestWindow(config), config, moveDone, moveFailed };
+    for await (const outcome of replayFreeswitchFiles(pool, paths, options)) {
+      totals.files++;
+      totals[outcome.status]++;
+      if (outcome.move_error) unmoved++;
+      if (outcome.status === 'failed')
+        log.warn({ file: outcome.file, reason: outcome.reason }, 'replay: file failed');
+      printSummary(outcome);
+    }
+    printSummary({ ...totals, ...(unmoved ? { unmoved } : {}) });
+    return totals.failed > 0 || unmoved > 0 ? EXIT_DATA : EXIT_OK;
   });
 }
 
