@@ -39,9 +39,12 @@ export const COMMANDS: Record<string, string> = {
   per file, {"file":…,"status":"stored"|"duplicate"|"failed","reason":…}, then the totals; goes
   on past a bad file and exits 1 if any failed. Stored and duplicate files are moved to
   --move-done, failed ones to --move-failed. Running it again stores nothing twice.`,
-  generate: `cdrex generate --account ID --type cdr_in|cdr_out --month YYYY-MM --rows N [--seed S] [--out FILE|-]
-  Stores N realistic synthetic CDRs for the month (the same seed gives the same rows) and prints
-  {"inserted":N}. With --out, writes the CSV there instead of storing it.`,
+  generate: `cdrex generate --account ID --type cdr_in|cdr_out --month YYYY-MM --rows N [--seed S] [--now TIME] [--out FILE|-]
+  Stores N realistic synthetic CDRs for the month and prints {"inserted":N}: a day/night and
+  weekday traffic curve, answer rates and causes by destination, a long tail of talk times, a few
+  second attempts, call ids unique per month and direction, nothing after --now (ISO 8601, default
+  the current time). The same seed and --now give the same rows. With --out, writes the CSV there
+  instead of storing it.`,
 };
 
 export const USAGE = `cdrex — call detail records, served as DIDWW v3 exports

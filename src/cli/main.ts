@@ -217,6 +217,15 @@ function parseMonth(value: string): Date {
   return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
 }
 
+/** --now: an ISO 8601 time with its zone (Z or an offset); the current time when absent. */
+function parseNow(value: string | undefined): Date {
+  if (value === undefined) return new Date();
+  const now = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/.test(value) || Number.isNaN(now.getTime()))
+    throw new UsageError('--now must be an ISO 8601 time with its zone, e.g. 2026-12-01T12:00:00Z.');
+  return now;
+}
+
 async function generateCommand(argv: string[], config: Config, log: Logger): Promise<number> {
   const { values } = parse(argv, {
     account: { type: 'string' },
@@ -224,6 +233,7 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
     month: { type: 'string' },
     rows: { type: 'string' },
     seed: { type: 'string' },
+    now: { type: 'string' },
     out: { type: 'string' },
   });
   if (values.help) return help('generate');
@@ -233,15 +243,17 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
   const seed = Number(values.seed ?? 1);
   if (!Number.isInteger(rows) || rows < 0) throw new UsageError('--rows must be a whole number.');
   if (!Number.isInteger(seed)) throw new UsageError('--seed must be a whole number.');
+  // "Now" is an input, so the same seed and --now give the same rows on any day.
+  const now = parseNow(values.now as string | undefined);
   // Times stay in the ingestion window: the current month is cut a little before its end.
   const window = ingestWindow(config);
-  if (!generationSpan(month, window))
+  if (!generationSpan(month, window, now))
     throw new UsageError(
       `--month ${values.month as string} lies outside the ingestion window ` +
-        `(${window.from.toISOString()} to now + CDREX_INGEST_AHEAD_S).`,
+        `(${window.from.toISOString()} to now + CDREX_INGEST_AHEAD_S), or after --now.`,
     );
   const bar = progress('generated', rows);
-  const csv = generateCsv({ kind, month, rows, seed, window, onProgress: (n) => bar.update(n) });
+  const csv = generateCsv({ kind, month, rows, seed, now, window, onProgress: (n) => bar.update(n) });
   const out = values.out as string | undefined;
   if (out) {
     const target = out === '-' ? process.stdout : fs.createWriteStream(out);

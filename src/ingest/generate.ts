@@ -1,6 +1,9 @@
-// Realistic synthetic CDRs in the DIDWW export layout, deterministic for a seed: answered and
-// failed calls, E.164 numbers of a few countries, a handful of DIDs and trunks, costs. For demos
-// and benchmarks; the rows go through the same import path as a customer's file.
+// Realistic synthetic CDRs in the DIDWW export layout, deterministic for a seed and a "now": a
+// carrier's month as its customers see it. Calls follow a day/night and weekday curve, answer
+// rates and hang-up causes depend on the destination, talk times have a long tail, a few inbound
+// calls take a second attempt, and call ids are unique per month and direction. Nothing starts or
+// ends after "now". For demos and benchmarks; the rows go through the same import path as a
+// customer's file.
 import { Readable } from 'node:stream';
 import { headerLine, INBOUND_COLUMNS, OUTBOUND_COLUMNS } from '../formats/didww-csv.js';
 import type { CdrKind } from '../store/queries/cdrs.js';
@@ -12,20 +15,28 @@ export interface GenerateOptions {
   month: Date;
   rows: number;
   seed: number;
+  /** No call starts or ends after it (the CLI's --now, by default the current time). */
+  now?: Date;
   onProgress?: (rowsDone: number) => void;
   /** Keeps every time inside it (ingestWindow): the month is cut to the window. */
   window?: IngestWindow;
 }
 
-/** Longer than any call generated below (at most 25 s of ringing and about 67 minutes of talk). */
+/** Longest talk time generated: 90 minutes (the lognormal tail is cut there). */
+const MAX_TALK_S = 90 * 60;
+/** Longer than any call generated below (at most 25 s of ringing, a retry, and the longest talk). */
 const CALL_SPAN_MS = 2 * 3600 * 1000;
+/** Calls start at least this long before "now", so that their ringing ends before it too. */
+const RING_MARGIN_MS = 60 * 1000;
 
 /** The span start times are spread over: the month, cut to the window so that every start,
- * connect and end time lies in it; undefined when nothing of the month is left. The cut falls at
- * a whole UTC day, so the same seed gives the same rows all day long. */
+ * connect and end time lies in it, and to "now"; undefined when nothing of the month is left.
+ * The window's cut falls at a whole UTC day, so the same seed and --now give the same rows all
+ * day long. */
 export function generationSpan(
   month: Date,
   window?: IngestWindow,
+  now?: Date,
 ): { start: number; end: number } | undefined {
   let start = month.getTime();
   let end = Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1);
@@ -35,6 +46,7 @@ export function generationSpan(
     start = Math.max(start, window.from.getTime());
     end = Math.min(end, lastDay - CALL_SPAN_MS);
   }
+  if (now) end = Math.min(end, now.getTime() - RING_MARGIN_MS);
   return end > start ? { start, end } : undefined;
 }
 
@@ -61,28 +73,159 @@ function prng(seed: number): () => number {
   return next;
 }
 
+/** The seed of one month and direction: the same --seed gives other calls (and call ids) in
+ * other months and in the other direction, so unrelated calls never share an id. */
+export function streamSeed(seed: number, month: Date, kind: CdrKind): number {
+  const monthIndex = month.getUTCFullYear() * 12 + month.getUTCMonth();
+  let h = Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(monthIndex, 0x85ebca6b);
+  h ^= kind === 'cdr_in' ? 0x27d4eb2f : 0x165667b1;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+/** Relative call volume by UTC hour: quiet nights, a morning ramp, a lunch dip, busy
+ * afternoons and a falling evening. */
+const HOUR_WEIGHT = [
+  0.06, 0.04, 0.03, 0.03, 0.04, 0.07, 0.15, 0.35, 0.7, 0.95, 1.0, 1.0, 0.85, 0.8, 0.95, 1.0, 0.95, 0.85, 0.6,
+  0.45, 0.35, 0.25, 0.15, 0.09,
+];
+/** Relative volume by UTC weekday, Sunday first. */
+const WEEKDAY_WEIGHT = [0.3, 1.0, 1.0, 1.0, 1.0, 0.95, 0.45];
+
+/** The traffic curve's weight for the hour holding `ms`. */
+export function trafficWeight(ms: number): number {
+  const d = new Date(ms);
+  return HOUR_WEIGHT[d.getUTCHours()] * WEEKDAY_WEIGHT[d.getUTCDay()];
+}
+
+/** Maps quantiles in [0, 1) to times of the span whose density follows the traffic curve.
+ * Quantiles must come in ascending order (the rows are written in time order). */
+function curveTimes(start: number, end: number): (quantile: number) => number {
+  const HOUR = 3600 * 1000;
+  const edges: number[] = [start];
+  for (let t = Math.floor(start / HOUR) * HOUR + HOUR; t < end; t += HOUR) edges.push(t);
+  edges.push(end);
+  const mass = edges.slice(1).map((to, i) => (to - edges[i]) * trafficWeight(edges[i]));
+  const total = mass.reduce((a, b) => a + b, 0);
+  let bucket = 0;
+  let before = 0;
+  return (quantile) => {
+    const target = quantile * total;
+    while (bucket < mass.length - 1 && before + mass[bucket] <= target) before += mass[bucket++];
+    const within = mass[bucket] > 0 ? (target - before) / mass[bucket] : 0;
+    return Math.floor(edges[bucket] + Math.min(within, 1) * (edges[bucket + 1] - edges[bucket]));
+  };
+}
+
+interface Failure {
+  code: string;
+  reason: string;
+  /** Relative frequency among failed calls. */
+  weight: number;
+}
+
+const BUSY = { code: '486', reason: 'Busy Here' };
+const CANCELLED = { code: '487', reason: 'Request Terminated' };
+const UNAVAILABLE = { code: '480', reason: 'Temporarily Unavailable' };
+const TIMEOUT = { code: '408', reason: 'Request Timeout' };
+const NOT_FOUND = { code: '404', reason: 'Not Found' };
+const DECLINED = { code: '603', reason: 'Decline' };
+const OVERLOADED = { code: '503', reason: 'Service Unavailable' };
+
+/** Destinations differ as real ones do: mobile-heavy countries answer less and time out more,
+ * long routes congest more. */
 const COUNTRIES = [
   {
     prefix: '1',
     digits: 10,
     name: 'United States',
     networks: ['AT&T Mobility', 'Verizon Wireless', 'Lumen'],
+    share: 0.4,
+    answerRate: 0.74,
+    failures: [
+      { ...BUSY, weight: 3 },
+      { ...CANCELLED, weight: 5 },
+      { ...UNAVAILABLE, weight: 2 },
+      { ...NOT_FOUND, weight: 1 },
+      { ...OVERLOADED, weight: 0.5 },
+    ],
   },
-  { prefix: '44', digits: 10, name: 'United Kingdom', networks: ['Vodafone UK', 'EE', 'BT'] },
-  { prefix: '49', digits: 11, name: 'Germany', networks: ['Telekom', 'Vodafone DE', 'O2 DE'] },
-  { prefix: '33', digits: 9, name: 'France', networks: ['Orange', 'SFR', 'Bouygues'] },
-  { prefix: '972', digits: 9, name: 'Israel', networks: ['Cellcom', 'Partner', 'Bezeq'] },
+  {
+    prefix: '44',
+    digits: 10,
+    name: 'United Kingdom',
+    networks: ['Vodafone UK', 'EE', 'BT'],
+    share: 0.2,
+    answerRate: 0.7,
+    failures: [
+      { ...BUSY, weight: 3 },
+      { ...CANCELLED, weight: 4 },
+      { ...UNAVAILABLE, weight: 3 },
+      { ...DECLINED, weight: 1 },
+    ],
+  },
+  {
+    prefix: '49',
+    digits: 11,
+    name: 'Germany',
+    networks: ['Telekom', 'Vodafone DE', 'O2 DE'],
+    share: 0.18,
+    answerRate: 0.68,
+    failures: [
+      { ...BUSY, weight: 4 },
+      { ...CANCELLED, weight: 4 },
+      { ...UNAVAILABLE, weight: 2 },
+      { ...NOT_FOUND, weight: 1 },
+    ],
+  },
+  {
+    prefix: '33',
+    digits: 9,
+    name: 'France',
+    networks: ['Orange', 'SFR', 'Bouygues'],
+    share: 0.12,
+    answerRate: 0.62,
+    failures: [
+      { ...CANCELLED, weight: 4 },
+      { ...UNAVAILABLE, weight: 4 },
+      { ...TIMEOUT, weight: 2 },
+      { ...BUSY, weight: 2 },
+    ],
+  },
+  {
+    prefix: '972',
+    digits: 9,
+    name: 'Israel',
+    networks: ['Cellcom', 'Partner', 'Bezeq'],
+    share: 0.1,
+    answerRate: 0.52,
+    failures: [
+      { ...TIMEOUT, weight: 4 },
+      { ...OVERLOADED, weight: 3 },
+      { ...UNAVAILABLE, weight: 3 },
+      { ...BUSY, weight: 1 },
+    ],
+  },
 ];
 const FIRST_NAMES = ['ALICE', 'BOB', 'CAROL', 'DAVE', 'ERIN', 'FRANK', 'GRACE', 'WIRELESS CALLER', ''];
-const FAILURES = [
-  { code: '486', reason: 'Busy Here' },
-  { code: '487', reason: 'Request Terminated' },
-  { code: '480', reason: 'Temporarily Unavailable' },
-  { code: '408', reason: 'Request Timeout' },
-  { code: '404', reason: 'Not Found' },
-  { code: '503', reason: 'Service Unavailable' },
-];
 const INITIATORS = ['Caller', 'Callee', 'System'];
+/** Share of inbound calls whose first attempt fails and that the platform tries once more. */
+const RETRY_SHARE = 0.03;
+const RETRYABLE: Failure[] = [
+  { ...UNAVAILABLE, weight: 2 },
+  { ...TIMEOUT, weight: 1 },
+  { ...OVERLOADED, weight: 1 },
+];
+
+/** A version-4-shaped UUID drawn from `rand`. */
+function uuidFrom(rand: () => number): string {
+  const h = () =>
+    Math.floor(rand() * 0x100000000)
+      .toString(16)
+      .padStart(8, '0');
+  const x = h() + h() + h() + h();
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-4${x.slice(13, 16)}-a${x.slice(17, 20)}-${x.slice(20, 32)}`;
+}
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
@@ -101,45 +244,67 @@ function money(value: number): string {
 }
 
 export function generateCsv(options: GenerateOptions): Readable {
-  const rand = prng(options.seed);
+  const rand = prng(streamSeed(options.seed, options.month, options.kind));
   const pick = <T>(list: T[]): T => list[Math.floor(rand() * list.length)];
+  const weighted = <T extends { weight: number }>(list: T[]): T => {
+    let r = rand() * list.reduce((sum, item) => sum + item.weight, 0);
+    for (const item of list) if ((r -= item.weight) < 0) return item;
+    return list[list.length - 1];
+  };
   const digits = (n: number) => {
     let s = String(1 + Math.floor(rand() * 9));
     while (s.length < n) s += Math.floor(rand() * 10);
     return s;
   };
   const number = () => {
-    const country = pick(COUNTRIES);
+    const country = weighted(COUNTRIES.map((c) => ({ ...c, weight: c.share })));
     return { country, e164: country.prefix + digits(country.digits) };
   };
-  const uuid = () => {
-    const h = () =>
-      Math.floor(rand() * 0x100000000)
-        .toString(16)
-        .padStart(8, '0');
-    const x = h() + h() + h() + h();
-    return `${x.slice(0, 8)}-${x.slice(8, 12)}-4${x.slice(13, 16)}-a${x.slice(17, 20)}-${x.slice(20, 32)}`;
+  const uuid = () => uuidFrom(rand);
+  /** Talk time: lognormal around a minute and a half (median), so most calls are short and a
+   * few run long; at least 1 s, at most MAX_TALK_S. */
+  const talkSeconds = (medianS: number) => {
+    const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+    return Math.min(MAX_TALK_S, Math.max(1, Math.round(medianS * Math.exp(1.1 * z))));
   };
-  const dids = Array.from({ length: 5 }, () => number().e164);
+  // The account's own numbers and trunks come from the seed alone, so they are the same in
+  // every month and direction.
+  const accountRand = prng(options.seed);
+  const accountDigits = (n: number) => {
+    let s = String(1 + Math.floor(accountRand() * 9));
+    while (s.length < n) s += Math.floor(accountRand() * 10);
+    return s;
+  };
+  const dids = Array.from({ length: 5 }, (_, i) => {
+    const country = COUNTRIES[i % 3];
+    return country.prefix + accountDigits(country.digits);
+  });
   const inTrunks = ['Main SIP trunk', 'Backup SIP trunk', 'PBX Office'];
-  const outTrunks = Array.from({ length: 3 }, () => uuid());
+  const outTrunks = Array.from({ length: 3 }, () => uuidFrom(accountRand));
 
-  const span = generationSpan(options.month, options.window);
-  if (!span) throw new RangeError('No time of that month lies in the ingestion window.');
-  const { start, end } = span;
-  const step = (end - start) / Math.max(1, options.rows);
+  const span = generationSpan(options.month, options.window, options.now);
+  if (!span) throw new RangeError('No time of that month lies in the ingestion window before now.');
+  const timeAt = curveTimes(span.start, span.end);
+  /** Ends after "now" are cut: the call is still ringing or talking, so its talk is shortened. */
+  const latestEnd = options.now ? options.now.getTime() : Infinity;
   const header = headerLine(options.kind === 'cdr_in' ? INBOUND_COLUMNS : OUTBOUND_COLUMNS);
   let row = 0;
 
-  const inboundRow = (startMs: number): string => {
-    const answered = rand() < 0.72;
-    const caller = number();
-    const did = pick(dids);
+  const inboundAttempt = (
+    startMs: number,
+    callId: string,
+    attempt: number,
+    caller: ReturnType<typeof number>,
+    did: string,
+    failFirst: boolean,
+  ): { line: string; endMs: number } => {
+    const answered = !failFirst && rand() < caller.country.answerRate;
     const ring = 1000 * (1 + Math.floor(rand() * 20));
-    const duration = answered ? Math.max(1, Math.floor(-Math.log(1 - rand()) * 180)) : 0;
-    const connect = answered ? startMs + ring : 0;
+    const connect = startMs + ring;
+    const talk = answered ? Math.min(talkSeconds(90), Math.floor((latestEnd - connect) / 1000)) : 0;
+    const duration = Math.max(answered ? 1 : 0, talk);
     const endMs = answered ? connect + duration * 1000 : startMs + ring;
-    const failure = pick(FAILURES);
+    const failure = failFirst ? weighted(RETRYABLE) : weighted(caller.country.failures);
     const tollFree = did.startsWith('1') && rand() < 0.3;
     const minutes = duration / 60;
     const tollfreeCost = tollFree ? minutes * 0.018 : 0;
@@ -148,7 +313,7 @@ export function generateCsv(options: GenerateOptions): Readable {
     const cnam = answered && caller.country.prefix === '1' ? 0.004 : 0;
     const total = tollfreeCost + pstn + metered + cnam;
     const name = caller.country.prefix === '1' ? pick(FIRST_NAMES) : '';
-    return [
+    const line = [
       formatTime(startMs),
       answered ? formatTime(connect) : '',
       answered ? formatTime(endMs) : '',
@@ -157,10 +322,10 @@ export function generateCsv(options: GenerateOptions): Readable {
       name,
       did,
       duration,
-      1 + (rand() < 0.05 ? 1 : 0),
+      attempt,
       answered ? '200' : failure.code,
       answered ? 'OK' : failure.reason,
-      pick(INITIATORS),
+      answered ? pick(INITIATORS) : failFirst ? 'System' : pick(['Caller', 'Callee']),
       pick(inTrunks),
       did,
       '',
@@ -170,55 +335,76 @@ export function generateCsv(options: GenerateOptions): Readable {
       money(metered),
       money(cnam),
       money(total),
-      uuid(),
+      callId,
     ].join(',');
+    return { line, endMs };
   };
 
-  const outboundRow = (startMs: number): string => {
-    const answered = rand() < 0.65;
+  /** One inbound call: one row, or (RETRY_SHARE of them) a failed first attempt and a second
+   * attempt a few seconds later with the same call id. */
+  const inboundRows = (startMs: number, room: number): string[] => {
+    const caller = number();
+    const did = pick(dids);
+    const callId = uuid();
+    const retry = room > 1 && rand() < RETRY_SHARE;
+    const first = inboundAttempt(startMs, callId, 1, caller, did, retry);
+    if (!retry) return [first.line];
+    const secondStart = first.endMs + 1000 * (1 + Math.floor(rand() * 3));
+    if (secondStart >= latestEnd - RING_MARGIN_MS) return [first.line];
+    return [first.line, inboundAttempt(secondStart, callId, 2, caller, did, false).line];
+  };
+
+  const outboundRows = (startMs: number): string[] => {
     const callee = number();
+    const answered = rand() < callee.country.answerRate;
     const cli = pick(dids);
     const ring = 1000 * (1 + Math.floor(rand() * 25));
-    const duration = answered ? Math.max(1, Math.floor(-Math.log(1 - rand()) * 150)) : 0;
-    const billing = answered ? Math.ceil(duration / 60) * 60 : 0;
     const connect = startMs + ring;
-    const failure = pick(FAILURES);
+    const talk = answered ? Math.min(talkSeconds(75), Math.floor((latestEnd - connect) / 1000)) : 0;
+    const duration = answered ? Math.max(1, talk) : 0;
+    const billing = answered ? Math.ceil(duration / 60) * 60 : 0;
+    const failure = weighted(callee.country.failures);
     const mobile = rand() < 0.6;
     const rate = (mobile ? 0.012 : 0.006) * (1 + rand());
     const charged = (billing / 60) * rate;
     return [
-      formatTime(startMs),
-      answered ? formatTime(connect) : '',
-      answered ? formatTime(connect + duration * 1000) : '',
-      answered ? 'Success' : 'Failed',
-      cli,
-      cli,
-      callee.e164,
-      duration,
-      billing,
-      answered ? '200' : failure.code,
-      answered ? 'OK' : failure.reason,
-      pick(outTrunks),
-      callee.country.name,
-      pick(callee.country.networks),
-      mobile ? 'Mobile' : 'Fixed',
-      money(rate),
-      money(charged),
-      answered ? `<sip:+${cli}@sip.example.net>;npi=ISDN;noa=4` : '',
-      uuid(),
-    ].join(',');
+      [
+        formatTime(startMs),
+        answered ? formatTime(connect) : '',
+        answered ? formatTime(connect + duration * 1000) : '',
+        answered ? 'Success' : 'Failed',
+        cli,
+        cli,
+        callee.e164,
+        duration,
+        billing,
+        answered ? '200' : failure.code,
+        answered ? 'OK' : failure.reason,
+        pick(outTrunks),
+        callee.country.name,
+        pick(callee.country.networks),
+        mobile ? 'Mobile' : 'Fixed',
+        money(rate),
+        money(charged),
+        answered ? `<sip:+${cli}@sip.example.net>;npi=ISDN;noa=4` : '',
+        uuid(),
+      ].join(','),
+    ];
   };
 
-  const makeRow = options.kind === 'cdr_in' ? inboundRow : outboundRow;
   const BATCH = 2000;
   return new Readable({
     read() {
       if (row === 0 && header) this.push(`${header}\n`);
       const lines: string[] = [];
       const stop = Math.min(options.rows, row + BATCH);
-      for (; row < stop; row++) {
-        // Spread start times evenly over the month with jitter, in ascending order.
-        lines.push(makeRow(Math.floor(start + (row + rand()) * step)));
+      while (row < stop) {
+        // Start times follow the traffic curve, in ascending order (a retry follows its call).
+        const startMs = timeAt((row + rand()) / Math.max(1, options.rows));
+        const call =
+          options.kind === 'cdr_in' ? inboundRows(startMs, options.rows - row) : outboundRows(startMs);
+        lines.push(...call);
+        row += call.length;
       }
       if (lines.length > 0) this.push(`${lines.join('\n')}\n`);
       options.onProgress?.(row);

@@ -16,6 +16,9 @@ after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 const env = testEnv(db, dataDir);
 const month = `${THIS_YEAR}-${String(THIS_MONTH).padStart(2, '0')}`;
 const file = (name: string) => path.join(dataDir, name);
+/** generate's --now for this file: the end of the month, so the ingestion window alone cuts the
+ * month (at the end of today), whatever the time of day the tests run. */
+const endOfMonth = new Date(Date.UTC(THIS_YEAR, THIS_MONTH, 1)).toISOString();
 
 async function newAccount(name: string) {
   const result = await cdrex(['accounts', 'create', '--name', name], env);
@@ -32,6 +35,7 @@ async function count(accountId: string): Promise<number> {
 async function generateFile(name: string, rows: number, seed: number, kind = 'cdr_in'): Promise<string> {
   const out = file(name);
   const args = ['generate', '--type', kind, '--month', month, '--rows', String(rows), '--seed', String(seed)];
+  args.push('--now', endOfMonth);
   const result = await cdrex([...args, '--out', out], env);
   assert.equal(result.code, 0, result.stderr);
   return out;
@@ -51,7 +55,7 @@ test('accounts create prints one JSON line with a 32-hex id and a key stored onl
 });
 
 test('generate is deterministic for a seed and writes the export layout', async () => {
-  const args = ['generate', '--type', 'cdr_in', '--month', month, '--rows', '500'];
+  const args = ['generate', '--type', 'cdr_in', '--month', month, '--rows', '500', '--now', endOfMonth];
   for (const [name, seed] of [
     ['a.csv', '5'],
     ['b.csv', '5'],
