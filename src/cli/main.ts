@@ -13,6 +13,7 @@ import {
 } from '../ingest/asterisk.js';
 import { importDidwwCsv } from '../ingest/didww-csv.js';
 import { kazooDocToRecord } from '../ingest/kazoo.js';
+import { replayFreeswitchFiles } from '../ingest/freeswitch-replay.js';
 import { loadRecords } from '../ingest/records.js';
 import { uploadRecords } from '../api/upload-body.js';
 import { generateCsv, generationSpan } from '../ingest/generate.js';
@@ -84,6 +85,8 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
     direction: { type: 'string' },
     timezone: { type: 'string' },
     'inbound-contexts': { type: 'string' },
+    'move-done': { type: 'string' },
+    'move-failed': { type: 'string' },
   });
   if (values.help) return help('import');
   const account = accountId(required(values, 'account'));
@@ -91,6 +94,9 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
   if (values.type === 'asterisk') return importAsterisk(account, positionals, values, config, log);
   if (['direction', 'timezone', 'inbound-contexts'].some((f) => values[f] !== undefined))
     throw new UsageError('--direction, --timezone and --inbound-contexts are for --type asterisk.');
+  if (values.type === 'freeswitch') return importFreeswitch(account, positionals, values, config, log);
+  if (values['move-done'] !== undefined || values['move-failed'] !== undefined)
+    throw new UsageError('--move-done and --move-failed are for --type freeswitch.');
   const kind = cdrKind(required(values, 'type'));
   const trunk = values['voice-out-trunk-id'] as string | undefined;
   if (trunk && !/^[0-9a-f-]{36}$/i.test(trunk)) throw new UsageError('--voice-out-trunk-id must be a UUID.');
@@ -232,10 +238,50 @@ async function importKazoo(account: string, files: string[], config: Config, log
   });
 }
 
+/** FreeSWITCH mod_json_cdr files (its err-log-dir after an outage): one JSON line per file, then
+ * the totals; a bad file is reported and the run goes on, and the exit code says whether any
+ * failed. */
+async function importFreeswitch(
+  account: string,
+  paths: string[],
+  values: Flags,
+  config: Config,
+  log: Logger,
+): Promise<number> {
+  if (paths.length === 0) throw new UsageError('Name at least one FILE or DIRECTORY of mod_json_cdr files.');
+  const moveDone = values['move-done'] as string | undefined;
+  const moveFailed = values['move-failed'] as string | undefined;
+  if (moveDone === '' || moveFailed === '') throw new UsageError('--move-done and --move-failed need a DIR.');
+  const totals = { files: 0, stored: 0, duplicate: 0, failed: 0 };
+  let unmoved = 0;
+  return withStore(config, log, async ({ worker: pool }) => {
+    const options = { accountId: account, window: ingestWindow(config), config, moveDone, moveFailed };
+    for await (const outcome of replayFreeswitchFiles(pool, paths, options)) {
+      totals.files++;
+      totals[outcome.status]++;
+      if (outcome.move_error) unmoved++;
+      if (outcome.status === 'failed')
+        log.warn({ file: outcome.file, reason: outcome.reason }, 'replay: file failed');
+      printSummary(outcome);
+    }
+    printSummary({ ...totals, ...(unmoved ? { unmoved } : {}) });
+    return totals.failed > 0 || unmoved > 0 ? EXIT_DATA : EXIT_OK;
+  });
+}
+
 function parseMonth(value: string): Date {
   const m = /^(\d{4})-(\d{2})$/.exec(value);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) throw new UsageError('--month must look like 2026-11.');
   return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
+}
+
+/** --now: an ISO 8601 time with its zone (Z or an offset); the current time when absent. */
+function parseNow(value: string | undefined): Date {
+  if (value === undefined) return new Date();
+  const now = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/.test(value) || Number.isNaN(now.getTime()))
+    throw new UsageError('--now must be an ISO 8601 time with its zone, e.g. 2026-12-01T12:00:00Z.');
+  return now;
 }
 
 async function generateCommand(argv: string[], config: Config, log: Logger): Promise<number> {
@@ -245,6 +291,7 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
     month: { type: 'string' },
     rows: { type: 'string' },
     seed: { type: 'string' },
+    now: { type: 'string' },
     out: { type: 'string' },
   });
   if (values.help) return help('generate');
@@ -254,15 +301,17 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
   const seed = Number(values.seed ?? 1);
   if (!Number.isInteger(rows) || rows < 0) throw new UsageError('--rows must be a whole number.');
   if (!Number.isInteger(seed)) throw new UsageError('--seed must be a whole number.');
+  // "Now" is an input, so the same seed and --now give the same rows on any day.
+  const now = parseNow(values.now as string | undefined);
   // Times stay in the ingestion window: the current month is cut a little before its end.
   const window = ingestWindow(config);
-  if (!generationSpan(month, window))
+  if (!generationSpan(month, window, now))
     throw new UsageError(
       `--month ${values.month as string} lies outside the ingestion window ` +
-        `(${window.from.toISOString()} to now + CDREX_INGEST_AHEAD_S).`,
+        `(${window.from.toISOString()} to now + CDREX_INGEST_AHEAD_S), or after --now.`,
     );
   const bar = progress('generated', rows);
-  const csv = generateCsv({ kind, month, rows, seed, window, onProgress: (n) => bar.update(n) });
+  const csv = generateCsv({ kind, month, rows, seed, now, window, onProgress: (n) => bar.update(n) });
   const out = values.out as string | undefined;
   if (out) {
     const target = out === '-' ? process.stdout : fs.createWriteStream(out);
