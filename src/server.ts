@@ -72,13 +72,57 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
     await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end()]);
     await store.close();
   });
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    // Nothing else would end the process (pools, the supervisor): close it all and say why.
+    supervisor?.stop();
+    await app.close();
+    await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end()]);
+    await store.close();
+    throw new ListenError(config, err as NodeJS.ErrnoException);
+  }
   if (options.worker) {
     await ensureScheduledJobs(store.worker);
     worker = newWorker(store, config, log, masterKey);
     worker.start();
   }
   log.info({ url: config.publicUrl, worker: options.worker }, 'cdrex serving');
+  if (process.stderr.isTTY) process.stderr.write(`${startLine(config, store.urls.owner)}\n`);
+}
+
+/** `cdrex serve` could not listen; its message is the one line the command prints. */
+export class ListenError extends Error {
+  constructor(config: Config, err: NodeJS.ErrnoException) {
+    const where = `${config.host}:${config.port}`;
+    const why =
+      err.code === 'EADDRINUSE'
+        ? `another program already listens there; stop it, or set PORT (or HOST) to a free one`
+        : err.code === 'EACCES'
+          ? `not allowed to bind it (ports below 1024 need privileges); set PORT to 1024 or above`
+          : err.code === 'EADDRNOTAVAIL'
+            ? `this machine has no such address; set HOST to one of its addresses (or 0.0.0.0)`
+            : err.message;
+    super(`cdrex serve cannot listen on ${where}: ${why}.`, { cause: err });
+  }
+}
+
+/** What a person starting `cdrex serve` in a terminal wants to know, on one line. */
+export function startLine(config: Config, ownerUrl: string): string {
+  const store = config.databaseUrl
+    ? withoutPassword(config.databaseUrl)
+    : `embedded PostgreSQL (${ownerUrl.replace(/^.*@/, '').replace(/\/.*$/, '')})`;
+  return `cdrex serving ${config.publicUrl} · portal ${config.publicUrl}/ · data ${config.dataDir} · store ${store}`;
+}
+
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, '@');
+  }
 }
 
 /** A worker over the store's roles: bookkeeping as cdrex_worker, accounts' reads as cdrex_app. */

@@ -1,9 +1,16 @@
 // The first hour with cdrex (issue #14): what a new user meets when following the README. The
 // Kazoo login as Kazoo clients send it with curl, and 415s that say what to send instead.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { CDREX_BIN, cdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { startServer } from '../helpers/server.js';
+import { statusEmbedded, stopEmbedded } from '../../src/store/embedded.js';
+import { startServer, testEnv, waitFor } from '../helpers/server.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
 const alice = await server.newAccount('alice');
@@ -16,6 +23,45 @@ async function send(method: string, path: string, body: string, headers: Record<
 }
 
 const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };
+
+/** The JSON lines of a command's stderr (its logs and its error line). */
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function hasScript(): boolean {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A data directory for an embedded store of this test's own, stopped and removed at the end. */
+function embeddedDataDir(): string {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-'));
+  after(async () => {
+    await stopEmbedded(dataDir);
+    const cluster = statusEmbedded(dataDir).dir;
+    // As root the cluster lives outside the data directory (/var/lib/cdrex/clusters/<id>/pgdata).
+    if (cluster && !cluster.startsWith(dataDir))
+      fs.rmSync(path.dirname(cluster), { recursive: true, force: true });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  return dataDir;
+}
+
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
 
 describe("Kazoo bodies, as Kazoo's crossbar takes them", () => {
   test("api_auth with curl's default form type answers 201 and a token that works", async () => {
@@ -106,4 +152,63 @@ describe("Kazoo bodies, as Kazoo's crossbar takes them", () => {
     ])
       assert.ok(String(fs.json.error).includes(type), String(fs.json.error));
   });
+});
+
+describe('cdrex serve', () => {
+  test('exits non-zero with one clear line when its port is taken', { timeout: 120_000 }, async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    after(() => taken.close());
+    const port = (taken.address() as net.AddressInfo).port;
+    const dataDir = embeddedDataDir();
+    // A hang is what this guards against: the command must end by itself. The embedded store is
+    // the case that hung (its supervisor kept the process alive).
+    const result = await cdrex(
+      ['serve'],
+      testEnv(server.db, dataDir, { PORT: String(port), DATABASE_URL: '' }),
+    );
+    assert.equal(result.code, 1, result.stderr);
+    const errors = jsonLines(result.stderr).filter((l) => typeof l.error === 'string');
+    assert.equal(errors.length, 1, result.stderr);
+    assert.match(String(errors[0].error), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*PORT`));
+    // It left as any process does: unregistered, and the cluster it started stopped.
+    assert.equal(statusEmbedded(dataDir).running, false);
+  });
+
+  test(
+    'on a terminal, prints one human line: URL, portal, data directory and store',
+    { skip: !hasScript() },
+    async () => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-'));
+      after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+      const port = await freePort();
+      const env = testEnv(server.db, dataDir, { PORT: String(port), LOG_LEVEL: 'silent' });
+      // script(1) gives the command a pseudo-terminal, as a person's shell would.
+      const child = spawn(
+        'script',
+        ['-qfec', `${process.execPath} ${CDREX_BIN} serve --no-worker`, '/dev/null'],
+        {
+          env: { ...process.env, ...env },
+          stdio: ['pipe', 'pipe', 'inherit'],
+          detached: true,
+        },
+      );
+      after(() => {
+        if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const line = await waitFor(
+        async () => out.split(/\r?\n/).find((l) => l.startsWith('cdrex serving')),
+        'the start line',
+      );
+      const url = `http://127.0.0.1:${port}`;
+      assert.ok(line.includes(`cdrex serving ${url}`), line);
+      assert.ok(line.includes(`portal ${url}/`), line);
+      assert.ok(line.includes(`data ${dataDir}`), line);
+      const dbUrl = new URL(server.db.url);
+      assert.ok(line.includes(`store postgres://${dbUrl.username}@${dbUrl.host}${dbUrl.pathname}`), line);
+      if (dbUrl.password) assert.ok(!line.includes(dbUrl.password), 'the password is never shown');
+    },
+  );
 });
