@@ -33,6 +33,13 @@ export const COMMANDS: Record<string, string> = {
   cdrex import --account ID --type kazoo FILE…
   Loads Kazoo CDR documents (.json with {"data":[…]}, .ndjson/.jsonl, or .csv with Kazoo field
   names), tagged imported; any invalid record stores nothing of that file.
+  cdrex import --account ID --type asterisk [--timezone ZONE] [--direction inbound|outbound]
+               [--inbound-contexts CONTEXT,…] FILE…
+  Loads Asterisk cdr_csv files (Master.csv: no header, 16 to 21 columns), tagged imported. Times
+  are read in ZONE (IANA, default UTC; give the PBX's zone unless cdr.conf sets usegmtime=yes).
+  Without --direction a call is inbound when its dcontext is listed (default from-trunk,
+  from-pstn, from-external; a trailing * matches a prefix), else outbound. Each file is stored
+  whole or not at all; the first bad line stops the run with its file and line number.
   cdrex import --account ID --type freeswitch [--move-done DIR] [--move-failed DIR] PATH…
   Replays the CDRs FreeSWITCH's mod_json_cdr wrote to its err-log-dir when it could not post them
   (files, or directories searched recursively for *.json), stored as if posted. Prints one line
