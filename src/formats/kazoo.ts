@@ -4,8 +4,11 @@
 /** Unix seconds + this = Gregorian seconds (seconds since 0001-01-01 UTC). */
 export const GREGORIAN_OFFSET = 62167219200;
 
-/** The moment Kazoo's `timestamp` and date fields describe: the end of the call. */
-const WHEN = 'coalesce(time_end, time_start)';
+/** The moment Kazoo's `timestamp` and date fields describe: the call's start. cb_cdrs's
+ * normalize_cdr prints the stored timestamp (the end) minus duration_seconds. Whole seconds, cut
+ * as to_char cuts them, so `timestamp` and `datetime` name the same second. */
+const WHEN = 'time_start';
+const EPOCH = `floor(extract(epoch from ${WHEN}))::bigint`;
 /** Local time for `utc_offset` (seconds east of UTC): the query builder writes the validated
  * integer in place of the `:utc_offset` token. */
 export const UTC_OFFSET_TOKEN = ':utc_offset';
@@ -14,7 +17,64 @@ const LOCAL = `((${WHEN} at time zone 'UTC') + make_interval(secs => ${UTC_OFFSE
 export const KAZOO_ID = `to_char(time_start at time zone 'UTC', 'YYYYMM') || '-' || call_id
   || case when attempt > 1 then '-' || attempt else '' end`;
 
-/** Kazoo 4.3's list columns, in order, as SQL over `cdrs`. */
+/**
+ * FreeSWITCH's name for the Q.850 cause of a final SIP response: mod_sofia's
+ * sofia_glue_sip_cause_to_freeswitch (RFC 4497 section 8.4.4), the names Kazoo prints in
+ * `hangup_cause`. A CDR without a stored cause (a DIDWW file, the generator) gets it from its SIP
+ * `disconnect_code`. docs/fields.md prints the same table.
+ */
+export const SIP_HANGUP_CAUSES: Record<string, readonly number[]> = {
+  NORMAL_CLEARING: [200],
+  CALL_REJECTED: [401, 402, 403, 407, 603],
+  UNALLOCATED_NUMBER: [404],
+  NO_ROUTE_DESTINATION: [485, 604],
+  RECOVERY_ON_TIMER_EXPIRE: [408, 504],
+  NUMBER_CHANGED: [410],
+  INTERWORKING: [413, 414, 416, 420, 421, 423, 505, 513],
+  NO_USER_RESPONSE: [480],
+  NORMAL_TEMPORARY_FAILURE: [400, 481, 500, 503],
+  USER_BUSY: [486, 600],
+  INVALID_NUMBER_FORMAT: [484],
+  INCOMPATIBLE_DESTINATION: [488, 606],
+  NETWORK_OUT_OF_ORDER: [502],
+  SERVICE_UNAVAILABLE: [405],
+  SERVICE_NOT_IMPLEMENTED: [406, 415, 501],
+  EXCHANGE_ROUTING_ERROR: [482, 483],
+  ORIGINATOR_CANCEL: [487],
+};
+/** Any other SIP response code (100–699): FreeSWITCH's default. */
+export const OTHER_SIP_CAUSE = 'NORMAL_UNSPECIFIED';
+
+/** The cause printed for a SIP code, as the SQL below computes it (for tests and docs). */
+export function sipHangupCause(code: string | null): string | null {
+  if (code === null) return null;
+  const hit = Object.entries(SIP_HANGUP_CAUSES).find(([, codes]) => codes.some((c) => String(c) === code));
+  return hit ? hit[0] : /^[1-6][0-9]{2}$/.test(code) ? OTHER_SIP_CAUSE : null;
+}
+
+// The table is written into SQL text: only codes and upper-case names, never anything to quote.
+for (const [cause, codes] of Object.entries(SIP_HANGUP_CAUSES)) {
+  if (!/^[A-Z_]+$/.test(cause) || !codes.every((c) => Number.isInteger(c) && c >= 100 && c <= 699))
+    throw new Error(`SIP_HANGUP_CAUSES: bad entry ${cause}`);
+}
+const CAUSE_ARMS = Object.entries(SIP_HANGUP_CAUSES)
+  .flatMap(([cause, codes]) => codes.map((code) => `when '${code}' then '${cause}'`))
+  .join(' ');
+
+/**
+ * `hangup_cause` as printed and filtered: the stored cause, else the one of the SIP code. One
+ * line, written the same in migration 000008's index: the filter is planned on that index only
+ * while the two expressions match (test/api/kazoo-row-shape.test.ts compares them).
+ */
+export const HANGUP_CAUSE = `coalesce(hangup_cause, case disconnect_code ${CAUSE_ARMS} else case when disconnect_code ~ '^[1-6][0-9]{2}$' then '${OTHER_SIP_CAUSE}' end end)`;
+
+/**
+ * Kazoo 4.3's list columns, in order, as SQL over `cdrs`: NULL where the CDR has no value. Types
+ * as cb_cdrs's col_* functions give them: strings, except duration_seconds and billing_seconds
+ * (kzd_cdrs reads them as integers) and cdrex's own `imported` (a boolean). Money as Kazoo prints
+ * it: `cost` in units (1 USD = 10000, kapps_call_util:call_cost), `rate` in dollars
+ * (kz_currency:units_to_dollars of the units, cut to whole units, printed as an Erlang float).
+ */
 export const LIST_FIELDS: [string, string][] = [
   ['id', KAZOO_ID],
   ['call_id', 'call_id'],
@@ -22,10 +82,10 @@ export const LIST_FIELDS: [string, string][] = [
   ['caller_id_name', 'source_name'],
   ['callee_id_number', 'destination'],
   ['callee_id_name', 'callee_name'],
-  ['duration_seconds', 'coalesce(duration_s, 0)'],
+  ['duration_seconds', 'duration_s'],
   ['billing_seconds', "coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0)"],
-  ['timestamp', `(extract(epoch from ${WHEN})::bigint + ${GREGORIAN_OFFSET})`],
-  ['hangup_cause', 'hangup_cause'],
+  ['timestamp', `(${EPOCH} + ${GREGORIAN_OFFSET})::text`],
+  ['hangup_cause', HANGUP_CAUSE],
   ['other_leg_call_id', 'other_leg_call_id'],
   ['owner_id', 'owner_id'],
   ['to', 'to_uri'],
@@ -33,24 +93,30 @@ export const LIST_FIELDS: [string, string][] = [
   ['direction', "case kind when 'cdr_in' then 'inbound' else 'outbound' end"],
   ['request', "extra->>'request'"],
   ['authorizing_id', 'authorizing_id'],
-  ['cost', 'cost'],
+  ['cost', 'round(coalesce(cost, 0) * 10000)::bigint::text'],
   ['dialed_number', "coalesce(extra->>'dialed_number', destination)"],
   ['calling_from', "coalesce(extra->>'calling_from', source_number)"],
+  // utc_offset shifts `datetime` only: col_pretty_print is the one column that reads it.
   ['datetime', `to_char(${LOCAL}, 'YYYY-MM-DD HH24:MI:SS')`],
-  ['unix_timestamp', `extract(epoch from ${WHEN})::bigint`],
+  ['unix_timestamp', `${EPOCH}::text`],
   ['rfc_1036', `to_char(${WHEN} at time zone 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS') || ' GMT'`],
-  ['iso_8601', `to_char(${LOCAL}, 'YYYY-MM-DD')`],
+  ['iso_8601', `to_char(${WHEN} at time zone 'UTC', 'YYYY-MM-DD')`],
   ['iso_8601_combined', `to_char(${WHEN} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`],
-  ['call_type', 'call_type'],
-  ['rate', 'rate'],
-  ['rate_name', "extra->>'rate_name'"],
-  ['bridge_id', "extra->>'bridge_id'"],
+  ['call_type', "coalesce(call_type, extra #>> '{custom_channel_vars,account_billing}')"],
+  // An Erlang float: shortest digits, at least one after the point ("0.0", "1.0", "0.0125").
+  ['rate', "regexp_replace(trim_scale(trunc(coalesce(rate, 0), 4))::text, '^(-?[0-9]+)$', '\\1.0')"],
+  ['rate_name', "coalesce(extra->>'rate_name', extra #>> '{custom_channel_vars,rate_name}')"],
+  ['bridge_id', "coalesce(extra->>'bridge_id', extra #>> '{custom_channel_vars,bridge_id}')"],
   ['recording_url', "extra->>'recording_url'"],
   ['media_server', "extra->>'media_server'"],
-  ['call_priority', "extra->>'call_priority'"],
+  ['call_priority', "coalesce(extra->>'call_priority', extra #>> '{custom_channel_vars,call_priority}')"],
   ['interaction_id', 'interaction_id'],
   ['imported', 'imported'],
 ];
+
+/** List columns Kazoo prints as JSON integers ("" when absent); `imported` is a boolean; the rest
+ * are strings. */
+export const INTEGER_FIELDS: ReadonlySet<string> = new Set(['duration_seconds', 'billing_seconds']);
 
 /** Detail adds these (seed 003's second table) where the row has them. */
 export const DETAIL_FIELDS: [string, string][] = [
@@ -91,7 +157,8 @@ export const FILTER_FIELDS: Record<string, FilterField> = {
   sip_network_ip: { column: 'network_ip', kind: 'text', indexed: true },
   remote_media_ip: { column: 'media_ip', kind: 'text', indexed: true },
   interaction_id: { column: 'interaction_id', kind: 'text', indexed: true },
-  hangup_cause: { column: 'hangup_cause', kind: 'text', indexed: true },
+  // What is printed, so a filter finds what a row shows (the expression index of migration 000008).
+  hangup_cause: { column: `(${HANGUP_CAUSE})`, kind: 'text', indexed: true },
   other_leg_call_id: { column: 'other_leg_call_id', kind: 'text', indexed: false },
   did_number: { column: 'did_number', kind: 'prefix', indexed: false },
   direction: { column: 'kind', kind: 'direction', indexed: false },

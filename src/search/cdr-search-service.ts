@@ -6,7 +6,7 @@ import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
 import { csvFormulaSafe } from '../formats/csv-safety.js';
-import { DETAIL_FIELDS, KAZOO_ID, LIST_FIELDS, UTC_OFFSET_TOKEN } from '../formats/kazoo.js';
+import { DETAIL_FIELDS, INTEGER_FIELDS, KAZOO_ID, LIST_FIELDS, UTC_OFFSET_TOKEN } from '../formats/kazoo.js';
 import type { AccountDb } from '../store/account-db.js';
 import {
   bindOffset,
@@ -23,10 +23,21 @@ import {
 const jsonObject = (fields: [string, string][]) =>
   `json_build_object(${fields.map(([name, sql]) => `'${name}', ${sql}`).join(', ')})`;
 
-// Kazoo leaves out what a CDR does not have; `imported` shows only when true.
-const LIST_JSON = `json_strip_nulls(${jsonObject(
-  LIST_FIELDS.map(([name, sql]) => [name, name === 'imported' ? 'case when imported then true end' : sql]),
-)})::text as doc`;
+/**
+ * A list row carries every column, "" where the CDR has none: cb_cdrs reads each column with an
+ * empty default (col_* functions) and, by default, filters no empties out. Integers stay integers.
+ */
+function listValue([name, sql]: [string, string]): [string, string] {
+  if (name === 'imported') return [name, sql];
+  if (INTEGER_FIELDS.has(name)) return [name, `coalesce(to_jsonb(${sql}), '""'::jsonb)`];
+  return [name, `coalesce((${sql})::text, '')`];
+}
+const LIST_OBJECT = jsonObject(LIST_FIELDS.map(listValue));
+const LIST_JSON = `${LIST_OBJECT}::text as doc`;
+
+/** CSV cells: NULL prints as an empty cell, as Kazoo's; `imported` as `true`/`false`, not `t`/`f`. */
+const csvValue = ([name, sql]: [string, string]): [string, string] =>
+  name === 'imported' ? [name, `case when ${sql} then 'true' else 'false' end`] : [name, sql];
 
 export function encodeKey(k: Keyset): string {
   return Buffer.from(JSON.stringify([k.t, k.c, k.a, k.k])).toString('base64url');
@@ -135,7 +146,9 @@ export async function streamCsv(
     const params = new SqlParams('setting');
     // The portal's download escapes spreadsheet formulas (formats/csv-safety.ts); API CSV is literal.
     const cell = options.formulaSafe ? csvFormulaSafe : (sql: string) => sql;
-    const projection = LIST_FIELDS.map(([name, sql]) => `${cell(sql)} as "${name}"`).join(', ');
+    const projection = LIST_FIELDS.map(csvValue)
+      .map(([name, sql]) => `${cell(sql)} as "${name}"`)
+      .join(', ');
     const query = buildSearch(search, projection, params);
     await client.query(params.settings());
     stream = client.query(copyTo(`copy (${query.text}) to stdout (format csv, header)`));
@@ -181,6 +194,8 @@ export async function findCdr(db: AccountDb, kazooId: string): Promise<string | 
 /** Detail in UTC: the offset is bound as the statement's 7th parameter. */
 const FIND_JSON = jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]).replaceAll(UTC_OFFSET_TOKEN, '$7::int');
 
+// Detail is the document Kazoo stored (crossbar_doc:load), not a list row: it holds only the
+// fields the CDR has, so empties are left out here where a list row prints "".
 function stripNulls(doc: string): string {
   const obj = JSON.parse(doc) as Record<string, unknown>;
   for (const [k, v] of Object.entries(obj))
@@ -197,11 +212,12 @@ export interface Totals {
   cost: string;
 }
 
+// `cost` in Kazoo's units (1 USD = 10000), as the list prints it (formats/kazoo.ts).
 const TOTALS = `count(*)::bigint as calls,
   count(*) filter (where coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0) > 0)::bigint as answered,
   coalesce(sum(duration_s), 0)::bigint as duration_seconds,
   coalesce(sum(coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0)), 0)::bigint as billing_seconds,
-  coalesce(sum(cost), 0)::text as cost`;
+  round(coalesce(sum(cost), 0) * 10000)::bigint::text as cost`;
 
 function totals(r: Record<string, string>): Totals {
   const calls = Number(r.calls);

@@ -72,8 +72,6 @@ export const AUDITED: Record<string, Record<string, string>> = {
     'orderBy(search)': 'constant keywords',
     limit: 'a placeholder',
     start: 'a fragment built of placeholders',
-    "jsonObject(\n  LIST_FIELDS.map(([name, sql]) => [name, name === 'imported' ? 'case when imported then true end' : sql]),\n)":
-      'the constant list field table',
     "LIST_JSON.replace(/ as doc$/, '')": 'a constant with a constant suffix removed',
   },
   'src/ingest/didww-csv.ts': {

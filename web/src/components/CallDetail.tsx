@@ -13,7 +13,7 @@ interface Leg {
   direction: string;
   caller_id_number?: string;
   callee_id_number?: string;
-  unix_timestamp: number;
+  unix_timestamp: string;
   duration_seconds: number;
 }
 
@@ -70,7 +70,9 @@ export function CallDetail({
     };
   }, [onClose]);
 
-  const at = doc && typeof doc.unix_timestamp === 'number' ? new Date(doc.unix_timestamp * 1000) : undefined;
+  // Kazoo prints unix_timestamp (the call's start) as a string.
+  const at =
+    doc && typeof doc.unix_timestamp === 'string' ? new Date(Number(doc.unix_timestamp) * 1000) : undefined;
   return (
     <div class="drawer-backdrop" onClick={(e) => e.target === e.currentTarget && onClose()}>
       <aside class="drawer" role="dialog" aria-modal="true" aria-labelledby="detail-title">
@@ -112,7 +114,7 @@ export function CallDetail({
                     <button type="button" onClick={() => onOpen(leg.id)} data-leg={leg.id}>
                       {leg.direction} · {leg.caller_id_number ?? '–'} → {leg.callee_id_number ?? '–'} ·{' '}
                       {formatDuration(leg.duration_seconds)} ·{' '}
-                      {formatLocal(new Date(leg.unix_timestamp * 1000))}
+                      {formatLocal(new Date(Number(leg.unix_timestamp) * 1000))}
                     </button>
                   </li>
                 ))}

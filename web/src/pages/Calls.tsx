@@ -5,20 +5,23 @@ import { downloadToken, followLink, kazoo, queryString, type Query } from '../ap
 import { CallDetail } from '../components/CallDetail';
 import { RangePicker } from '../components/RangePicker';
 import { Empty, Failure, Loading } from '../components/States';
+import { unitsToDollars } from '../money';
 import type { Session } from '../session';
 import { formatDuration, formatLocal, formatUtc, presetRange, rangeQuery, type Range } from '../time';
 
 export interface CdrRow {
   id: string;
   call_id: string;
-  unix_timestamp: number;
+  /** The call's start, as Kazoo prints it: a string of Unix seconds. */
+  unix_timestamp: string;
   direction: 'inbound' | 'outbound';
   caller_id_number?: string;
   callee_id_number?: string;
   duration_seconds: number;
   billing_seconds: number;
   hangup_cause?: string;
-  cost?: string | number | null;
+  /** Kazoo units (1 USD = 10000). */
+  cost?: string;
 }
 
 interface Filters {
@@ -242,7 +245,7 @@ export function Calls({ session }: { session: Session }) {
             </thead>
             <tbody>
               {rows.map((r) => {
-                const at = new Date(r.unix_timestamp * 1000);
+                const at = new Date(Number(r.unix_timestamp) * 1000);
                 return (
                   <tr
                     key={r.id}
@@ -267,12 +270,12 @@ export function Calls({ session }: { session: Session }) {
                         {r.direction === 'inbound' ? 'In' : 'Out'}
                       </span>
                     </td>
-                    <td>{r.caller_id_number ?? '–'}</td>
-                    <td>{r.callee_id_number ?? '–'}</td>
+                    <td>{r.caller_id_number || '–'}</td>
+                    <td>{r.callee_id_number || '–'}</td>
                     <td class="num">{formatDuration(r.duration_seconds)}</td>
                     <td class="num">{formatDuration(r.billing_seconds)}</td>
-                    <td>{r.hangup_cause ?? '–'}</td>
-                    <td class="num">{r.cost ?? '–'}</td>
+                    <td>{r.hangup_cause || '–'}</td>
+                    <td class="num">{r.cost ? unitsToDollars(r.cost) : '–'}</td>
                   </tr>
                 );
               })}

@@ -5,6 +5,7 @@ import { kazoo } from '../api';
 import { Chart, type Series } from '../components/Chart';
 import { RangePicker } from '../components/RangePicker';
 import { Empty, Failure, Loading } from '../components/States';
+import { unitsToDollars } from '../money';
 import type { Session } from '../session';
 import { bucketFor, bucketStarts, presetRange, rangeQuery, type Range } from '../time';
 
@@ -75,7 +76,7 @@ export function Traffic({ session }: { session: Session }) {
               label="Billed minutes"
               value={number.format(Math.round(summary.billing_seconds / 6) / 10)}
             />
-            <Stat label="Cost" value={summary.cost} />
+            <Stat label="Cost" value={unitsToDollars(summary.cost)} />
           </div>
           {summary.calls === 0 ? (
             <Empty title="No calls in this range.">Pick a longer range to see traffic.</Empty>
