@@ -10,6 +10,12 @@ export function generateApiKey(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/** A callback secret: as strong as an API key, and a different value, so it can be given to a
+ * receiver without granting API access. */
+export function generateCallbackSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
 export function generateAccountId(): string {
   return randomBytes(16).toString('hex');
 }

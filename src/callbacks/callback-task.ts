@@ -1,8 +1,9 @@
 // The callback job: announces a completed export, retrying on the configured schedule. The
-// schedule lives in the jobs table (run_at, attempts), so it survives restarts; the account's
-// key is read at delivery time, so a rotated key signs pending callbacks.
+// schedule lives in the jobs table (run_at, attempts), so it survives restarts; the signing key
+// (the enabled callback secret, else the API key) is read at each delivery, so a rotated key, a
+// newly enabled secret or a deleted one applies to pending callbacks too.
 import type { Task } from '../jobs/task.js';
-import { readApiKey } from '../store/queries/accounts.js';
+import { readCallbackSigningKey } from '../store/queries/accounts.js';
 import { loadExport } from '../store/queries/exports.js';
 import { deliverCallback } from './deliver.js';
 
@@ -14,12 +15,12 @@ export const callbackTask: Task = {
     const exportId = String(job.payload.export_id);
     const exp = await loadExport(ctx.pool, exportId);
     if (!exp || !exp.callback_url) return; // deleted since; nothing to announce
-    const apiKey = await readApiKey(ctx.pool, ctx.masterKey, exp.account_id);
+    const signing = await readCallbackSigningKey(ctx.pool, ctx.masterKey, exp.account_id);
     const outcome = await deliverCallback({
       url: exp.callback_url,
       method: exp.callback_method ?? 'POST',
       params: { id: exp.id, type: 'exports', status: 'completed' },
-      apiKey,
+      signingKey: signing.key,
       timeoutMs: ctx.config.callbackTimeoutMs,
       allowHosts: ctx.config.callbackAllowHosts,
       signal: ctx.signal,
@@ -28,7 +29,7 @@ export const callbackTask: Task = {
     ctx.signal.throwIfAborted();
     if (!outcome.ok)
       throw new Error(`callback to ${new URL(exp.callback_url).host} failed: ${outcome.error}`);
-    ctx.log.info({ export: exp.id, status: outcome.status }, 'callback delivered');
+    ctx.log.info({ export: exp.id, status: outcome.status, signed_with: signing.kind }, 'callback delivered');
   },
   // Attempt n failed: wait delays[n-1]; after the last delay there is no further attempt.
   retryDelayMs(attempt, { config }) {

@@ -12,7 +12,8 @@ export interface CallbackRequest {
   url: string;
   method: 'GET' | 'POST';
   params: Record<string, string>;
-  apiKey: string;
+  /** The account's enabled callback secret, else its API key (see readCallbackSigningKey). */
+  signingKey: string;
   timeoutMs: number;
   allowHosts: string[];
   /** Aborts the delivery (worker shutdown, lost lease). */
@@ -31,7 +32,7 @@ export function deliverCallback(req: CallbackRequest): Promise<CallbackOutcome> 
   const target = req.method === 'GET' ? appendQuery(req.url, req.params) : req.url;
   // For GET the signed URL is the one with the params appended, and the params are signed too
   // (the contract's fourth test vector shows both).
-  const signature = signCallback(req.apiKey, target, req.params);
+  const signature = signCallback(req.signingKey, target, req.params);
   const url = new URL(target);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (net.isIP(host) && isRefusedAddress(host) && !hostAllowed(host, req.allowHosts)) {

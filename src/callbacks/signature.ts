@@ -1,5 +1,6 @@
-// The DIDWW callback signature: lowercase hex HMAC-SHA1 keyed with the account's API key, over
-// the normalized URL followed by the params sorted by key, each written as key + value.
+// The DIDWW callback signature: lowercase hex HMAC-SHA1 keyed with the account's enabled callback
+// secret (DIDWW's 2026-04-16 SDKs), else its API key, over the normalized URL followed by the
+// params sorted by key, each written as key + value. The key changes, the algorithm does not.
 
 import { createHmac } from 'node:crypto';
 

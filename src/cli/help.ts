@@ -1,7 +1,10 @@
 // The text of `cdrex --help` and of each command's --help.
 export const COMMANDS: Record<string, string> = {
   serve: `cdrex serve [--no-worker]
-  Serves the HTTP APIs (DIDWW /v3, /healthz) and runs background workers in the same process.
+  Serves both API dialects, DIDWW v3 exports (/v3) and Kazoo's CDR API (/v1, /v2), the web portal
+  (/), switch ingestion (POST /ingest/freeswitch) and /healthz, and runs background workers in the
+  same process. In a terminal it prints one line: URL, portal, data directory and store. It exits
+  1 with one error line when it cannot listen (PORT taken, HOST not on this machine).
   --no-worker   serve HTTP only; run workers elsewhere with \`cdrex worker\`.
   Env: PORT (8080), HOST (127.0.0.1), DATABASE_URL, CDREX_DATA_DIR (./data), CDREX_PUBLIC_URL…`,
   worker: `cdrex worker [--once]
@@ -22,7 +25,15 @@ export const COMMANDS: Record<string, string> = {
   CDREX_WORKER_DATABASE_URL).`,
   accounts: `cdrex accounts create --name NAME
   cdrex accounts rotate-key --account ID
-  create prints {"account_id":"…","api_key":"…"}; rotate-key prints the new key (the old one stops working).`,
+  cdrex accounts list
+  list prints one line per account: {"account_id","name","created","keys","key_created"}.
+  create prints {"account_id":"…","api_key":"…"}; rotate-key prints the new key (the old one stops working).
+  cdrex accounts callback-secret create|list --account ID
+  cdrex accounts callback-secret enable|delete --account ID --id SECRET_ID
+  Callback secrets sign export callbacks (X-DIDWW-Signature) in place of the API key, as DIDWW's
+  2026-04-16 SDKs expect. create prints the secret once (it is stored encrypted, never shown
+  again) and does not enable it; enable makes it the one that signs (any other is disabled);
+  list shows ids, dates and which is enabled; deleting the enabled one goes back to the API key.`,
   exports: `cdrex exports retry ID
   Runs a failed export again: it goes back to pending with a new job (a fresh retry period) and
   completes as any export does, callback included. Prints {"export_id":"…","status":"pending","job":"…"}.`,
@@ -54,9 +65,12 @@ export const COMMANDS: Record<string, string> = {
   instead of storing it.`,
 };
 
-export const USAGE = `cdrex — call detail records, served as DIDWW v3 exports
+export const USAGE = `cdrex — a call detail record store for voice carriers and hosted PBXs. It serves
+CDRs in two API dialects, DIDWW v3 exports (/v3) and Kazoo's CDR API (/v1, /v2), with a web portal
+for people (/) and switch ingestion (FreeSWITCH mod_json_cdr posts to /ingest/freeswitch; imports).
 
-Usage: cdrex <command> [options]     (cdrex <command> --help for details)
+Usage: cdrex <command> [options]     (cdrex <command> --help, or cdrex help <command>, for one)
+       cdrex --version                prints {"cdrex":"…","node":"…"}
 
 ${Object.values(COMMANDS).join('\n\n')}
 `;

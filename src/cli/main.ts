@@ -22,8 +22,16 @@ import { createLogger, type Logger } from '../log.js';
 import { openStore } from '../store/db.js';
 import { startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
 import { rolesSql } from '../store/roles.js';
-import { createAccount, rotateApiKey } from '../store/queries/accounts.js';
+import {
+  createAccount,
+  createCallbackSecret,
+  deleteCallbackSecret,
+  enableCallbackSecret,
+  listCallbackSecrets,
+  rotateApiKey,
+} from '../store/queries/accounts.js';
 import { ExportNotFailedError, retryFailedExport } from '../store/queries/exports.js';
+import { listAccounts } from '../store/queries/account-list.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { COMMANDS, USAGE } from './help.js';
 import { openInput } from './input.js';
@@ -334,10 +342,66 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
   });
 }
 
+/** `cdrex accounts callback-secret create|enable|list|delete`: one JSON line each; the secret's
+ * value is printed by create only. */
+async function callbackSecretCommand(argv: string[], config: Config, log: Logger): Promise<number> {
+  const [action, ...rest] = argv;
+  const { values } = parse(rest, { account: { type: 'string' }, id: { type: 'string' } });
+  if (values.help || !action) return help('accounts');
+  const account = accountId(required(values, 'account'));
+  const secretId = () => {
+    const id = required(values, 'id');
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
+      throw new UsageError("--id must be a callback secret's id (a UUID; see callback-secret list).");
+    return id.toLowerCase();
+  };
+  // The pool's type by inference: importing 'pg' here would make the SQL-text lint read this
+  // file's messages as SQL.
+  type Pool = Parameters<typeof listCallbackSecrets>[0];
+  const run: Record<string, (pool: Pool) => Promise<Record<string, unknown>>> = {
+    create: async (pool) => ({
+      account_id: account,
+      ...(await createCallbackSecret(pool, loadMasterKey(config), account)),
+    }),
+    enable: async (pool) => ({
+      account_id: account,
+      ...(await enableCallbackSecret(pool, account, secretId())),
+    }),
+    list: async (pool) => ({
+      account_id: account,
+      callback_secrets: await listCallbackSecrets(pool, account),
+    }),
+    delete: async (pool) => ({
+      account_id: account,
+      deleted: true,
+      ...(await deleteCallbackSecret(pool, account, secretId())),
+    }),
+  };
+  if (!Object.hasOwn(run, action))
+    throw new UsageError(`Unknown callback-secret command "${action}"; use create, enable, list or delete.`);
+  if (action === 'enable' || action === 'delete') secretId(); // a usage error before any connection
+  return withStore(config, log, async ({ worker: pool }) => {
+    try {
+      printSummary(await run[action](pool));
+      return EXIT_OK;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      printError({ error: err.message });
+      return EXIT_DATA;
+    }
+  });
+}
+
 async function accountsCommand(argv: string[], config: Config, log: Logger): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'callback-secret') return callbackSecretCommand(rest, config, log);
   const { values } = parse(rest, { name: { type: 'string' }, account: { type: 'string' } });
   if (values.help || !sub) return help('accounts');
+  if (sub === 'list')
+    return withStore(config, log, async ({ worker: pool }) => {
+      for (const account of await listAccounts(pool)) printSummary(account); // one line each
+      return EXIT_OK;
+    });
   const masterKey = loadMasterKey(config);
   if (sub === 'create') {
     const name = required(values, 'name');
@@ -359,7 +423,7 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
       }
     });
   }
-  throw new UsageError(`Unknown accounts command "${sub}"; use create or rotate-key.`);
+  throw new UsageError(`Unknown accounts command "${sub}"; use create, rotate-key or callback-secret.`);
 }
 
 async function dbCommand(argv: string[], config: Config, log: Logger): Promise<number> {
@@ -412,7 +476,16 @@ function help(command?: string): number {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'help' && rest[0] in COMMANDS) return help(rest[0]);
   if (!command || command === '--help' || command === '-h' || command === 'help') return help();
+  if (command === '--version' || command === '-v' || command === 'version') {
+    // src/cli/ and build/cli/ are both two levels below package.json.
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    printSummary({ cdrex: pkg.version, node: process.version });
+    return EXIT_OK;
+  }
   if (!(command in COMMANDS)) throw new UsageError(`Unknown command "${command}". Run cdrex --help.`);
   if (rest.includes('--help') || rest.includes('-h')) return help(command);
   const config = loadConfig();

@@ -1,10 +1,11 @@
-// Accounts and their API keys.
+// Accounts, their API keys and their callback secrets.
 import type pg from 'pg';
 import {
   decryptSecret,
   encryptSecret,
   generateAccountId,
   generateApiKey,
+  generateCallbackSecret,
   hashSecret,
 } from '../../accounts/secrets.js';
 import { NotFoundError } from '../../errors.js';
@@ -74,4 +75,118 @@ export async function readApiKey(pool: pg.Pool, masterKey: Buffer, accountId: st
   );
   if (!rows[0]) throw new NotFoundError(`No account has the id ${accountId}.`);
   return decryptSecret(masterKey, rows[0].key_ciphertext);
+}
+
+// Callback secrets (migration 000007): one account may keep several, at most one enabled. Every
+// query names the account, so a secret id of another account is simply not found.
+
+export interface CallbackSecretInfo {
+  id: string;
+  created_at: string;
+  enabled: boolean;
+}
+
+async function requireAccount(client: pg.PoolClient, accountId: string): Promise<void> {
+  const { rows } = await client.query('select 1 from accounts where id = $1::text', [accountId]);
+  if (!rows[0]) throw new NotFoundError(`No account has the id ${accountId}.`);
+}
+
+const secretNotFound = (accountId: string, id: string) =>
+  new NotFoundError(`Account ${accountId} has no callback secret ${id}.`);
+
+/** A new, not yet enabled secret; its value is returned this once and stored only encrypted. */
+export async function createCallbackSecret(
+  pool: pg.Pool,
+  masterKey: Buffer,
+  accountId: string,
+): Promise<CallbackSecretInfo & { secret: string }> {
+  const secret = generateCallbackSecret();
+  return withTransaction(pool, async (client) => {
+    await requireAccount(client, accountId);
+    const { rows } = await client.query<{ id: string; created_at: Date; enabled: boolean }>(
+      `insert into callback_secrets (account_id, secret_ciphertext) values ($1::text, $2::bytea)
+       returning id, created_at, enabled`,
+      [accountId, encryptSecret(masterKey, secret)],
+    );
+    return { ...secretInfo(rows[0]), secret };
+  });
+}
+
+function secretInfo(row: { id: string; created_at: Date; enabled: boolean }): CallbackSecretInfo {
+  return { id: row.id, created_at: row.created_at.toISOString(), enabled: row.enabled };
+}
+
+/** Enables one secret and disables the account's others, in one transaction. */
+export async function enableCallbackSecret(
+  pool: pg.Pool,
+  accountId: string,
+  id: string,
+): Promise<CallbackSecretInfo> {
+  return withTransaction(pool, async (client) => {
+    await requireAccount(client, accountId);
+    // Two enables of one account at once would both clear the old row, then one would break the
+    // one-enabled index: locking the account's secrets first makes the second wait instead.
+    await client.query('select id from callback_secrets where account_id = $1::text for update', [accountId]);
+    await client.query(
+      'update callback_secrets set enabled = false where account_id = $1::text and enabled and id <> $2::uuid',
+      [accountId, id],
+    );
+    const { rows } = await client.query<{ id: string; created_at: Date; enabled: boolean }>(
+      `update callback_secrets set enabled = true where account_id = $1::text and id = $2::uuid
+       returning id, created_at, enabled`,
+      [accountId, id],
+    );
+    if (!rows[0]) throw secretNotFound(accountId, id);
+    return secretInfo(rows[0]);
+  });
+}
+
+/** The account's secrets, oldest first: ids, dates and which is enabled, never a value. */
+export async function listCallbackSecrets(pool: pg.Pool, accountId: string): Promise<CallbackSecretInfo[]> {
+  return withTransaction(pool, async (client) => {
+    await requireAccount(client, accountId);
+    const { rows } = await client.query<{ id: string; created_at: Date; enabled: boolean }>(
+      `select id, created_at, enabled from callback_secrets where account_id = $1::text
+        order by created_at, id`,
+      [accountId],
+    );
+    return rows.map(secretInfo);
+  });
+}
+
+/** Deletes a secret; when it was the enabled one, callbacks are signed with the API key again. */
+export async function deleteCallbackSecret(
+  pool: pg.Pool,
+  accountId: string,
+  id: string,
+): Promise<CallbackSecretInfo> {
+  return withTransaction(pool, async (client) => {
+    await requireAccount(client, accountId);
+    const { rows } = await client.query<{ id: string; created_at: Date; enabled: boolean }>(
+      'delete from callback_secrets where account_id = $1::text and id = $2::uuid returning id, created_at, enabled',
+      [accountId, id],
+    );
+    if (!rows[0]) throw secretNotFound(accountId, id);
+    return secretInfo(rows[0]);
+  });
+}
+
+export interface SigningKey {
+  key: string;
+  /** What signs: the enabled callback secret, else the API key (as before callback secrets). */
+  kind: 'callback_secret' | 'api_key';
+}
+
+/** The key a callback is signed with at delivery time: the enabled secret, else the API key. */
+export async function readCallbackSigningKey(
+  pool: pg.Pool,
+  masterKey: Buffer,
+  accountId: string,
+): Promise<SigningKey> {
+  const { rows } = await pool.query<{ secret_ciphertext: Buffer }>(
+    'select secret_ciphertext from callback_secrets where account_id = $1::text and enabled',
+    [accountId],
+  );
+  if (rows[0]) return { key: decryptSecret(masterKey, rows[0].secret_ciphertext), kind: 'callback_secret' };
+  return { key: await readApiKey(pool, masterKey, accountId), kind: 'api_key' };
 }
