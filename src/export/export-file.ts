@@ -40,7 +40,12 @@ export function exportSelect(exp: ExportRow, params: SqlParams): string {
     `time_start >= ${params.add(exp.range_from)}::timestamptz`,
     `time_start < ${params.add(exp.range_to)}::timestamptz`,
   ];
-  if (exp.did_number) where.push(`did_number = ${params.add(exp.did_number)}::text`);
+  if (exp.did_number) {
+    // Stored numbers may carry a leading + or not (E.164 from one source, DIDWW's digits from
+    // another): the filter matches both spellings, as two equalities an index can still use.
+    const digits = exp.did_number.replace(/^\+/, '');
+    where.push(`did_number in (${params.add(digits)}::text, ${params.add(`+${digits}`)}::text)`);
+  }
   if (exp.voice_out_trunk_id) where.push(`voice_out_trunk_id = ${params.add(exp.voice_out_trunk_id)}::text`);
   return `select ${columns.map(exportExpression).join(', ')} from cdrs
     where ${where.join(' and ')} order by time_start, call_id, attempt`;

@@ -11,7 +11,11 @@ const BLANK = "can't be blank";
 const NOT_IN_LIST = 'is not included in the list';
 const INVALID = 'is invalid';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?Z?$/;
+// DIDWW's own 2026-04-16 example sends ISO 8601 with `Z` (`2025-12-01T00:00:00Z`); its SDKs send
+// `YYYY-MM-DD HH:MM:SS` (UTC). Both are read, and an offset (`+02:00`, `+0200`, `-05`) is converted
+// to UTC. Fractions of a second are dropped: DIDWW ranges are whole seconds.
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(Z|[+-](\d{2})(?::?(\d{2}))?)?$/i;
 
 type Attrs = Record<string, unknown>;
 
@@ -29,16 +33,24 @@ function parseDateTime(v: unknown): Date | undefined {
   if (typeof v !== 'string') return undefined;
   const m = DATE_TIME.exec(v.trim());
   if (!m) return undefined;
-  const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
-  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
+  const local = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
   const roundTrips =
-    date.getUTCFullYear() === y &&
-    date.getUTCMonth() === mo - 1 &&
-    date.getUTCDate() === d &&
+    local.getUTCFullYear() === y &&
+    local.getUTCMonth() === mo - 1 &&
+    local.getUTCDate() === d &&
     h < 24 &&
     mi < 60 &&
     s < 60;
-  return roundTrips ? date : undefined;
+  const [zone, offsetHours, offsetMinutes] = [m[7], Number(m[8] ?? 0), Number(m[9] ?? 0)];
+  if (!roundTrips || offsetHours > 23 || offsetMinutes > 59) return undefined;
+  const offsetMs = (offsetHours * 60 + offsetMinutes) * 60_000 * (zone?.startsWith('-') ? -1 : 1);
+  return new Date(local.getTime() - offsetMs);
+}
+
+/** `YYYY-MM-DD HH:MM:SS` in UTC, the form DIDWW returns `from` and `to` in whatever was sent. */
+function utcDateTime(date: Date): string {
+  return date.toISOString().slice(0, 19).replace('T', ' ');
 }
 
 function textValue(v: unknown): string | undefined {
@@ -185,7 +197,7 @@ export function parseCreateExport(body: unknown, version: string, dialect: Expor
 
   // Keep the filters as the client understood them, for serialising them back.
   const kept: Record<string, unknown> = byTime
-    ? { from: filters.from, to: filters.to }
+    ? { from: utcDateTime(range.from), to: utcDateTime(range.to) }
     : {
         year: filters.year,
         month: filters.month,
