@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CDREX_BIN, cdrex } from '../helpers/cli.js';
+import { CDREX_BIN, cdrex, ROOT, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { statusEmbedded, stopEmbedded } from '../../src/store/embedded.js';
 import { startServer, testEnv, waitFor } from '../helpers/server.js';
@@ -211,4 +211,52 @@ describe('cdrex serve', () => {
       if (dbUrl.password) assert.ok(!line.includes(dbUrl.password), 'the password is never shown');
     },
   );
+});
+
+describe('the command line describes itself', () => {
+  const env = () => testEnv(server.db, fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-')));
+
+  test('accounts list prints one JSON line per account: id, name, created, key count', async () => {
+    const created = summary(await cdrex(['accounts', 'create', '--name', 'Listed Ltd'], env()));
+    const result = await cdrex(['accounts', 'list'], env());
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const byId = new Map(lines.map((l) => [l.account_id, l]));
+    for (const [id, name] of [
+      [alice.account_id, 'alice'],
+      [created.account_id as string, 'Listed Ltd'],
+    ]) {
+      const line = byId.get(id);
+      assert.ok(line, `${id} listed`);
+      assert.equal(line.name, name);
+      assert.equal(line.keys, 1);
+      assert.ok(!Number.isNaN(Date.parse(String(line.created))), String(line.created));
+      assert.ok(!JSON.stringify(line).includes(alice.api_key), 'no key is ever printed');
+    }
+  });
+
+  test('--version prints the package version', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const result = await cdrex(['--version'], {});
+    assert.equal(result.code, 0);
+    assert.equal(summary(result).cdrex, pkg.version);
+  });
+
+  test('help names both dialects, the portal and switch ingestion; each --help is its own', async () => {
+    const top = (await cdrex(['--help'], {})).stdout;
+    for (const word of ['DIDWW', 'Kazoo', 'portal', 'FreeSWITCH', '/ingest/freeswitch', '--version'])
+      assert.ok(top.includes(word), `top-level help names ${word}`);
+    const serveHelp = await cdrex(['serve', '--help'], {});
+    assert.equal(serveHelp.code, 0);
+    assert.ok(serveHelp.stdout.startsWith('cdrex serve'), serveHelp.stdout);
+    for (const word of ['Kazoo', 'portal', '/ingest/freeswitch'])
+      assert.ok(serveHelp.stdout.includes(word), word);
+    assert.ok(!serveHelp.stdout.includes('cdrex generate'), 'serve --help is about serve only');
+    const accountsHelp = (await cdrex(['help', 'accounts'], {})).stdout;
+    assert.ok(accountsHelp.startsWith('cdrex accounts'), accountsHelp);
+    assert.ok(accountsHelp.includes('cdrex accounts list'), accountsHelp);
+  });
 });
