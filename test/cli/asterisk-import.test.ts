@@ -8,6 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
+import zlib from 'node:zlib';
+import {
+  asteriskRowToRecord,
+  channelPeer,
+  DEFAULT_INBOUND_CONTEXTS,
+  directionOf,
+  parseClid,
+  wallTimeReader,
+} from '../../src/ingest/asterisk.js';
 import { cdrex, ROOT, summary, type CliResult } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { testEnv } from '../helpers/server.js';
@@ -174,7 +183,13 @@ test('16 columns (no uniqueid): times read as UTC by default, call ids hashed as
     // No --timezone: the written time is UTC.
     assert.equal(iso(row.time_start), `${start.replace(' ', 'T')}.000Z`);
   }
-  const again = await importAsterisk(account, [file]);
+  // Again, gzipped on stdin: the same ids, nothing new.
+  const again = await cdrex(
+    ['import', '--account', account, '--type', 'asterisk', '-'],
+    env,
+    zlib.gzipSync(fs.readFileSync(file)),
+  );
+  assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(summary(again), { inserted: 0, duplicates: 7 });
 });
 
@@ -237,15 +252,25 @@ test('a malformed line rejects its file with the line number; files before it st
   assert.equal(time.code, 1);
   assert.equal(lastError(time).line, 5);
   assert.match(String(lastError(time).error), /start/);
+  // A time before CDREX_INGEST_FROM (2000-01-01) on line 6.
+  const old = text.map((line, i) => (i === 5 ? line.replaceAll('2026-11-16', '1999-11-16') : line));
+  fs.writeFileSync(path.join(dataDir, 'old.csv'), `${old.join('\n')}\n`);
+  const early = await importAsterisk(account, [path.join(dataDir, 'old.csv')]);
+  assert.equal(early.code, 1);
+  assert.equal(lastError(early).line, 6);
+  assert.match(String(lastError(early).error), /CDREX_INGEST_FROM/);
   const still = await db.pool.query('select count(*)::int as n from cdrs where account_id = $1', [account]);
   assert.equal(still.rows[0].n, 2);
 });
 
-test('usage errors: an unknown zone or direction, and asterisk flags on another type, exit 2', async () => {
+test('an unknown zone or direction, or asterisk flags on another type, exit 2; an unknown account exits 1', async () => {
   const account = await newAccount('usage');
   const zone = await importAsterisk(account, ['--timezone', 'Mars/Olympus', FIXTURE]);
   assert.equal(zone.code, 2);
   assert.match(String(lastError(zone).error), /--timezone/);
+  const unknown = await importAsterisk('0'.repeat(32), [FIXTURE]);
+  assert.equal(unknown.code, 1);
+  assert.match(String(lastError(unknown).error), /No account/);
   const direction = await importAsterisk(account, ['--direction', 'sideways', FIXTURE]);
   assert.equal(direction.code, 2);
   const misplaced = await cdrex(
@@ -254,4 +279,76 @@ test('usage errors: an unknown zone or direction, and asterisk flags on another 
   );
   assert.equal(misplaced.code, 2);
   assert.match(String(lastError(misplaced).error), /--type asterisk/);
+});
+
+test('the documented rules: zones across daylight saving, contexts, clid, channel peers', () => {
+  const berlin = wallTimeReader('Europe/Berlin');
+  // 2026-10-25: 02:00-03:00 happens twice; the first (CEST, UTC+2) is taken.
+  assert.equal(berlin('2026-10-25 02:30:00')?.toISOString(), '2026-10-25T00:30:00.000Z');
+  assert.equal(berlin('2026-10-25 03:30:00')?.toISOString(), '2026-10-25T02:30:00.000Z');
+  // 2026-03-29: 02:00-03:00 is skipped; read with the offset before the change (CET, UTC+1).
+  assert.equal(berlin('2026-03-29 02:30:00')?.toISOString(), '2026-03-29T01:30:00.000Z');
+  assert.equal(
+    wallTimeReader('America/New_York')('2026-11-16 09:15:02')?.toISOString(),
+    '2026-11-16T14:15:02.000Z',
+  );
+  assert.equal(berlin('2026-02-30 10:00:00'), undefined);
+  assert.equal(berlin('2026-11-16T09:15:02'), undefined);
+
+  assert.equal(directionOf('from-trunk', DEFAULT_INBOUND_CONTEXTS), 'inbound');
+  assert.equal(directionOf('from-internal', DEFAULT_INBOUND_CONTEXTS), 'outbound');
+  assert.equal(directionOf('ext-did-0001', ['ext-*']), 'inbound');
+  assert.equal(directionOf('ext', ['ext-*']), 'outbound');
+
+  assert.deepEqual(parseClid('"Smith, Jo" <+12125550100>'), { name: 'Smith, Jo', number: '+12125550100' });
+  assert.deepEqual(parseClid('Front Desk <200>'), { name: 'Front Desk', number: '200' });
+  assert.deepEqual(parseClid('<+4940111222>'), { name: null, number: '+4940111222' });
+  assert.deepEqual(parseClid('+4940111222'), { name: null, number: '+4940111222' });
+  assert.deepEqual(parseClid('Anonymous'), { name: 'Anonymous', number: null });
+
+  assert.equal(channelPeer('PJSIP/carrier-0000002a'), 'carrier');
+  assert.equal(channelPeer('SIP/pstn-gw-0000000a'), 'pstn-gw');
+  assert.equal(channelPeer('Local/100@from-internal-00000001;1'), null);
+  assert.equal(channelPeer(''), null);
+});
+
+test('columns by count: 17 is uniqueid, 19 and 20 carry linkedid; CONGESTION and unknown dispositions', () => {
+  const options = { inboundContexts: DEFAULT_INBOUND_CONTEXTS };
+  const utc = wallTimeReader('UTC');
+  const base = fixtureRows[3].slice(0, 16); // the transfer's second leg
+  const [uniqueid, , , linkedid, sequence] = fixtureRows[3].slice(16);
+  const record = (cells: string[]) => {
+    const r = asteriskRowToRecord(cells, options, utc);
+    assert.notEqual(typeof r, 'string', String(r));
+    return r as Exclude<typeof r, string>;
+  };
+  assert.equal(record([...base, uniqueid]).call_id, uniqueid);
+  const nineteen = record([...base, '', linkedid, sequence]);
+  assert.match(nineteen.call_id, /^ast-[0-9a-f]{32}$/);
+  assert.equal(nineteen.interaction_id, linkedid);
+  const twenty = record([...base, uniqueid, '', linkedid, sequence]);
+  assert.equal(twenty.call_id, uniqueid);
+  assert.equal(twenty.interaction_id, linkedid);
+
+  const congestion = record(base.map((c, i) => (i === 14 ? 'CONGESTION' : c)));
+  assert.equal(congestion.hangup_cause, 'NORMAL_CIRCUIT_CONGESTION');
+  assert.equal(congestion.disconnect_code, '34');
+  const odd = record(base.map((c, i) => (i === 14 ? 'UNKNOWN' : c)));
+  assert.equal(odd.hangup_cause, null);
+  assert.equal(odd.disconnect_code, null);
+  assert.match(String(asteriskRowToRecord(base.slice(0, 15), options, utc)), /15 columns/);
+  assert.match(
+    String(asteriskRowToRecord([...base, uniqueid, '', '', linkedid, sequence, 'x'], options, utc)),
+    /22 columns/,
+  );
+  assert.match(
+    String(
+      asteriskRowToRecord(
+        base.map((c, i) => (i === 13 ? '-3' : c)),
+        options,
+        utc,
+      ),
+    ),
+    /billsec/,
+  );
 });
