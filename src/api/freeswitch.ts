@@ -6,7 +6,7 @@
 // never retried forever; it waits in that directory for an operator.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { loadFreeswitchCdr } from '../ingest/freeswitch.js';
+import { loadFreeswitchCdr, parseFreeswitchJson } from '../ingest/freeswitch.js';
 import { ingestWindow } from '../ingest/window.js';
 import { RETRY_AFTER_S, storeFailure } from '../store/errors.js';
 import { findAccountByApiKey } from '../store/queries/accounts.js';
@@ -29,7 +29,7 @@ function formCdr(body: string, base64: boolean): unknown {
   if (field === null) throw Object.assign(new Error('The form has no cdr field.'), { statusCode: 400 });
   const json = base64 ? Buffer.from(field.replace(/ /g, '+'), 'base64').toString('utf8') : field;
   try {
-    return JSON.parse(json) as unknown;
+    return parseFreeswitchJson(json);
   } catch {
     throw Object.assign(new Error('The cdr field is not valid JSON.'), { statusCode: 400 });
   }
@@ -37,6 +37,15 @@ function formCdr(body: string, base64: boolean): unknown {
 
 export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
   const { pool, config } = app.store;
+  // In this plugin only: a repeated `callflow` key keeps every profile (see parseFreeswitchJson).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseFreeswitchJson(body as string));
+    } catch {
+      done(Object.assign(new Error('The body is not valid JSON.'), { statusCode: 400 }), undefined);
+    }
+  });
   app.addContentTypeParser([FORM, BASE64_FORM], { parseAs: 'string' }, (req, body, done) => {
     try {
       done(null, formCdr(body as string, req.headers['content-type']?.startsWith(BASE64_FORM) ?? false));

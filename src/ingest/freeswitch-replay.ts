@@ -8,7 +8,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { storeFailure } from '../store/errors.js';
-import { loadFreeswitchCdr } from './freeswitch.js';
+import { loadFreeswitchCdr, parseFreeswitchJson } from './freeswitch.js';
 import type { IngestWindow } from './window.js';
 
 /** The same cap as a post's body: a CDR with every variable and SDP is some tens of KiB. */
@@ -45,7 +45,7 @@ export function decodeErrLogFile(text: string): unknown {
   if (/^%7b/i.test(body)) json = safely(() => decodeURIComponent(body), 'not valid URL-encoded JSON');
   else if (!body.startsWith('{') && /^[A-Za-z0-9+/]+={0,2}$/.test(body))
     json = Buffer.from(body, 'base64').toString('utf8');
-  return safely(() => JSON.parse(json) as unknown, 'not valid JSON');
+  return safely(() => parseFreeswitchJson(json), 'not valid JSON');
 }
 
 function safely<T>(fn: () => T, reason: string): T {

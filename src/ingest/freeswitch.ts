@@ -68,6 +68,52 @@ function callerProfile(doc: Doc): Doc {
   return origin && isObject(origin.caller_profile) ? origin.caller_profile : {};
 }
 
+/** The raw values of a top-level key that `text` (a JSON object) repeats, in order. */
+function repeatedTopLevel(text: string, key: string): string[] {
+  const values: string[] = [];
+  let depth = 0;
+  let inString = false;
+  let stringStart = 0;
+  let lastString = '';
+  let valueStart = -1;
+  const endValue = (end: number) => {
+    if (valueStart >= 0) values.push(text.slice(valueStart, end));
+    valueStart = -1;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') {
+        inString = false;
+        if (depth === 1) lastString = text.slice(stringStart, i + 1);
+      }
+    } else if (c === '"') {
+      inString = true;
+      stringStart = i;
+    } else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') {
+      if (depth === 1) endValue(i);
+      depth--;
+    } else if (depth === 1 && c === ',') endValue(i);
+    // At the top level, a string followed by `:` is a key.
+    else if (depth === 1 && c === ':' && (JSON.parse(lastString) as string) === key) valueStart = i + 1;
+  }
+  return values;
+}
+
+/** Parses a mod_json_cdr body. Older FreeSWITCH repeats the `callflow` key, one per caller
+ * profile; JSON.parse would keep only the last, so repeated ones become an array in their order
+ * (as newer versions send it), and no profile is lost from `extra`. Throws on invalid JSON. */
+export function parseFreeswitchJson(text: string): unknown {
+  const doc = JSON.parse(text) as unknown;
+  const first = text.indexOf('"callflow"');
+  if (!isObject(doc) || first < 0 || text.indexOf('"callflow"', first + 1) < 0) return doc;
+  const flows = repeatedTopLevel(text, 'callflow');
+  if (flows.length > 1) doc.callflow = flows.map((raw) => JSON.parse(raw) as unknown);
+  return doc;
+}
+
 export function freeswitchToRecord(raw: unknown, options: FreeswitchOptions): CdrRecord | string {
   if (!isObject(raw) || !isObject(raw.variables)) return 'a mod_json_cdr body with "variables" is required';
   const v = raw.variables;

@@ -77,9 +77,35 @@ test('callflow as an array, oldest first: still the lowest profile_index, not a 
   assert.deepEqual(pick(await stored('fidelity-array-reversed')), ORIGINATING);
 });
 
-test('callflow as a repeated key (the real sample as sent): the originating profile', async () => {
+/** The array form's CDR with `callflow` written once per profile, in the order given. */
+function repeated(flows: unknown[]): string {
+  const rest: Partial<Cdr> = JSON.parse(arrayForm) as Cdr;
+  delete rest.callflow;
+  const keys = flows.map((f) => `"callflow":${JSON.stringify(f)}`).join(',');
+  return `${JSON.stringify(rest).slice(0, -1)},${keys}}`;
+}
+
+async function storedProfiles(uuid: string): Promise<string[]> {
+  const { rows } = await db.pool.query(
+    `select jsonb_path_query_array(extra, '$.callflow[*].profile_index') as profiles
+       from cdrs where account_id = $1 and call_id = $2`,
+    [account.account_id, uuid],
+  );
+  return rows[0].profiles as string[];
+}
+
+test('callflow as a repeated key (the real sample as sent): the originating profile, and every profile kept', async () => {
   await post(repeatedKey, 'fidelity-repeated');
   assert.deepEqual(pick(await stored('fidelity-repeated')), ORIGINATING);
+  // A JSON parser keeps only the last `callflow`; extra keeps both, in the switch's order.
+  assert.deepEqual(await storedProfiles('fidelity-repeated'), ['2', '1']);
+});
+
+test('callflow as a repeated key, originating first: still the lowest profile_index', async () => {
+  const flows = (JSON.parse(arrayForm) as Cdr).callflow as unknown[];
+  await post(repeated([...flows].reverse()), 'fidelity-repeated-reversed');
+  assert.deepEqual(pick(await stored('fidelity-repeated-reversed')), ORIGINATING);
+  assert.deepEqual(await storedProfiles('fidelity-repeated-reversed'), ['1', '2']);
 });
 
 test('callflow as one object: its profile', async () => {
