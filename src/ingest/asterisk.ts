@@ -180,14 +180,14 @@ export function asteriskRowToRecord(
   readTime: (text: string) => Date | undefined,
 ): CdrRecord | string {
   const layout = LAYOUTS.get(cells.length);
-  if (!layout) return `${cells.length} columns; cdr_csv writes 16 to 21 (see docs/fields.md)`;
+  if (!layout) return `${cells.length} columns; cdr_csv writes 16 to 21, see docs/fields.md`;
   const row = Object.fromEntries(layout.map((name, i) => [name, cells[i]]));
   const start = readTime(row.start);
-  if (!start) return `start "${row.start}" is not a time (YYYY-MM-DD HH:MM:SS)`;
+  if (!start) return `start "${row.start}" is not a time: cdr_csv writes YYYY-MM-DD HH:MM:SS`;
   const answer = row.answer === '' ? null : readTime(row.answer);
-  if (answer === undefined) return `answer "${row.answer}" is not a time (YYYY-MM-DD HH:MM:SS)`;
+  if (answer === undefined) return `answer "${row.answer}" is not a time: cdr_csv writes YYYY-MM-DD HH:MM:SS`;
   const end = row.end === '' ? null : readTime(row.end);
-  if (end === undefined) return `end "${row.end}" is not a time (YYYY-MM-DD HH:MM:SS)`;
+  if (end === undefined) return `end "${row.end}" is not a time: cdr_csv writes YYYY-MM-DD HH:MM:SS`;
   if (!SECONDS.test(row.duration)) return `duration "${row.duration}" is not a whole number of seconds`;
   if (!SECONDS.test(row.billsec)) return `billsec "${row.billsec}" is not a whole number of seconds`;
   const billsec = Number(row.billsec);
