@@ -14,8 +14,48 @@ const EPOCH = `floor(extract(epoch from ${WHEN}))::bigint`;
 export const UTC_OFFSET_TOKEN = ':utc_offset';
 const LOCAL = `((${WHEN} at time zone 'UTC') + make_interval(secs => ${UTC_OFFSET_TOKEN}))`;
 
-export const KAZOO_ID = `to_char(time_start at time zone 'UTC', 'YYYYMM') || '-' || call_id
-  || case when attempt > 1 then '-' || attempt else '' end`;
+/**
+ * A Kazoo id names one row of the dedupe key (kind, time_start, call_id, attempt):
+ * `YYYYMM-<call_id>=<in|out><attempt>-<DD>T<HHMMSS>[.<microseconds>]`, the start in UTC (the
+ * fraction only when it is not zero). `=` is not in RFC 3261's `word`, so a SIP call id never
+ * holds one; and the suffix holds none, so the last `=` ends the call id even when a call id from
+ * another source does hold one. docs/decisions.md, "Kazoo ids".
+ */
+export const KAZOO_ID = `to_char(time_start at time zone 'UTC', 'YYYYMM') || '-' || call_id || '='
+  || case kind when 'cdr_in' then 'in' else 'out' end || attempt
+  || to_char(time_start at time zone 'UTC', '-DD"T"HH24MISS')
+  || case when to_char(time_start at time zone 'UTC', 'US') <> '000000'
+     then to_char(time_start at time zone 'UTC', '.US') else '' end`;
+
+/** What a Kazoo id names: the dedupe key of one row. `timeStart` is ISO 8601 UTC with
+ * microseconds (a JavaScript Date would drop them). */
+export interface KazooIdKey {
+  kind: 'cdr_in' | 'cdr_out';
+  timeStart: string;
+  callId: string;
+  attempt: number;
+}
+
+const ID_PATTERN = /^(\d{4})(\d{2})-(.+)=(in|out)([1-9]\d{0,9})-(\d{2})T(\d{2})(\d{2})(\d{2})(?:\.(\d{6}))?$/;
+
+/** The key a Kazoo id names, or undefined unless the id is exactly as KAZOO_ID writes it. */
+export function parseKazooId(id: string): KazooIdKey | undefined {
+  const m = ID_PATTERN.exec(id);
+  if (!m) return undefined;
+  const [, year, month, callId, dir, attempt, day, hour, minute, second, micros] = m;
+  // KAZOO_ID writes a fraction only when it is not zero: one row, one spelling.
+  if (micros === '000000' || Number(attempt) > 2 ** 31 - 1) return undefined;
+  const whole = `${year}-${month}-${day}T${hour}:${minute}:${second}`;
+  // A day its month lacks (30 February) is invalid or rolls over; a real one reads back as written.
+  const date = new Date(`${whole}Z`);
+  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 19) !== whole) return undefined;
+  return {
+    kind: dir === 'in' ? 'cdr_in' : 'cdr_out',
+    timeStart: `${whole}.${micros ?? '000000'}Z`,
+    callId,
+    attempt: Number(attempt),
+  };
+}
 
 /**
  * FreeSWITCH's name for the Q.850 cause of a final SIP response: mod_sofia's

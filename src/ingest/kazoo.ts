@@ -1,6 +1,7 @@
 // Maps a Kazoo CDR document (as Kazoo stores it, or as seed 003's upload sends it) to a record.
 // Kazoo types nearly every field as a string, so numbers are accepted as numbers or numeric strings.
 import { GREGORIAN_OFFSET } from '../formats/kazoo.js';
+import { MicroDate } from './freeswitch.js';
 import type { CdrRecord } from './records.js';
 
 type Doc = Record<string, unknown>;
@@ -35,6 +36,23 @@ export function sdpAddress(sdp: unknown): string | null {
 
 const MIN_GREGORIAN = GREGORIAN_OFFSET; // 1970
 const MAX_GREGORIAN = GREGORIAN_OFFSET + 4102444800; // 2100
+const MAX_UNIX_MICROS = 4102444800n * 1000000n; // 2100
+
+/**
+ * The start a record gives: Kazoo's own `channel_created_time` (Unix microseconds of the
+ * channel's creation, in its CDR schema), every digit kept. Undefined when absent, a reason
+ * when unusable. Without it the start is `timestamp − duration_seconds` (decisions.md, "Time").
+ */
+function givenStart(raw: Doc, end: Date): Date | string | undefined {
+  const v = raw.channel_created_time;
+  if (v === undefined || v === null || v === '') return undefined;
+  const digits =
+    typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : typeof v === 'string' ? v.trim() : '';
+  if (!/^\d{1,16}$/.test(digits) || BigInt(digits) === 0n || BigInt(digits) > MAX_UNIX_MICROS)
+    return 'channel_created_time must be Unix microseconds';
+  const start = new MicroDate(BigInt(digits));
+  return start > end ? 'channel_created_time is after timestamp' : start;
+}
 
 export function kazooDocToRecord(raw: unknown): CdrRecord | string {
   if (!isObject(raw)) return 'a CDR must be a JSON object';
@@ -67,7 +85,13 @@ export function kazooDocToRecord(raw: unknown): CdrRecord | string {
   if (rate === undefined) return 'rate must be a number';
 
   const end = new Date(endUnix * 1000);
-  const start = new Date((endUnix - duration) * 1000);
+  const given = givenStart(raw, end);
+  if (typeof given === 'string') return given;
+  const start = given ?? new Date((endUnix - duration) * 1000);
+  // Attempt 1 unless given (a retried call's attempts are distinct CDRs, as in DIDWW's exports).
+  const attempt = whole(raw.attempt) ?? 1;
+  if (!Number.isInteger(attempt) || attempt < 1 || attempt > 2 ** 31 - 1)
+    return 'attempt must be a whole number from 1';
   const inbound = direction === 'inbound';
   const callee = text(raw.callee_id_number) ?? text(raw.dialed_number);
   return {
@@ -76,7 +100,7 @@ export function kazooDocToRecord(raw: unknown): CdrRecord | string {
     time_connect: billing > 0 ? new Date((endUnix - billing) * 1000) : null,
     time_end: end,
     call_id: callId,
-    attempt: 1,
+    attempt,
     status: billing > 0 ? 'Success' : 'Failed',
     source_number: text(raw.caller_id_number) ?? text(raw.calling_from),
     source_name: text(raw.caller_id_name),

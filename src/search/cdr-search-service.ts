@@ -6,7 +6,15 @@ import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
 import { csvFormulaSafe } from '../formats/csv-safety.js';
-import { DETAIL_FIELDS, INTEGER_FIELDS, KAZOO_ID, LIST_FIELDS, UTC_OFFSET_TOKEN } from '../formats/kazoo.js';
+import {
+  DETAIL_FIELDS,
+  INTEGER_FIELDS,
+  KAZOO_ID,
+  LIST_FIELDS,
+  parseKazooId,
+  UTC_OFFSET_TOKEN,
+  type KazooIdKey,
+} from '../formats/kazoo.js';
 import type { AccountDb } from '../store/account-db.js';
 import {
   bindOffset,
@@ -162,37 +170,33 @@ export async function streamCsv(
   return stream;
 }
 
-/** One CDR by its Kazoo id (`YYYYMM-<call_id>[-<attempt>]`), with everything it was sent with. */
+/** The row a Kazoo id names (formats/kazoo.ts): one lookup on the dedupe index, $1–$5. */
+const ID_MATCH = `account_id = $1::text and kind = $2::text and time_start = $3::timestamptz
+  and call_id = $4::text and attempt = $5::int`;
+const idValues = (db: AccountDb, key: KazooIdKey) => [
+  db.accountId,
+  key.kind,
+  key.timeStart,
+  key.callId,
+  key.attempt,
+];
+
+/** One CDR by its Kazoo id, with everything it was sent with. */
 export async function findCdr(db: AccountDb, kazooId: string): Promise<string | undefined> {
-  const m = /^(\d{4})(\d{2})-(.+)$/.exec(kazooId);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) return undefined;
-  const from = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1));
-  const to = new Date(Date.UTC(Number(m[1]), Number(m[2]), 1));
-  // `<call_id>-<n>` is attempt n of <call_id>, unless a call id itself ends that way: try both.
-  const suffixed = /^(.+)-(\d{1,6})$/.exec(m[3]);
-  const values = [
-    db.accountId,
-    m[3],
-    from,
-    to,
-    suffixed?.[1] ?? null,
-    suffixed ? Number(suffixed[2]) : null,
-    0,
-  ];
+  const key = parseKazooId(kazooId);
+  if (!key) return undefined;
   const { rows } = await db.query<{ doc: string }>(
     prepared({
       text: `select (${FIND_JSON}::jsonb || extra || jsonb_build_object('id', ${KAZOO_ID}))::text as doc
-       from cdrs where account_id = $1::text and time_start >= $3::timestamptz and time_start < $4::timestamptz
-        and ((call_id = $2::text and attempt = 1) or (call_id = $5::text and attempt = $6::int and attempt > 1))
-      order by attempt desc, kind limit 1`,
-      values,
+       from cdrs where ${ID_MATCH}`,
+      values: [...idValues(db, key), 0],
     }),
   );
   return rows[0] ? stripNulls(rows[0].doc) : undefined;
 }
 
-/** Detail in UTC: the offset is bound as the statement's 7th parameter. */
-const FIND_JSON = jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]).replaceAll(UTC_OFFSET_TOKEN, '$7::int');
+/** Detail in UTC: the offset is bound as the statement's 6th parameter. */
+const FIND_JSON = jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]).replaceAll(UTC_OFFSET_TOKEN, '$6::int');
 
 // Detail is the document Kazoo stored (crossbar_doc:load), not a list row: it holds only the
 // fields the CDR has, so empties are left out here where a list row prints "".
@@ -287,13 +291,24 @@ export async function listInteractions(db: AccountDb, search: CdrSearch, pageSiz
   };
 }
 
-/** The legs of one interaction (or of one call without an interaction id), in time order. */
-export async function listLegs(db: AccountDb, interactionId: string): Promise<string[]> {
+/**
+ * The legs of one interaction, in time order. `id` is an interaction id, the call id of a call
+ * without one, or (as Kazoo's load_legs) the Kazoo id of any CDR of it: that CDR's interaction.
+ */
+export async function listLegs(db: AccountDb, id: string): Promise<string[]> {
+  const key = parseKazooId(id);
+  const named = key
+    ? await db.query<{ interaction: string }>(
+        `select coalesce(interaction_id, call_id) as interaction from cdrs where ${ID_MATCH}`,
+        idValues(db, key),
+      )
+    : undefined;
   const { rows } = await db.query<{ doc: string }>(
     `select ${LEGS_JSON} from cdrs
       where account_id = $1::text and (interaction_id = $2::text or (interaction_id is null and call_id = $2::text))
       order by time_start, call_id, attempt, kind`,
-    [db.accountId, interactionId, 0],
+    // An id shaped like a CDR id that names no CDR is still tried as an interaction id.
+    [db.accountId, named?.rows[0]?.interaction ?? id, 0],
   );
   return rows.map((r) => r.doc);
 }

@@ -154,7 +154,8 @@ describe('list', () => {
       assert.ok(k in res.json, k);
     assert.equal(res.json.page_size, 5);
     const row = (res.json.data as Record<string, unknown>[])[0];
-    assert.match(String(row.id), /^\d{6}-call-\d+$/);
+    // YYYYMM-<call_id>=<in|out><attempt>-<DD>T<HHMMSS> (docs/decisions.md, "Kazoo ids").
+    assert.match(String(row.id), /^\d{6}-call-\d+=(in|out)1-\d{2}T\d{6}$/);
     assert.equal(row.imported, true);
     // Strings, as cb_cdrs's col_timestamp and col_unix_timestamp print them (kz_term:to_binary).
     assert.equal(typeof row.timestamp, 'string');
@@ -179,9 +180,10 @@ describe('list', () => {
   test('range rules: prior, too long, page_size, bad start_key, unknown filter: 400s', async () => {
     const prior = await call('GET', `${cdrs()}?created_from=${nowG}&created_to=${nowG - 10}`);
     assert.equal(prior.status, 400);
+    // As crossbar_view:time_range/5 builds it: under created_from, which is also the cause.
     assert.deepEqual(prior.json.data, {
-      created_to: {
-        date_range: { message: `created_to ${nowG - 10} is prior to created_from ${nowG}`, cause: nowG - 10 },
+      created_from: {
+        date_range: { message: `created_to ${nowG - 10} is prior to created_from ${nowG}`, cause: nowG },
       },
     });
     const long = await call('GET', `${cdrs()}?created_from=${nowG - 2682001}&created_to=${nowG}`);
@@ -216,7 +218,7 @@ describe('list', () => {
     assert.equal(desc.ids.length, 120);
     assert.equal(new Set(desc.ids).size, 120);
     assert.equal(desc.pages, Math.ceil(120 / 7));
-    assert.equal(desc.ids[0], `${desc.ids[0].slice(0, 6)}-call-0`, 'newest first');
+    assert.match(desc.ids[0], /^\d{6}-call-0=/, 'newest first');
     const asc = await walk('page_size=9&ascending=true');
     assert.deepEqual(asc.ids, [...desc.ids].reverse());
   });

@@ -35,7 +35,13 @@ const exportId = await server.createExport(a.api_key, {
   filters: { year: THIS_YEAR, month: THIS_MONTH },
 });
 const fileUrl = await server.exportFileUrl(a.api_key, exportId);
-const cdrId = `${String(THIS_YEAR)}${String(THIS_MONTH).padStart(2, '0')}-a-call`;
+// A's CDR by its real Kazoo id, read as A.
+const cdrId = await (async () => {
+  const res = await fetch(`${server.base}/v2/accounts/${a.account_id}/cdrs?filter_call_id=a-call`, {
+    headers: { 'X-Auth-Token': a.api_key },
+  });
+  return ((await res.json()) as { data: { id: string }[] }).data[0].id;
+})();
 
 test("DIDWW: B gets 404 for every one of A's exports and files, and sees none in lists", async () => {
   const asB = { 'Api-Key': b.api_key, 'Content-Type': 'application/vnd.api+json' };
@@ -98,7 +104,7 @@ test("Kazoo: B's token on A's paths gets 401 invalid_credentials; on its own pat
   });
   assert.equal(upload.status, 401);
   // Within B's own account, A's ids name nothing.
-  for (const path of [`/cdrs/${cdrId}`, '/cdrs/legs/a-inter']) {
+  for (const path of [`/cdrs/${cdrId}`, '/cdrs/legs/a-inter', `/cdrs/legs/${cdrId}`]) {
     const res = await fetch(`${server.base}/v2/accounts/${b.account_id}${path}`, {
       headers: { 'X-Auth-Token': b.api_key },
     });

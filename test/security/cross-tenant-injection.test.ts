@@ -194,12 +194,17 @@ test('a filter_not on a hostile value returns exactly all of B and nothing else'
 
 test('hostile ids in the legs, detail and users paths leak nothing of A', async () => {
   const leaks: Leak[] = [];
-  const month = `${THIS_YEAR}${String(THIS_MONTH).padStart(2, '0')}`;
+  // Kazoo ids of the shared call's start (docs/decisions.md, "Kazoo ids"): a hostile call id in
+  // a well-formed id reaches the lookup; the shared call id names B's own row.
+  const start = new Date((nowG - GREGORIAN_OFFSET - 65) * 1000).toISOString();
+  const cdrId = (callId: string) =>
+    `${start.slice(0, 4)}${start.slice(5, 7)}-${callId}=in1-${start.slice(8, 10)}T${start.slice(11, 19).replaceAll(':', '')}`;
   for (const value of [...HOSTILE, 'shared-inter', 'shared-call']) {
     const id = encodeURIComponent(value);
     for (const path of [
       `${base}/legs/${id}`,
-      `${base}/${encodeURIComponent(`${month}-${value}`)}`,
+      `${base}/${encodeURIComponent(cdrId(value))}`,
+      `${base}/legs/${encodeURIComponent(cdrId(value))}`,
       `${base}/${id}`,
       `/v2/accounts/${b.account_id}/users/${id}/cdrs?${range}`,
     ]) {
@@ -213,6 +218,12 @@ test('hostile ids in the legs, detail and users paths leak nothing of A', async 
   const legs = await get(`${base}/legs/shared-inter`);
   assert.equal(legs.status, 200);
   assert.match(legs.body, /b-own/);
+  for (const path of [`${base}/${cdrId('shared-call')}`, `${base}/legs/${cdrId('shared-call')}`]) {
+    const own = await get(path);
+    assert.equal(own.status, 200, path);
+    assert.match(own.body, /b-own/);
+    assert.doesNotMatch(own.body, /A-SECRET/);
+  }
 });
 
 test('hostile DIDWW export filters export B rows only, or are refused', async () => {

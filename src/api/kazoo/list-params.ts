@@ -89,8 +89,10 @@ export function parseListParams(
   const nowGregorian = Math.floor(options.now.getTime() / 1000) + GREGORIAN_OFFSET;
   const to = integer(flat, 'created_to') ?? nowGregorian;
   const from = integer(flat, 'created_from') ?? to - options.maxRangeS;
+  // Both range errors sit under created_from, as crossbar_view:time_range/5 puts them; a reversed
+  // range names created_from as its cause, a too-long one created_to.
   if (to < from)
-    throw invalid('created_to', 'date_range', `created_to ${to} is prior to created_from ${from}`, to);
+    throw invalid('created_from', 'date_range', `created_to ${to} is prior to created_from ${from}`, from);
   if (to - from > options.maxRangeS) {
     throw invalid(
       'created_from',

@@ -30,6 +30,8 @@ const AccountParams = Type.Object({ account_id: Type.String({ maxLength: 64 }) }
 const AnyQuery = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]));
 const Envelope = Type.Object({ status: Type.String() }, { additionalProperties: true });
 const tags = ['Kazoo CDRs'];
+/** A CDR id holds a call id, which switches do not bound; longer URL parts get 414 anyway. */
+const MAX_ID = 512;
 
 /** CSV by the Accept header, or by `?accept=csv` (Kazoo's query-string override, which is how a
  * browser link asks for CSV). */
@@ -163,9 +165,14 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       const ttlS = scope ? config.downloadTokenTtlS : config.tokenTtlS;
       const token = await createToken(accountDb(pool, accountId), ttlS, scope);
       req.kazooToken = token;
-      return reply
-        .code(201)
-        .send(success(req, { account_id: accountId, expires_in: ttlS, ...(scope ? { scope } : {}) }));
+      // Kazoo clients read the token from the envelope's auth_token, some from data (seed 003).
+      const data = {
+        account_id: accountId,
+        auth_token: token,
+        expires_in: ttlS,
+        ...(scope ? { scope } : {}),
+      };
+      return reply.code(201).send(success(req, data));
     },
   );
 
@@ -221,7 +228,10 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         tags,
-        params: Type.Object({ account_id: Type.String(), interaction_id: Type.String({ maxLength: 255 }) }),
+        params: Type.Object({
+          account_id: Type.String(),
+          interaction_id: Type.String({ maxLength: MAX_ID }),
+        }),
       },
     },
     async (req, reply) => {
@@ -236,7 +246,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         tags,
-        params: Type.Object({ account_id: Type.String(), cdr_id: Type.String({ maxLength: 300 }) }),
+        params: Type.Object({ account_id: Type.String(), cdr_id: Type.String({ maxLength: MAX_ID }) }),
       },
     },
     async (req, reply) => {
