@@ -35,6 +35,7 @@ import { listAccounts } from '../store/queries/account-list.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { COMMANDS, USAGE } from './help.js';
 import { openInput } from './input.js';
+import { requireExistingStore } from './store-check.js';
 import { EXIT_DATA, EXIT_OK, EXIT_USAGE, printError, printSummary, progress, UsageError } from './output.js';
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -76,7 +77,9 @@ async function withStore<T>(
   config: Config,
   log: Logger,
   fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>,
+  options: { create?: boolean } = {},
 ) {
+  if (!options.create) requireExistingStore(config);
   const store = await openStore(config, log);
   try {
     return await fn(store);
@@ -500,6 +503,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'worker': {
       const { values } = parse(rest, { once: { type: 'boolean' } });
+      requireExistingStore(config);
       const { runWorker } = await import('../server.js');
       const code = await runWorker(config, log, { once: Boolean(values.once) });
       if (values.once) printSummary({ worker: 'idle' });
@@ -507,10 +511,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'migrate':
       parse(rest, {});
-      return withStore(config, log, async () => {
-        printSummary({ migrated: true });
-        return EXIT_OK;
-      });
+      return withStore(
+        config,
+        log,
+        async () => {
+          printSummary({ migrated: true });
+          return EXIT_OK;
+        },
+        { create: true },
+      );
     case 'db':
       return dbCommand(rest, config, log);
     case 'accounts':

@@ -563,6 +563,11 @@ export async function restartEmbeddedIfDown(
   return 'restarted';
 }
 
+/** True when the data directory has an embedded store (its cluster.json), running or not. */
+export function embeddedStoreExists(dataDir: string): boolean {
+  return readClusterFile(dataDir) !== undefined;
+}
+
 /** True when the cluster's postmaster lives (ready or not). */
 export function embeddedAlive(dataDir: string): boolean {
   const cluster = readClusterFile(dataDir);

@@ -260,3 +260,39 @@ describe('the command line describes itself', () => {
     assert.ok(accountsHelp.includes('cdrex accounts list'), accountsHelp);
   });
 });
+
+describe('the embedded store', () => {
+  const dataDir = embeddedDataDir();
+  const env = { DATABASE_URL: '', CDREX_DATA_DIR: dataDir, CDREX_MASTER_KEY: 'k' };
+
+  test('accounts create, import and worker refuse to create a store: they say where they looked', async () => {
+    for (const args of [
+      ['accounts', 'create', '--name', 'Lost'],
+      ['accounts', 'list'],
+      ['import', '--account', '0'.repeat(32), '--type', 'cdr_in', '-'],
+      ['worker', '--once'],
+    ]) {
+      const result = await cdrex(args, env, '');
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.equal(result.stdout, '');
+      const errors = jsonLines(result.stderr);
+      assert.equal(errors.length, 1, result.stderr);
+      const message = String(errors[0].error);
+      for (const part of [dataDir, 'CDREX_DATA_DIR', 'npm start', 'cdrex migrate', `cdrex ${args[0]}`])
+        assert.ok(message.includes(part), `${message} names ${part}`);
+    }
+    assert.deepEqual(fs.readdirSync(dataDir), [], 'nothing was created');
+  });
+
+  test(
+    'migrate creates it; then accounts create works (the README order)',
+    { timeout: 180_000 },
+    async () => {
+      const migrated = await cdrex(['migrate'], env);
+      assert.equal(migrated.code, 0, migrated.stderr);
+      const created = await cdrex(['accounts', 'create', '--name', 'Found'], env);
+      assert.equal(created.code, 0, created.stderr);
+      assert.match(String(summary(created).account_id), /^[0-9a-f]{32}$/);
+    },
+  );
+});

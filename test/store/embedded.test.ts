@@ -34,6 +34,9 @@ const status = async () =>
   summary(await cdrex(['db', 'status'], env)) as { running: boolean; users: number; port: number };
 
 test('a command starts the cluster, uses it, and stops it when it is the last one out', async () => {
+  // Only serve, migrate and db start create a store; other commands refuse to (first-hour test).
+  const migrated = await cdrex(['migrate'], env);
+  assert.equal(migrated.code, 0, migrated.stderr);
   const created = await cdrex(['accounts', 'create', '--name', 'embedded'], env);
   assert.equal(created.code, 0, created.stderr);
   assert.match(String(summary(created).account_id), /^[0-9a-f]{32}$/);
