@@ -106,6 +106,8 @@ function repeatedTopLevel(text: string, key: string): string[] {
  * profile; JSON.parse would keep only the last, so repeated ones become an array in their order
  * (as newer versions send it), and no profile is lost from `extra`. Throws on invalid JSON. */
 export function parseFreeswitchJson(text: string): unknown {
+  // Refused as Fastify's own JSON parser refuses it (prototype poisoning), whatever the encoding.
+  if (/"__proto__"\s*:/.test(text)) throw new SyntaxError('a "__proto__" key is not accepted');
   const doc = JSON.parse(text) as unknown;
   const first = text.indexOf('"callflow"');
   if (!isObject(doc) || first < 0 || text.indexOf('"callflow"', first + 1) < 0) return doc;

@@ -117,3 +117,23 @@ test('callflow as one object: its profile', async () => {
   assert.equal(row.destination, 'dan', 'the only profile there is');
   assert.equal(row.did_number, 'dan');
 });
+
+test('a body that is not JSON, or carries a __proto__ key, gets 400 and stores nothing', async () => {
+  const count = async () =>
+    (await db.pool.query('select count(*)::int as n from cdrs where account_id = $1', [account.account_id]))
+      .rows[0].n as number;
+  const before = await count();
+  const poisoned = arrayForm
+    .replace('"variables":{', '"variables":{"__proto__":{"x":"1"},')
+    .replaceAll('01df56f4-d99a-4ef6-b7fe-b924b2415b7f', 'fidelity-poisoned');
+  assert.notEqual(poisoned, arrayForm);
+  for (const body of ['{"variables":', poisoned]) {
+    const res = await fetch(`${server.base}/ingest/freeswitch`, {
+      method: 'POST',
+      headers: { Authorization: auth, 'Content-Type': 'application/json' },
+      body,
+    });
+    assert.equal(res.status, 400, body.slice(0, 40));
+  }
+  assert.equal(await count(), before);
+});
