@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { GREGORIAN_OFFSET, HANGUP_CAUSE, sipHangupCause } from '../../src/formats/kazoo.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { NOW, startServer } from '../helpers/server.js';
+import { MONTH_START, NOW, startServer } from '../helpers/server.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
 const alice = await server.newAccount('shape');
@@ -266,6 +266,34 @@ describe('hangup_cause from the SIP code when none is stored', () => {
       assert.equal((await detail(String(json.get(callId)!.id))).hangup_cause, cause, callId);
     }
     for (const code of SIP_CODES) assert.equal(sipHangupCause(code), expected[`sip-${code}`], code);
+  });
+
+  test("CDRs loaded from a DIDWW CSV (the generator's) all show the cause of their SIP code", async () => {
+    const didww = await server.newAccount('didww');
+    const inserted = await server.seed(didww.account_id, 'cdr_out', 40, 7);
+    const q = new URLSearchParams({
+      created_from: String(Math.floor(MONTH_START.getTime() / 1000) + GREGORIAN_OFFSET),
+      // The generator spreads the rows over the whole month: ask for all 31 days of it.
+      created_to: String(Math.floor(MONTH_START.getTime() / 1000) + GREGORIAN_OFFSET + 31 * 86400 - 1),
+      page_size: '100',
+    });
+    const res = await fetch(`${server.base}/v2/accounts/${didww.account_id}/cdrs?${q}`, {
+      headers: { 'X-Auth-Token': didww.api_key },
+    });
+    const shown = ((await res.json()) as { data: { hangup_cause: string }[] }).data.map(
+      (r) => r.hangup_cause,
+    );
+    const { rows } = await server.db.pool.query<{ code: string | null }>(
+      'select disconnect_code as code from cdrs where account_id = $1 and hangup_cause is null',
+      [didww.account_id],
+    );
+    assert.equal(rows.length, inserted, 'the file stored no cause');
+    assert.equal(shown.length, inserted);
+    assert.ok(
+      shown.every((c) => c !== ''),
+      shown.join(),
+    );
+    assert.deepEqual([...shown].sort(), rows.map((r) => sipHangupCause(r.code)).sort());
   });
 
   test('the filter matches what is printed', async () => {
