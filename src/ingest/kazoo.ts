@@ -28,6 +28,17 @@ function money(v: unknown): string | null | undefined {
   return /^-?\d{1,15}(\.\d{1,12})?(e-?\d+)?$/i.test(s) ? s : undefined;
 }
 
+/** Kazoo's money units (1 USD = 10000, as `kapps_call_util:call_cost` and the custom channel
+ * variables keep them) as a dollar string, shifted exactly in decimal: no float rounding. */
+export function unitsToDollars(units: string): string | undefined {
+  const m = /^(-?)(\d{1,19})(?:\.(\d{1,8}))?$/.exec(units);
+  if (!m) return undefined;
+  const [, sign, whole, fraction = ''] = m;
+  const digits = whole.padStart(5, '0');
+  const dollars = `${digits.slice(0, -4).replace(/^0+(?=\d)/, '')}.${digits.slice(-4)}${fraction}`;
+  return `${sign}${dollars}`;
+}
+
 /** The RTP address from an SDP body (`c=IN IP4 a.b.c.d`). */
 export function sdpAddress(sdp: unknown): string | null {
   if (typeof sdp !== 'string') return null;
@@ -79,10 +90,15 @@ export function kazooDocToRecord(raw: unknown): CdrRecord | string {
   if (direction !== 'inbound' && direction !== 'outbound') return 'direction must be inbound or outbound';
   const ccv = raw.custom_channel_vars ?? {};
   if (!isObject(ccv)) return 'custom_channel_vars must be an object';
-  const cost = money(raw.cost);
-  const rate = money(raw.rate ?? ccv.rate);
-  if (cost === undefined) return 'cost must be a number';
-  if (rate === undefined) return 'rate must be a number';
+  // Each amount in the unit Kazoo shows it in: a list row's `cost` and the custom channel
+  // variables' `rate` in units (1 USD = 10000), a list row's `rate` in dollars; so a row read from
+  // the list and uploaded again stores the same money. Stored in dollars, as DIDWW prints it.
+  const costUnits = money(raw.cost);
+  const cost = costUnits ? unitsToDollars(costUnits) : costUnits;
+  const ccvRate = money(ccv.rate);
+  const rate = raw.rate !== undefined ? money(raw.rate) : ccvRate ? unitsToDollars(ccvRate) : ccvRate;
+  if (cost === undefined) return 'cost must be a number of units (1 USD = 10000)';
+  if (rate === undefined) return 'rate must be a number (custom_channel_vars.rate in units)';
 
   const end = new Date(endUnix * 1000);
   const given = givenStart(raw, end);

@@ -81,7 +81,7 @@ function cdr(i: number, extra: Record<string, unknown> = {}) {
     callee_id_number: '-12.5',
     caller_id_name: `Caller ${i}`,
     direction: 'inbound',
-    cost: '-12.5',
+    cost: '-125000',
     ...extra,
   };
 }
@@ -91,7 +91,7 @@ const seeded = await call('PUT', cdrsPath(), {
   body: {
     data: [
       ...HOSTILE.map((name, i) => cdr(i, { caller_id_name: name })),
-      cdr(90, { caller_id_name: 'Plain Name', callee_id_number: '+15550001', cost: '0.25' }),
+      cdr(90, { caller_id_name: 'Plain Name', callee_id_number: '+15550001', cost: '2500' }),
     ],
   },
 });

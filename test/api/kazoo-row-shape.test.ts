@@ -72,10 +72,22 @@ const seeded = await fetch(`${server.base}/v2/accounts/${alice.account_id}/cdrs`
       {
         call_id: 'money',
         timestamp: String(startUnix + GREGORIAN_OFFSET + 2),
-        cost: '0.0125',
+        // Uploaded as a list row prints them: cost in units, rate in dollars.
+        cost: '125',
         rate: '0.0123',
       },
-      { call_id: 'whole-rate', timestamp: String(startUnix + GREGORIAN_OFFSET + 3), cost: '2', rate: '1' },
+      {
+        call_id: 'whole-rate',
+        timestamp: String(startUnix + GREGORIAN_OFFSET + 3),
+        cost: '20000',
+        rate: '1',
+      },
+      // Kazoo keeps the rate of a call in its custom channel variables, in units.
+      {
+        call_id: 'ccv-rate',
+        timestamp: String(startUnix + GREGORIAN_OFFSET + 5),
+        custom_channel_vars: { rate: '150' },
+      },
       // A stored cause wins over the SIP code.
       {
         call_id: 'stored-cause',
@@ -233,6 +245,7 @@ describe('every column, every row, with Kazoo’s types', () => {
       assert.equal(rows.get('money')!.rate, '0.0123');
       assert.equal(rows.get('whole-rate')!.cost, '20000');
       assert.equal(rows.get('whole-rate')!.rate, '1.0');
+      assert.equal(rows.get('ccv-rate')!.rate, '0.015');
     }
   });
 
@@ -302,7 +315,7 @@ describe('hangup_cause from the SIP code when none is stored', () => {
     const notBusy = await listRows('&filter_not_hangup_cause=USER_BUSY');
     assert.ok(notBusy.has('stored-cause') && !notBusy.has('sip-486'));
     const missing = await listRows('&key_missing=hangup_cause');
-    assert.deepEqual([...missing.keys()].sort(), ['money', 'sparse', 'timed', 'whole-rate']);
+    assert.deepEqual([...missing.keys()].sort(), ['ccv-rate', 'money', 'sparse', 'timed', 'whole-rate']);
   });
 
   test('migration 000008 indexes the very expression the filter uses', () => {
