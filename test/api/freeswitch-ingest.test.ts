@@ -60,7 +60,8 @@ test('the real sample, as JSON: stored once, shown with the switch fields, times
   assert.equal(rows.length, 1);
   const row = rows[0];
   assert.equal(row.call_id, '01df56f4-d99a-4ef6-b7fe-b924b2415b7f');
-  assert.equal(row.id, '201308-01df56f4-d99a-4ef6-b7fe-b924b2415b7f');
+  // YYYYMM-<call_id>=<in|out><attempt>-<DD>T<HHMMSS>[.<µs>] of its start (start_uepoch).
+  assert.equal(row.id, '201308-01df56f4-d99a-4ef6-b7fe-b924b2415b7f=in1-04T095054.385581');
   assert.equal(row.other_leg_call_id, '8f7c860f-0619-4d3c-9515-cc23b0fa3997');
   assert.equal(row.hangup_cause, 'NORMAL_CLEARING');
   assert.equal(row.duration_seconds, 6);
