@@ -18,6 +18,12 @@ import { sendKazooError } from './api/kazoo/envelope.js';
 import { errorDocument, sendError } from './api/didww/json-api.js';
 import { portal } from './api/portal.js';
 import { countDefaultPartitionRows } from './store/partitions.js';
+import { listMigrations } from './store/migrate.js';
+import { readSchemaVersion } from './store/queries/metrics.js';
+import { answerMetrics } from './metrics/http.js';
+import { observeHttp } from './metrics/registry.js';
+import { requestId } from './metrics/request-id.js';
+import { Scraper } from './metrics/scrape.js';
 import {
   AddressLimiter,
   clientAddress,
@@ -39,6 +45,11 @@ export interface AppStore {
   masterKey: Buffer;
   /** The clock; injectable so tests near a month boundary cannot flake. */
   now: () => Date;
+  /** cdrex_worker, a small pool of its own for /readyz and /metrics, so that neither queues
+   * behind requests (serve.ts makes one); without it they use `workerPool`. */
+  probePool?: pg.Pool;
+  /** What /metrics reports; without it, this app's three pools and the store. */
+  scraper?: Scraper;
 }
 
 declare module 'fastify' {
@@ -138,6 +149,9 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
     ajv: { customOptions: { coerceTypes: true, allErrors: false } },
+    // X-Request-Id when acceptable, else a new one (src/metrics/request-id.ts); logged as reqId.
+    requestIdHeader: false,
+    genReqId: requestId,
     // Ids are at most 300 characters (schemas say so); longer URL parts are refused before routing.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     // A URL the router cannot take (too long, malformed escapes) still answers in its dialect.
@@ -152,6 +166,14 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     },
   });
   app.decorate('store', store);
+  const probe = store.probePool ?? store.workerPool;
+  const scraper =
+    store.scraper ??
+    new Scraper({
+      pools: { app: store.pool, stream: store.streamPool, ingest: store.workerPool },
+      probe,
+      tasks: [],
+    });
 
   // Failed authentications per client address (CDREX_TRUST_PROXY decides what the address is).
   // Checked first, before any dialect's auth hook looks a credential up; counted when a 401 goes out.
@@ -165,12 +187,18 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     throw Object.assign(new Error(message), { statusCode: 429 });
   });
   app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('X-Request-Id', req.id);
     if (reply.statusCode === 401 && needsCredential(req)) authFailures.fail(clientAddress(req.ip));
     // An over-limit body may still be arriving: close rather than read the rest.
     if (reply.statusCode === 413) reply.header('Connection', 'close');
     // Every 429 says when to come back, whichever limit sent it.
     if (reply.statusCode === 429 && !reply.hasHeader('retry-after')) reply.header('Retry-After', '1');
     return payload;
+  });
+
+  // Every request by its route template (never the raw URL: ids would make a series each).
+  app.addHook('onResponse', async (req, reply) => {
+    observeHttp(routeOf(req), req.method, reply.statusCode, reply.elapsedTime);
   });
 
   // The query APIs, per credential (a hash of it; see request-limits.ts), by the matched route.
@@ -213,9 +241,36 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
       return reply.code(503).send({ status: 'unavailable', store: 'down' });
     }
   });
-  // Readiness: up and not shutting down (Fastify answers 503 once close() began). Neither pool
-  // exhaustion nor the store is checked: either would take every node out of rotation at once.
-  app.get('/readyz', { config: { rateLimit: false } }, async () => ({ status: 'ready' }));
+  // Liveness: the process answers; nothing else is checked, so a restart is never the cure for
+  // a database outage.
+  app.get('/livez', { config: { rateLimit: false } }, async () => ({ status: 'live' }));
+  // Readiness: not draining (Fastify answers 503 once close() began, and so does this check from
+  // preClose on), the store reachable and its schema the one this cdrex knows. The store is read
+  // on the probe pool, never the request pools: exhaustion is load and must not take nodes out of
+  // rotation (docs/decisions.md).
+  const schemaVersion = Math.max(0, ...listMigrations().map((m) => m.version));
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
+  app.get('/readyz', { config: { rateLimit: false } }, async (_req, reply) => {
+    const unready = (reason: string) => reply.code(503).send({ status: 'unready', reason });
+    if (draining) return unready('shutting down');
+    let version: number;
+    try {
+      version = await readSchemaVersion(probe);
+    } catch {
+      return unready('store unreachable');
+    }
+    if (version !== schemaVersion)
+      return unready(`store schema version ${version}; this cdrex needs ${schemaVersion}`);
+    return { status: 'ready' };
+  });
+  // Prometheus, protected by CDREX_METRICS_TOKEN when set (src/metrics/http.ts).
+  app.get('/metrics', { config: { rateLimit: false } }, async (req, reply) => {
+    const answer = await answerMetrics(scraper, store.config.metricsToken, req.headers.authorization);
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
 
   await app.register(didwwApi, { prefix: '/v3' });
   await app.register(kazooApi, { prefix: '/v1' });

@@ -71,6 +71,11 @@ export interface Config {
   /** An export whose database sends no byte for this long (a silent server or network) is cut off. */
   copyStallMs: number;
   logLevel: string;
+  /** A listener of its own for GET /metrics (serve and worker); undefined: none (serve still
+   * answers /metrics on PORT). */
+  metricsPort: number | undefined;
+  /** When set, /metrics wants `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -82,6 +87,15 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name} must be a whole number of at least ${min}; it is "${raw}".`);
   }
+  return value;
+}
+
+/** A TCP port, or undefined when the variable is unset or empty. */
+function optionalPort(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  if (!env[name]) return undefined;
+  const value = int(env, name, 0, 1);
+  if (value > 65535)
+    throw new ConfigError(`${name} must be a port number, 1 to 65535; it is "${env[name]}".`);
   return value;
 }
 
@@ -203,5 +217,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     exportBackoffMaxS: int(env, 'CDREX_EXPORT_BACKOFF_MAX_S', 600, 1),
     copyStallMs: int(env, 'CDREX_COPY_STALL_MS', 60000, 100),
     logLevel: logLevel(env.LOG_LEVEL),
+    metricsPort: optionalPort(env, 'CDREX_METRICS_PORT'),
+    metricsToken: env.CDREX_METRICS_TOKEN || undefined,
   };
 }

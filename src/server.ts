@@ -9,11 +9,37 @@ import { ensureScheduledJobs, TASKS } from './jobs/tasks.js';
 import type { Logger } from './log.js';
 import { sweepSpool } from './ingest/spool.js';
 import { createPool, openStore, type Pool, type Store } from './store/db.js';
+import { listenForMetrics } from './metrics/http.js';
+import { Scraper } from './metrics/scrape.js';
 import { superviseEmbedded, type Supervisor } from './store/supervisor.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const STREAM_POOL_SIZE = 10;
 const INGEST_POOL_SIZE = 10;
+/** /readyz and /metrics read the store on two connections of their own, answering in seconds. */
+const PROBE_POOL_SIZE = 2;
+const PROBE_TIMEOUT_MS = 2000;
+
+/** cdrex_worker: it sees every account's jobs and exports, of which metrics show totals only. */
+function probePool(store: Store, config: Config, log: Logger): Pool {
+  return createPool(store.urls.worker, log, {
+    max: PROBE_POOL_SIZE,
+    statementTimeoutMs: PROBE_TIMEOUT_MS,
+    connectTimeoutMs: PROBE_TIMEOUT_MS,
+    tcpTimeoutMs: config.dbTcpTimeoutMs,
+  });
+}
+
+/** With CDREX_METRICS_PORT, /metrics (and /livez) on a listener of its own. */
+async function metricsListener(config: Config, log: Logger, scraper: Scraper) {
+  if (config.metricsPort === undefined) return undefined;
+  return listenForMetrics(scraper, {
+    host: config.host,
+    port: config.metricsPort,
+    token: config.metricsToken,
+    log,
+  });
+}
 
 /**
  * With the embedded PostgreSQL, watches its postmaster and restarts it when it dies (see
@@ -50,8 +76,15 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
     connectTimeoutMs: config.dbConnectTimeoutMs,
     tcpTimeoutMs: config.dbTcpTimeoutMs,
   });
+  const probe = probePool(store, config, log);
   const supervisor = supervise(config, log, [store.worker, store.app, apiPool, streamPool, ingestPool]);
   const masterKey = loadMasterKey(config);
+  // Pools by what they serve; `worker` and `export` are the job worker's (idle without one).
+  const scraper = new Scraper({
+    pools: { app: apiPool, stream: streamPool, ingest: ingestPool, worker: store.worker, export: store.app },
+    probe,
+    tasks: Object.keys(TASKS),
+  });
   const app = await buildApp(
     {
       pool: apiPool,
@@ -60,27 +93,34 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
       config,
       masterKey,
       now: () => new Date(),
+      probePool: probe,
+      scraper,
     },
     log,
   );
   let worker: Worker | undefined;
+  let metrics: Awaited<ReturnType<typeof metricsListener>>;
   closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down');
     supervisor?.stop();
+    metrics?.close();
     await Promise.all([app.close(), worker?.stop(SHUTDOWN_DEADLINE_MS)]);
-    await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end()]);
+    await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end(), probe.end()]);
     await store.close();
   });
+  let listening = SERVE_PORT;
   try {
     await app.listen({ port: config.port, host: config.host });
+    listening = METRICS_PORT;
+    metrics = await metricsListener(config, log, scraper);
   } catch (err) {
     // Nothing else would end the process (pools, the supervisor): close it all and say why.
     supervisor?.stop();
     await app.close();
-    await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end()]);
+    await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end(), probe.end()]);
     await store.close();
-    throw new ListenError(config, err as NodeJS.ErrnoException);
+    throw new ListenError(config, err as NodeJS.ErrnoException, listening);
   }
   if (options.worker) {
     await ensureScheduledJobs(store.worker);
@@ -91,19 +131,33 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
   if (process.stderr.isTTY) process.stderr.write(`${startLine(config, store.urls.owner)}\n`);
 }
 
-/** `cdrex serve` could not listen; its message is the one line the command prints. */
+/** Which of a command's listeners could not listen, and the variable that sets its port. */
+interface Listening {
+  command: 'serve' | 'worker';
+  variable: 'PORT' | 'CDREX_METRICS_PORT';
+  port: (config: Config) => number | undefined;
+}
+const SERVE_PORT: Listening = { command: 'serve', variable: 'PORT', port: (c) => c.port };
+const METRICS_PORT: Listening = {
+  command: 'serve',
+  variable: 'CDREX_METRICS_PORT',
+  port: (c) => c.metricsPort,
+};
+
+/** `cdrex serve` (or `worker`) could not listen; its message is the one line the command prints. */
 export class ListenError extends Error {
-  constructor(config: Config, err: NodeJS.ErrnoException) {
-    const where = `${config.host}:${config.port}`;
+  constructor(config: Config, err: NodeJS.ErrnoException, listening: Listening = SERVE_PORT) {
+    const where = `${config.host}:${listening.port(config)}`;
+    const port = listening.variable;
     const why =
       err.code === 'EADDRINUSE'
-        ? `another program already listens there; stop it, or set PORT (or HOST) to a free one`
+        ? `another program already listens there; stop it, or set ${port} (or HOST) to a free one`
         : err.code === 'EACCES'
-          ? `not allowed to bind it (ports below 1024 need privileges); set PORT to 1024 or above`
+          ? `not allowed to bind it (ports below 1024 need privileges); set ${port} to 1024 or above`
           : err.code === 'EADDRNOTAVAIL'
             ? `this machine has no such address; set HOST to one of its addresses (or 0.0.0.0)`
             : err.message;
-    super(`cdrex serve cannot listen on ${where}: ${why}.`, { cause: err });
+    super(`cdrex ${listening.command} cannot listen on ${where}: ${why}.`, { cause: err });
   }
 }
 
@@ -153,12 +207,29 @@ export async function runWorker(config: Config, log: Logger, options: { once: bo
     return 0;
   }
   const supervisor = supervise(config, log, [store.worker, store.app]);
+  const probe = probePool(store, config, log);
+  const scraper = new Scraper({
+    pools: { worker: store.worker, export: store.app },
+    probe,
+    tasks: Object.keys(TASKS),
+  });
+  let metrics: Awaited<ReturnType<typeof metricsListener>>;
   closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal }) => {
     log.info({ signal }, 'worker shutting down');
     supervisor?.stop();
+    metrics?.close();
     await worker.stop(SHUTDOWN_DEADLINE_MS);
+    await probe.end();
     await store.close();
   });
+  try {
+    metrics = await metricsListener(config, log, scraper);
+  } catch (err) {
+    supervisor?.stop();
+    await probe.end();
+    await store.close();
+    throw new ListenError(config, err as NodeJS.ErrnoException, { ...METRICS_PORT, command: 'worker' });
+  }
   worker.start();
   log.info({ worker: worker.id }, 'cdrex worker running');
   return 0;

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
+import { countDelivery } from '../metrics/registry.js';
 
 export interface DownloadableFile {
   fileName: string;
@@ -53,6 +54,7 @@ export async function sendFile(
     }
     if (Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1) {
       const { start, end } = ranges[0];
+      if (req.method === 'GET') countDelivery(reply.raw, 'didww_download');
       reply
         .code(206)
         .header('Content-Range', `bytes ${start}-${end}/${size}`)
@@ -62,6 +64,7 @@ export async function sendFile(
     }
     // Several ranges or a malformed header: the whole file, as RFC 9110 allows.
   }
+  if (req.method === 'GET') countDelivery(reply.raw, 'didww_download');
   reply.code(200).header('Content-Length', size).send(fs.createReadStream(fullPath));
   return true;
 }

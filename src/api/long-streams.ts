@@ -5,6 +5,7 @@
 // write-idle timeout that ends a stream whose client stopped reading.
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { countDelivery } from '../metrics/registry.js';
 
 /** How long a client turned away with 429 should wait before asking again. */
 export const STREAM_RETRY_AFTER_S = 5;
@@ -64,6 +65,7 @@ export class LongStreams {
   begin(req: FastifyRequest, reply: FastifyReply, accountId: string): boolean {
     let stopWatching = () => {};
     if (!this.slots.take(reply.raw, accountId, () => stopWatching())) return false;
+    countDelivery(reply.raw, 'kazoo_stream');
     if (reply.raw.destroyed) return true; // already given back
     stopWatching = watchWriteIdle(reply.raw, this.idleMs, () =>
       req.log.warn({ idleMs: this.idleMs }, 'long stream ended: its client stopped reading'),

@@ -5,6 +5,7 @@
 import type { Task } from '../jobs/task.js';
 import { readCallbackSigningKey } from '../store/queries/accounts.js';
 import { loadExport } from '../store/queries/exports.js';
+import { countCallback } from '../metrics/registry.js';
 import { deliverCallback } from './deliver.js';
 
 export const callbackTask: Task = {
@@ -27,6 +28,7 @@ export const callbackTask: Task = {
     });
     // Shutdown or a lost lease: the worker gives the job back (or another worker has it).
     ctx.signal.throwIfAborted();
+    countCallback(outcome);
     if (!outcome.ok)
       throw new Error(`callback to ${new URL(exp.callback_url).host} failed: ${outcome.error}`);
     ctx.log.info({ export: exp.id, status: outcome.status, signed_with: signing.kind }, 'callback delivered');

@@ -22,7 +22,18 @@ export const COMMANDS: Record<string, string> = {
   cdrex db roles --print-sql
   Prints the SQL a DBA runs to create the cdrex_app and cdrex_worker roles, for a DATABASE_URL
   role that may not create roles itself (then set CDREX_APP_DATABASE_URL and
-  CDREX_WORKER_DATABASE_URL).`,
+  CDREX_WORKER_DATABASE_URL).
+  cdrex db dump --out FILE
+  Writes a consistent snapshot of the store (embedded or DATABASE_URL) to FILE, gzip, while cdrex
+  keeps running: every table, read in one transaction, with the schema and PostgreSQL versions.
+  Needs the owner role to bypass row-level security (a superuser or BYPASSRLS). FILE appears whole
+  or not at all (mode 0600). Prints {"dumped":FILE,"schema_version","tables","rows","bytes"}.
+  cdrex db restore FILE
+  Loads a dump into an empty store (embedded or DATABASE_URL; it creates the embedded one), all or
+  nothing, then applies this cdrex's newer migrations. Refuses a store that holds rows, a dump from
+  a newer cdrex, and a damaged or cut file. API keys sign in as before; callbacks are signed only
+  with the dumped store's master key (CDREX_MASTER_KEY or <data dir>/master.key): "master_key" in
+  the summary says whether this one opens them ("same", "different", "absent").`,
   accounts: `cdrex accounts create --name NAME
   cdrex accounts rotate-key --account ID
   cdrex accounts list

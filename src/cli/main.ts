@@ -33,6 +33,7 @@ import {
 import { ExportNotFailedError, retryFailedExport } from '../store/queries/exports.js';
 import { listAccounts } from '../store/queries/account-list.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
+import { dumpCommand, restoreCommand } from './db-backup.js';
 import { COMMANDS, USAGE } from './help.js';
 import { openInput } from './input.js';
 import { requireExistingStore } from './store-check.js';
@@ -437,13 +438,16 @@ async function dbCommand(argv: string[], config: Config, log: Logger): Promise<n
     process.stdout.write(`${rolesSql()}\n`);
     return EXIT_OK;
   }
+  // Either store: the embedded one, or DATABASE_URL's.
+  if (sub === 'dump') return dumpCommand(argv.slice(1), config, log);
+  if (sub === 'restore') return restoreCommand(argv.slice(1), config, log);
   if (config.databaseUrl)
     throw new UsageError('DATABASE_URL is set: cdrex uses that server, not an embedded one.');
   if (sub === 'start')
     printSummary({ running: true, ...(await startEmbedded(config.dataDir, log)), url: undefined });
   else if (sub === 'stop') printSummary({ stopped: await stopEmbedded(config.dataDir) });
   else if (sub === 'status') printSummary(statusEmbedded(config.dataDir));
-  else throw new UsageError(`Unknown db command "${sub}"; use start, stop or status.`);
+  else throw new UsageError(`Unknown db command "${sub}"; use start, stop, status, dump or restore.`);
   return EXIT_OK;
 }
 

@@ -13,6 +13,7 @@ import {
   markExportProcessing,
 } from '../store/queries/exports.js';
 import { accountDb, withTransaction } from '../store/account-db.js';
+import { countExportCompleted, countExportFailed } from '../metrics/registry.js';
 import { tempFilePath, writeExportFile } from './export-file.js';
 
 /** Temp files of this job's earlier attempts, left by a worker that was killed. */
@@ -28,6 +29,7 @@ async function removeEarlierAttempts(exportDir: string, jobId: string): Promise<
 
 export const exportTask: Task = {
   async run(job, ctx) {
+    const started = performance.now();
     const exportId = String(job.payload.export_id);
     const exp = await loadExport(ctx.pool, exportId);
     if (!exp || exp.status === 'completed') return;
@@ -69,12 +71,14 @@ export const exportTask: Task = {
           await enqueueJob(
             client,
             'callback',
-            { export_id: exp.id },
+            // The request id goes on, so the callback's log lines carry it too.
+            { export_id: exp.id, ...(job.payload.request_id ? { request_id: job.payload.request_id } : {}) },
             { accountId: exp.account_id, maxAttempts: ctx.config.callbackDelaysS.length + 1 },
           );
         }
       });
       ctx.markCompleted();
+      countExportCompleted(performance.now() - started, written.rows, written.size);
       ctx.log.info({ file: finalPath, rows: written.rows, bytes: written.size }, 'export completed');
     } catch (err) {
       await fs.promises.rm(finalPath, { force: true });
@@ -83,6 +87,7 @@ export const exportTask: Task = {
   },
   async onDead(job, { pool, log }) {
     await markExportFailed(pool, String(job.payload.export_id));
+    countExportFailed();
     log.error('export failed; `cdrex exports retry` runs it again');
   },
   // Between tries the export shows `pending`; transient failures are retried for

@@ -61,7 +61,7 @@ export async function requestExport(
   db: AccountDb,
   accountId: string,
   req: ExportRequest,
-  options: { now: Date; allowHosts: string[]; maxPendingExports?: number },
+  options: { now: Date; allowHosts: string[]; maxPendingExports?: number; requestId?: string },
 ): Promise<ExportRow> {
   const problems: FieldProblem[] = [];
   const window = availabilityWindow(options.now);
@@ -73,7 +73,8 @@ export async function requestExport(
   }
   if (problems.length > 0) throw new ValidationError(problems);
   try {
-    return await createExport(db, exportToCreate(accountId, req), { maxPending: options.maxPendingExports });
+    const input = { ...exportToCreate(accountId, req), requestId: options.requestId };
+    return await createExport(db, input, { maxPending: options.maxPendingExports });
   } catch (err) {
     if (!(err instanceof PendingExportsLimitError)) throw err;
     // Fair sharing (docs/security.md): one account cannot queue without bound.

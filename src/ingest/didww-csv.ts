@@ -16,6 +16,7 @@ import { ensureMonthPartitions } from '../store/partitions.js';
 import { accountExists } from '../store/queries/accounts.js';
 import { insertDeduplicated, type CdrKind } from '../store/queries/cdrs.js';
 import { timeOutsideWindow, type IngestWindow } from './window.js';
+import { countIngest } from '../metrics/registry.js';
 
 export interface ImportResult {
   inserted: number;
@@ -150,6 +151,7 @@ export async function importDidwwCsv(
       (onConflict) => insertSql(columns, options.kind, onConflict),
       params,
     );
+    countIngest(options.source ?? 'import', { inserted, duplicates: total - inserted });
     return { inserted, duplicates: total - inserted };
   } catch (err) {
     broken = !(err instanceof DataError);

@@ -14,6 +14,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ensureMonthPartitions, partitionName, partitionNames } from '../store/partitions.js';
 import { insertDeduplicated, UNIQUE_VIOLATION, type CdrKind } from '../store/queries/cdrs.js';
+import { countIngest, countRejected } from '../metrics/registry.js';
 import { newSpoolPath } from './spool.js';
 import { checkNewMonths, recordOutsideWindow, type IngestWindow } from './window.js';
 
@@ -180,15 +181,41 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
   }
 }
 
-/** Records are mapped one by one as they stream in: `map` returns a record or a reason. */
+/** Records are mapped one by one as they stream in: `map` returns a record or a reason. Every
+ * load counts into the ingest metrics by its source: stored, duplicates, and each refused record
+ * (the answer lists at most maxRejections of them). */
 export async function loadRecords(
   pool: pg.Pool,
   input: AsyncIterable<unknown> | Iterable<unknown>,
   map: (raw: unknown) => CdrRecord | string,
   options: LoadOptions,
 ): Promise<LoadResult> {
-  map = mapInWindow(map, options.window);
-  if (Array.isArray(input) && input.length <= DIRECT_LIMIT) return loadSmallBatch(pool, input, map, options);
+  const inWindow = mapInWindow(map, options.window);
+  let refused = 0;
+  // A stream's unreadable record arrives as an Error; its message is the reason.
+  const counted = (raw: unknown) => {
+    const mapped = raw instanceof Error ? raw.message : inWindow(raw);
+    if (typeof mapped === 'string') refused++;
+    return mapped;
+  };
+  try {
+    const result =
+      Array.isArray(input) && input.length <= DIRECT_LIMIT
+        ? await loadSmallBatch(pool, input, counted, options)
+        : await loadStreamed(pool, input, counted, options);
+    countIngest(options.source, result);
+    return result;
+  } finally {
+    countRejected(options.source, refused);
+  }
+}
+
+async function loadStreamed(
+  pool: pg.Pool,
+  input: AsyncIterable<unknown> | Iterable<unknown>,
+  map: (raw: unknown) => CdrRecord | string,
+  options: LoadOptions,
+): Promise<LoadResult> {
   const client = await pool.connect();
   let spoolPath: string | undefined;
   let spool: fs.WriteStream | undefined;
@@ -237,7 +264,7 @@ export async function loadRecords(
     let index = 0;
     let staged = 0;
     for await (const raw of input) {
-      const mapped = raw instanceof Error ? raw.message : map(raw);
+      const mapped = map(raw);
       if (typeof mapped === 'string') {
         rejectedCount++;
         if (rejected.length < (options.maxRejections ?? 1000)) rejected.push({ index, reason: mapped });

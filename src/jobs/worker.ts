@@ -206,6 +206,9 @@ export class Worker {
       job: job.id,
       task: job.task,
       attempt: job.attempts,
+      // The id of the request that created the job (an export's, carried on to its callback), under
+      // the name serve's request lines use: one grep follows an export from request to callback.
+      ...(typeof job.payload.request_id === 'string' ? { reqId: job.payload.request_id } : {}),
       ...task.logFields?.(job, config),
     });
     let completed = false;

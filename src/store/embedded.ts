@@ -54,6 +54,31 @@ function pgVersion(): string {
   return (JSON.parse(fs.readFileSync(pkgJson, 'utf8')) as { version: string }).version;
 }
 
+/** The cluster was made by another PostgreSQL major version than the package's. */
+export class ClusterVersionError extends Error {}
+
+/**
+ * Refuses a cluster whose PG_VERSION is not the package's major version: PostgreSQL cannot open
+ * another major's data files, and the package has no pg_upgrade. The way across is a dump made
+ * by the cdrex that ran it and a restore by this one (docs/operations.md).
+ */
+export function checkClusterVersion(pgdata: string, packageVersion: string): void {
+  const made = readIfExists(path.join(pgdata, 'PG_VERSION'))?.trim();
+  const ours = packageVersion.split('.')[0];
+  if (made === undefined || made === ours) return;
+  throw new ClusterVersionError(
+    'The embedded PostgreSQL cluster in ' +
+      pgdata +
+      ' was made by PostgreSQL ' +
+      made +
+      ', and this cdrex ships PostgreSQL ' +
+      ours +
+      ', which cannot open it. With the cdrex version ' +
+      'that ran it, run: cdrex db dump --out FILE. Then move the cluster away and, with this cdrex, ' +
+      'run: cdrex db restore FILE. See docs/operations.md, PostgreSQL major upgrades.',
+  );
+}
+
 /** Recreates the library symlinks the package lists, in case its postinstall did not run. */
 function hydrateSymlinks(nativeDir: string): void {
   const listFile = path.join(nativeDir, 'pg-symlinks.json');
@@ -385,6 +410,7 @@ async function ensureLaunched(dataDir: string, mayMovePort: boolean): Promise<En
   if (livePostmaster(paths)) return { cluster, paths, launched: false };
   const bin = binariesDir();
   if (!fs.existsSync(path.join(paths.pgdata, 'PG_VERSION'))) await initCluster(bin, paths, cluster);
+  else checkClusterVersion(paths.pgdata, pgVersion());
   await clearDeadPostmaster(paths, cluster.port);
   if (!(await portFree(cluster.port))) {
     if (!mayMovePort)

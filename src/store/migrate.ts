@@ -28,7 +28,9 @@ export function listMigrations(): Migration[] {
     }));
 }
 
-export async function migrate(pool: pg.Pool, log?: Logger): Promise<number[]> {
+/** Applies what the database lacks, or only up to `upTo` (a restore loads a dump into the
+ * schema it was taken from, then migrates on). */
+export async function migrate(pool: pg.Pool, log?: Logger, options: { upTo?: number } = {}): Promise<number[]> {
   const migrations = listMigrations();
   const client = await pool.connect();
   const applied: number[] = [];
@@ -49,7 +51,7 @@ export async function migrate(pool: pg.Pool, log?: Logger): Promise<number[]> {
       );
     }
     for (const m of migrations) {
-      if (done.has(m.version)) continue;
+      if (done.has(m.version) || m.version > (options.upTo ?? Infinity)) continue;
       await client.query('begin');
       try {
         await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [

@@ -90,6 +90,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
         now: app.store.now(),
         allowHosts: config.callbackAllowHosts,
         maxPendingExports: config.pendingExportsPerAccount,
+        requestId: req.id,
       });
       reply.code(201);
       return { data: serialize(row, req.apiVersion), meta: { api_version: versionOf(req.apiVersion) } };

@@ -42,6 +42,8 @@ export interface NewExport {
   callbackUrl?: string;
   callbackMethod?: 'GET' | 'POST';
   externalReferenceId?: string;
+  /** The creating request's id, kept in the job's payload for the worker's log lines. */
+  requestId?: string;
 }
 
 const EXPORT_COLUMNS = `e.id, e.account_id, e.dialect, e.export_type, e.filters, e.range_from, e.range_to,
@@ -104,7 +106,8 @@ export async function createExport(
         input.externalReferenceId ?? null,
       ],
     );
-    await enqueueJob(client, 'export', { export_id: input.id }, { accountId: input.accountId });
+    const payload = { export_id: input.id, ...(input.requestId ? { request_id: input.requestId } : {}) };
+    await enqueueJob(client, 'export', payload, { accountId: input.accountId });
     const row = await findExport(client, input.accountId, input.dialect, input.id);
     return row!;
   });
