@@ -13,11 +13,15 @@ export const COMMANDS: Record<string, string> = {
   --once   run every job that is due now, then exit.`,
   migrate: `cdrex migrate
   Applies the SQL migrations the database lacks, then exits. serve and worker do this on start.`,
-  db: `cdrex db start|stop|status
+  db: `cdrex db start|stop|status|destroy [--force]
   Manages the embedded PostgreSQL (used when DATABASE_URL is not set), kept in CDREX_DATA_DIR.
   start    start it and keep it running until \`cdrex db stop\` (commands leaving do not stop it)
-  stop     stop it, whoever uses it (serve and worker do not restart it until the next start)
-  status   print its state
+  stop     stop it; refused while cdrex processes use it, unless --force (then serve and worker
+           do not restart it until the next start)
+  status   its state, the data directory (data_dir), the cluster's directory (cluster_dir), its
+           port, log file and users
+  destroy  remove the cluster, its directory and cluster.json (master key and export files stay);
+           refused while it runs, unless --force (which stops it first)
   serve and worker restart it by themselves when its server process dies.
   cdrex db roles --print-sql
   Prints the SQL a DBA runs to create the cdrex_app and cdrex_worker roles, for a DATABASE_URL

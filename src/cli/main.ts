@@ -20,7 +20,7 @@ import { generateCsv, generationSpan } from '../ingest/generate.js';
 import { ingestWindow } from '../ingest/window.js';
 import { createLogger, type Logger } from '../log.js';
 import { openStore } from '../store/db.js';
-import { startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
+import { destroyEmbedded, startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
 import { rolesSql } from '../store/roles.js';
 import {
   createAccount,
@@ -443,11 +443,14 @@ async function dbCommand(argv: string[], config: Config, log: Logger): Promise<n
   if (sub === 'restore') return restoreCommand(argv.slice(1), config, log);
   if (config.databaseUrl)
     throw new UsageError('DATABASE_URL is set: cdrex uses that server, not an embedded one.');
+  const force = argv.includes('--force'); // stop and destroy: even while cdrex processes use it
   if (sub === 'start')
     printSummary({ running: true, ...(await startEmbedded(config.dataDir, log)), url: undefined });
-  else if (sub === 'stop') printSummary({ stopped: await stopEmbedded(config.dataDir) });
+  else if (sub === 'stop') printSummary({ stopped: await stopEmbedded(config.dataDir, { force }) });
+  else if (sub === 'destroy') printSummary(await destroyEmbedded(config.dataDir, { force }));
   else if (sub === 'status') printSummary(statusEmbedded(config.dataDir));
-  else throw new UsageError(`Unknown db command "${sub}"; use start, stop, status, dump or restore.`);
+  else
+    throw new UsageError(`Unknown db command "${sub}"; use start, stop, status, destroy, dump or restore.`);
   return EXIT_OK;
 }
 

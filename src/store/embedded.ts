@@ -616,15 +616,28 @@ export async function startEmbedded(
   return { url: urlOf(ensured.cluster), port: ensured.cluster.port, pinned: true };
 }
 
+/** The cluster is in use and the operator did not say --force. */
+export class ClusterInUseError extends Error {}
+
+function inUse(dataDir: string, hint: string, pids: number[], postmaster?: number): ClusterInUseError {
+  const users = pids.length
+    ? `cdrex processes ${pids.join(', ')} use it`
+    : `its postmaster (pid ${postmaster}) runs`;
+  return new ClusterInUseError(`The embedded PostgreSQL of ${dataDir} is in use (${users}); ${hint}.`);
+}
+
 /**
- * `cdrex db stop`: unpins the cluster and stops it whatever process still uses it; running
- * serve and worker processes do not restart it until the next start (any command, or
- * `cdrex db start`).
+ * `cdrex db stop`: unpins the cluster and stops it. While cdrex processes use it, only with
+ * `force` (then running serve and worker processes do not restart it until the next start: any
+ * command, or `cdrex db start`).
  */
-export async function stopEmbedded(dataDir: string): Promise<boolean> {
+export async function stopEmbedded(dataDir: string, options: { force?: boolean } = {}): Promise<boolean> {
   if (!fs.existsSync(dataDir)) return false;
   fs.mkdirSync(runDir(dataDir), { recursive: true, mode: 0o700 });
   return withLock(dataDir, async () => {
+    const users = liveRegistrations(dataDir);
+    if (users.length && !options.force)
+      throw inUse(dataDir, 'stop them first, or add --force to stop it under them', users);
     fs.rmSync(pinFile(dataDir), { force: true });
     fs.writeFileSync(stoppedFile(dataDir), '', { mode: 0o600 });
     return stopCluster(dataDir);
@@ -634,21 +647,64 @@ export async function stopEmbedded(dataDir: string): Promise<boolean> {
 export function statusEmbedded(dataDir: string): {
   running: boolean;
   starting?: boolean;
+  /** Whether the data directory has a store at all (its cluster.json). */
+  exists: boolean;
+  data_dir: string;
+  /** The cluster's own directory (pgdata and postgres.log): <data dir>/pg, or as root
+   * /var/lib/cdrex/clusters/<id>. */
+  cluster_dir?: string;
   port?: number;
+  /** pgdata (kept under this name for scripts that read it). */
   dir?: string;
+  log?: string;
   users: number;
   pinned: boolean;
 } {
   const cluster = readClusterFile(dataDir);
-  if (!cluster) return { running: false, users: 0, pinned: false };
+  if (!cluster) return { running: false, exists: false, data_dir: dataDir, users: 0, pinned: false };
   const paths = clusterPaths(dataDir, cluster.id);
   const pm = livePostmaster(paths);
   return {
     running: isReady(pm),
     ...(pm && !isReady(pm) ? { starting: true } : {}),
+    exists: true,
+    data_dir: dataDir,
+    cluster_dir: path.dirname(paths.pgdata),
     port: cluster.port,
     dir: paths.pgdata,
+    log: paths.logFile,
     users: liveRegistrations(dataDir).length,
     pinned: isPinned(dataDir),
   };
+}
+
+/**
+ * `cdrex db destroy`: removes the cluster, its directory and cluster.json (the data directory's
+ * master key and export files stay). A running cluster, or one cdrex processes use, only with
+ * `force`, which stops it first. Afterwards the directory has no store: only serve, migrate or
+ * db start make a new one.
+ */
+export async function destroyEmbedded(
+  dataDir: string,
+  options: { force?: boolean } = {},
+): Promise<{ destroyed: boolean; cluster_dir?: string }> {
+  if (!readClusterFile(dataDir)) return { destroyed: false };
+  return withLock(dataDir, async () => {
+    const cluster = readClusterFile(dataDir);
+    if (!cluster) return { destroyed: false };
+    const paths = clusterPaths(dataDir, cluster.id);
+    const users = liveRegistrations(dataDir);
+    const postmaster = livePostmaster(paths);
+    if ((users.length || postmaster) && !options.force)
+      throw inUse(dataDir, 'stop it first (cdrex db stop), or add --force', users, postmaster?.pid);
+    // Supervisors of the processes still attached must not start it again.
+    fs.mkdirSync(runDir(dataDir), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(stoppedFile(dataDir), '', { mode: 0o600 });
+    if (postmaster) await stopCluster(dataDir);
+    const clusterDir = path.dirname(paths.pgdata);
+    fs.rmSync(clusterDir, { recursive: true, force: true });
+    fs.rmSync(path.join(dataDir, 'cluster.json'), { force: true });
+    fs.rmSync(pinFile(dataDir), { force: true });
+    return { destroyed: true, cluster_dir: clusterDir };
+  });
 }

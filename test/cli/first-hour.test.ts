@@ -7,9 +7,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CDREX_BIN, cdrex, ROOT, summary } from '../helpers/cli.js';
+import { CDREX_BIN, cdrex, ROOT, spawnCdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { statusEmbedded, stopEmbedded } from '../../src/store/embedded.js';
+import { destroyEmbedded, statusEmbedded } from '../../src/store/embedded.js';
 import { startServer, testEnv, waitFor } from '../helpers/server.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
@@ -45,11 +45,8 @@ function hasScript(): boolean {
 function embeddedDataDir(): string {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-'));
   after(async () => {
-    await stopEmbedded(dataDir);
-    const cluster = statusEmbedded(dataDir).dir;
-    // As root the cluster lives outside the data directory (/var/lib/cdrex/clusters/<id>/pgdata).
-    if (cluster && !cluster.startsWith(dataDir))
-      fs.rmSync(path.dirname(cluster), { recursive: true, force: true });
+    // As root the cluster lives outside the data directory (/var/lib/cdrex/clusters/<id>).
+    await destroyEmbedded(dataDir, { force: true });
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
   return dataDir;
@@ -293,6 +290,72 @@ describe('the embedded store', () => {
       const created = await cdrex(['accounts', 'create', '--name', 'Found'], env);
       assert.equal(created.code, 0, created.stderr);
       assert.match(String(summary(created).account_id), /^[0-9a-f]{32}$/);
+    },
+  );
+
+  test('db status says where the data and the cluster are', async () => {
+    const status = summary(await cdrex(['db', 'status'], env));
+    assert.equal(status.exists, true);
+    assert.equal(status.data_dir, dataDir);
+    const clusterDir = String(status.cluster_dir);
+    assert.ok(fs.existsSync(path.join(clusterDir, 'pgdata', 'PG_VERSION')), clusterDir);
+    assert.equal(status.dir, path.join(clusterDir, 'pgdata'));
+    assert.equal(status.log, path.join(clusterDir, 'postgres.log'));
+  });
+
+  test(
+    'db stop and db destroy refuse while serve uses the cluster; --force stops it',
+    { timeout: 180_000 },
+    async () => {
+      const port = await freePort();
+      const { proc } = spawnCdrex(['serve', '--no-worker'], { ...env, PORT: String(port) });
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200,
+        'cdrex serve',
+        120_000,
+      );
+      for (const args of [
+        ['db', 'stop'],
+        ['db', 'destroy'],
+      ]) {
+        const refused = await cdrex(args, env);
+        assert.equal(refused.code, 1, refused.stderr);
+        const message = String(jsonLines(refused.stderr)[0]?.error);
+        assert.ok(message.includes(String(proc.pid)) && message.includes('--force'), message);
+      }
+      const status = summary(await cdrex(['db', 'status'], env));
+      assert.equal(status.running, true, 'still running');
+      assert.ok(fs.existsSync(String(status.cluster_dir)));
+      assert.deepEqual(summary(await cdrex(['db', 'stop', '--force'], env)), { stopped: true });
+      assert.equal(summary(await cdrex(['db', 'status'], env)).running, false);
+      proc.kill('SIGTERM');
+      await new Promise((resolve) => (proc.exitCode === null ? proc.once('exit', resolve) : resolve(null)));
+    },
+  );
+
+  test('db destroy removes the cluster and its directory; then no command finds a store', async () => {
+    const clusterDir = String(summary(await cdrex(['db', 'status'], env)).cluster_dir);
+    const destroyed = summary(await cdrex(['db', 'destroy'], env));
+    assert.deepEqual(destroyed, { destroyed: true, cluster_dir: clusterDir });
+    assert.equal(fs.existsSync(clusterDir), false);
+    assert.equal(fs.existsSync(path.join(dataDir, 'cluster.json')), false);
+    assert.equal(summary(await cdrex(['db', 'status'], env)).exists, false);
+    assert.equal((await cdrex(['accounts', 'list'], env)).code, 2);
+  });
+
+  test(
+    'a running cluster (db start) is destroyed only with --force, which stops it',
+    { timeout: 180_000 },
+    async () => {
+      assert.equal(summary(await cdrex(['db', 'start'], env)).running, true);
+      const clusterDir = String(summary(await cdrex(['db', 'status'], env)).cluster_dir);
+      const refused = await cdrex(['db', 'destroy'], env);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(String(jsonLines(refused.stderr)[0]?.error), /postmaster \(pid \d+\) runs.*--force/);
+      assert.ok(fs.existsSync(clusterDir));
+      assert.equal(summary(await cdrex(['db', 'destroy', '--force'], env)).destroyed, true);
+      assert.equal(fs.existsSync(clusterDir), false);
+      assert.equal(statusEmbedded(dataDir).running, false);
     },
   );
 });

@@ -47,7 +47,7 @@ after(async () => {
       const pid = Number(readText(path.join(pgdataOf(dataDir, cluster.id), 'postmaster.pid')).split('\n')[0]);
       if (alive(pid)) process.kill(pid, 'SIGCONT');
     }
-    await cdrex(['db', 'stop'], env);
+    await cdrex(['db', 'stop', '--force'], env);
     fs.rmSync(dataDir, { recursive: true, force: true });
     if (cluster)
       fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
@@ -196,7 +196,8 @@ test('cdrex db stop is obeyed: serve does not restart the cluster until the next
   const cluster = newCluster();
   const serve = await cluster.serve();
   await waitFor(serve.healthy, 'cdrex serve on the embedded store', 60_000);
-  assert.deepEqual(summary(await cdrex(['db', 'stop'], cluster.env)), { stopped: true });
+  // serve uses it: only --force stops it under a server (without, db stop refuses).
+  assert.deepEqual(summary(await cdrex(['db', 'stop', '--force'], cluster.env)), { stopped: true });
   await waitFor(
     async () => /stopped by `cdrex db stop`; not restarting it/.test(serve.log()),
     'the supervisor to notice the stop',

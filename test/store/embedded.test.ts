@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/server.js';
 const dataDir = fs.mkdtempSync(path.join(os.homedir(), '.cdrex-embedded-test-'));
 const env: NodeJS.ProcessEnv = { DATABASE_URL: '', CDREX_DATA_DIR: dataDir, CDREX_MASTER_KEY: 'k' };
 after(async () => {
-  await cdrex(['db', 'stop'], env);
+  await cdrex(['db', 'stop', '--force'], env);
   const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { id: string };
   fs.rmSync(dataDir, { recursive: true, force: true });
   fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
