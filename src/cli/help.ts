@@ -48,7 +48,24 @@ export const COMMANDS: Record<string, string> = {
   Callback secrets sign export callbacks (X-DIDWW-Signature) in place of the API key, as DIDWW's
   2026-04-16 SDKs expect. create prints the secret once (it is stored encrypted, never shown
   again) and does not enable it; enable makes it the one that signs (any other is disabled);
-  list shows ids, dates and which is enabled; deleting the enabled one goes back to the API key.`,
+  list shows ids, dates and which is enabled; deleting the enabled one goes back to the API key.
+  cdrex accounts mask --account ID --digits N [--exports]
+  Shows callers' numbers with their last N digits (1 to 10) as X in the Kazoo API, its CSV and the
+  portal; DIDWW export files too with --exports (else they stay byte-exact). --digits 0 turns it
+  off. Display only: a holder of the API key can still filter by the full number. Prints
+  {"account_id","mask_digits","mask_exports"}.`,
+  cdrs: `cdrex cdrs purge --before YYYY-MM [--account ID] [--dry-run]
+  Removes CDRs before the month's first day (UTC): without --account, every account's, dropping
+  whole month partitions (each blocks ingestion at most CDREX_CDR_RETENTION_LOCK_TIMEOUT_MS); with
+  --account, that account's rows (batched deletes). The last three months are always kept. Export
+  files whose range starts before the month expire. Prints one line per partition
+  {"partition","month","rows","dropped"} or account {"account_id","before","rows"}, then
+  {"totals":{"partitions","rows","export_files","dry_run"}}; --dry-run only counts.
+  cdrex cdrs erase --account ID --number E164
+  Erases a subscriber's number from every CDR of the account (with or without its +): number and
+  name fields, URIs and the stored document, replaced by a stable pseudonym erased-<12 hex>.
+  Export files that hold it expire (url null). The audit keeps a keyed hash, never the number.
+  Prints {"account_id","pseudonym","number_hash","cdrs","exports","export_files"}.`,
   exports: `cdrex exports retry ID
   Runs a failed export again: it goes back to pending with a new job (a fresh retry period) and
   completes as any export does, callback included. Prints {"export_id":"…","status":"pending","job":"…"}.`,

@@ -34,6 +34,7 @@ import { ExportNotFailedError, retryFailedExport } from '../store/queries/export
 import { listAccounts } from '../store/queries/account-list.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { dumpCommand, restoreCommand } from './db-backup.js';
+import { cdrsCommand, maskCommand, type WithWorker } from '../lifecycle/commands.js';
 import { COMMANDS, USAGE } from './help.js';
 import { openInput } from './input.js';
 import { requireExistingStore } from './store-check.js';
@@ -88,6 +89,12 @@ async function withStore<T>(
     await store.close();
   }
 }
+
+/** The store's worker pool for the lifecycle commands (src/lifecycle/commands.ts). */
+const workerOf =
+  (config: Config, log: Logger): WithWorker =>
+  (fn) =>
+    withStore(config, log, ({ worker }) => fn(worker));
 
 async function importCommand(argv: string[], config: Config, log: Logger): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -399,6 +406,7 @@ async function callbackSecretCommand(argv: string[], config: Config, log: Logger
 async function accountsCommand(argv: string[], config: Config, log: Logger): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'callback-secret') return callbackSecretCommand(rest, config, log);
+  if (sub === 'mask') return maskCommand(rest, workerOf(config, log));
   const { values } = parse(rest, { name: { type: 'string' }, account: { type: 'string' } });
   if (values.help || !sub) return help('accounts');
   if (sub === 'list')
@@ -537,6 +545,8 @@ async function main(argv: string[]): Promise<number> {
       return importCommand(rest, config, log);
     case 'generate':
       return generateCommand(rest, config, log);
+    case 'cdrs':
+      return cdrsCommand(rest, config, log, workerOf(config, log));
   }
   return EXIT_USAGE;
 }

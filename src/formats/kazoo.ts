@@ -1,5 +1,6 @@
 // The Kazoo view of a stored CDR: how each Kazoo list field is computed from `cdrs`, and which
 // Kazoo keys can be filtered on (and how). docs/fields.md maps the same fields in prose.
+import { MASK_DIGITS } from '../store/queries/lifecycle.js';
 
 /** Unix seconds + this = Gregorian seconds (seconds since 0001-01-01 UTC). */
 export const GREGORIAN_OFFSET = 62167219200;
@@ -108,6 +109,10 @@ const CAUSE_ARMS = Object.entries(SIP_HANGUP_CAUSES)
  */
 export const HANGUP_CAUSE = `coalesce(hangup_cause, case disconnect_code ${CAUSE_ARMS} else case when disconnect_code ~ '^[1-6][0-9]{2}$' then '${OTHER_SIP_CAUSE}' end end)`;
 
+/** A column holding the caller's number (or a name or URI that may hold it), masked for display
+ * when the account masks (MASK_DIGITS, `cdrex accounts mask`). */
+const masked = (sql: string) => `cdrex_mask_number((${sql})::text, source_number, ${MASK_DIGITS})`;
+
 /**
  * Kazoo 4.3's list columns, in order, as SQL over `cdrs`: NULL where the CDR has no value. Types
  * as cb_cdrs's col_* functions give them: strings, except duration_seconds and billing_seconds
@@ -118,8 +123,8 @@ export const HANGUP_CAUSE = `coalesce(hangup_cause, case disconnect_code ${CAUSE
 export const LIST_FIELDS: [string, string][] = [
   ['id', KAZOO_ID],
   ['call_id', 'call_id'],
-  ['caller_id_number', 'source_number'],
-  ['caller_id_name', 'source_name'],
+  ['caller_id_number', masked('source_number')],
+  ['caller_id_name', masked('source_name')],
   ['callee_id_number', 'destination'],
   ['callee_id_name', 'callee_name'],
   ['duration_seconds', 'duration_s'],
@@ -129,13 +134,13 @@ export const LIST_FIELDS: [string, string][] = [
   ['other_leg_call_id', 'other_leg_call_id'],
   ['owner_id', 'owner_id'],
   ['to', 'to_uri'],
-  ['from', 'from_uri'],
+  ['from', masked('from_uri')],
   ['direction', "case kind when 'cdr_in' then 'inbound' else 'outbound' end"],
   ['request', "extra->>'request'"],
   ['authorizing_id', 'authorizing_id'],
   ['cost', 'round(coalesce(cost, 0) * 10000)::bigint::text'],
   ['dialed_number', "coalesce(extra->>'dialed_number', destination)"],
-  ['calling_from', "coalesce(extra->>'calling_from', source_number)"],
+  ['calling_from', masked("coalesce(extra->>'calling_from', source_number)")],
   // utc_offset shifts `datetime` only: col_pretty_print is the one column that reads it.
   ['datetime', `to_char(${LOCAL}, 'YYYY-MM-DD HH24:MI:SS')`],
   ['unix_timestamp', `${EPOCH}::text`],
@@ -162,7 +167,7 @@ export const INTEGER_FIELDS: ReadonlySet<string> = new Set(['duration_seconds', 
 export const DETAIL_FIELDS: [string, string][] = [
   ['call_direction', "case kind when 'cdr_in' then 'inbound' else 'outbound' end"],
   ['to_uri', 'to_uri'],
-  ['from_uri', 'from_uri'],
+  ['from_uri', masked('from_uri')],
   ['sip_network_ip', 'network_ip'],
   ['remote_media_ip', 'media_ip'],
   ['hangup_code', 'disconnect_code'],

@@ -16,6 +16,7 @@ import {
   type KazooIdKey,
 } from '../formats/kazoo.js';
 import type { AccountDb } from '../store/account-db.js';
+import { MASK_DIGITS } from '../store/queries/lifecycle.js';
 import {
   bindOffset,
   buildAggregate,
@@ -187,13 +188,16 @@ export async function findCdr(db: AccountDb, kazooId: string): Promise<string | 
   if (!key) return undefined;
   const { rows } = await db.query<{ doc: string }>(
     prepared({
-      text: `select (${FIND_JSON}::jsonb || extra || jsonb_build_object('id', ${KAZOO_ID}))::text as doc
+      text: `select (${FIND_JSON}::jsonb || ${MASKED_EXTRA} || jsonb_build_object('id', ${KAZOO_ID}))::text as doc
        from cdrs where ${ID_MATCH}`,
       values: [...idValues(db, key), 0],
     }),
   );
   return rows[0] ? stripNulls(rows[0].doc) : undefined;
 }
+
+/** What a source sent, with the caller's number masked wherever it sits when the account masks. */
+const MASKED_EXTRA = `cdrex_mask_jsonb(extra, source_number, ${MASK_DIGITS})`;
 
 /** Detail in UTC: the offset is bound as the statement's 6th parameter. */
 const FIND_JSON = jsonObject([...LIST_FIELDS, ...DETAIL_FIELDS]).replaceAll(UTC_OFFSET_TOKEN, '$6::int');

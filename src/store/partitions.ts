@@ -81,3 +81,55 @@ export async function countDefaultPartitionRows(pool: pg.Pool): Promise<number> 
   const { rows } = await pool.query<{ n: string }>('select cdrex_default_partition_rows() as n');
   return Number(rows[0].n);
 }
+
+/** The month a partition stands for (`cdrs_YYYY_MM`), or undefined (the DEFAULT partition). */
+export function partitionMonth(name: string): Date | undefined {
+  const m = /^cdrs_(\d{4})_(\d{2})$/.exec(name);
+  return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1)) : undefined;
+}
+
+/** The months that have a partition and start before `before`, oldest first (never DEFAULT). */
+export async function monthsBefore(db: pg.Pool | pg.PoolClient, before: Date): Promise<Date[]> {
+  return [...(await partitionNames(db))]
+    .map(partitionMonth)
+    .filter((m): m is Date => m !== undefined && m < before)
+    .sort((a, b) => a.getTime() - b.getTime());
+}
+
+/**
+ * Detaches and drops one month's partition through cdrex_drop_month_partition (migration 16, as
+ * the owner; it refuses the last three months). The DETACH takes ACCESS EXCLUSIVE on `cdrs`, so
+ * each try waits at most `lockTimeoutMs` (SET LOCAL): ingestion is blocked no longer than that,
+ * and a try that times out is retried after a pause. False when the month had no partition.
+ */
+export async function dropMonthPartition(
+  pool: pg.Pool,
+  month: Date,
+  options: { lockTimeoutMs?: number; attempts?: number } = {},
+): Promise<boolean> {
+  const day = monthStart(month).toISOString().slice(0, 10);
+  const attempts = options.attempts ?? 30;
+  for (let attempt = 1; ; attempt++) {
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query("select set_config('lock_timeout', $1::text, true)", [
+        `${options.lockTimeoutMs ?? 2000}ms`,
+      ]);
+      const { rows } = await client.query<{ dropped: boolean }>(
+        'select cdrex_drop_month_partition($1::date) as dropped',
+        [day],
+      );
+      await client.query('commit');
+      client.release();
+      return rows[0].dropped;
+    } catch (err) {
+      await client.query('rollback').then(
+        () => client.release(),
+        (rollbackErr: Error) => client.release(rollbackErr),
+      );
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE || attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}

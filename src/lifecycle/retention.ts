@@ -1,0 +1,159 @@
+// CDR retention: whole month partitions past the longest retention in effect are dropped (cheap,
+// no dead rows); accounts that keep less lose their older rows by batched deletes. A retention of
+// N months keeps the current month and the N months before it: the cut is always a month's first
+// instant (UTC), so a partition is either wholly kept or wholly past every account's retention.
+// Export files whose range starts before an account's cut hold removed rows: they expire (file
+// deleted, `url: null`), as retention of export files does (src/export/retention.ts).
+import fs from 'node:fs';
+import path from 'node:path';
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+import {
+  addMonths,
+  dropMonthPartition,
+  monthsBefore,
+  monthStart,
+  partitionName,
+} from '../store/partitions.js';
+import {
+  accountRetentions,
+  countRows,
+  deleteRowsBefore,
+  expireExportFilesBefore,
+  type AccountRetention,
+  type ExpiredFile,
+} from '../store/queries/lifecycle.js';
+import { MIN_RETENTION_MONTHS } from './settings.js';
+
+export interface RetentionPlan {
+  /** Every account's rows before this go: whole partitions (null: no partition is dropped). */
+  dropBefore: Date | null;
+  /** Accounts that keep less than dropBefore allows: their rows before `before` are deleted. */
+  accounts: { account_id: string; before: Date }[];
+}
+
+/** The first instant kept by a retention of `months` months. */
+export function retentionCut(now: Date, months: number): Date {
+  return addMonths(monthStart(now), -months);
+}
+
+/** The earliest month `before` may name: the last three months always stay (DIDWW's window). */
+export function earliestAllowedCut(now: Date): Date {
+  return retentionCut(now, MIN_RETENTION_MONTHS);
+}
+
+/**
+ * Each account keeps its own retention_months, else the global one; null keeps everything.
+ * Partitions go only before the longest retention in effect, so no account loses a row it keeps.
+ */
+export function planRetention(
+  accounts: AccountRetention[],
+  globalMonths: number | null,
+  now: Date,
+): RetentionPlan {
+  const months = accounts.map((a) => a.retention_months ?? globalMonths);
+  const keepsAll = months.some((m) => m === null) || (accounts.length === 0 && globalMonths === null);
+  const longest = keepsAll ? null : Math.max(globalMonths ?? 0, ...(months as number[]));
+  const dropBefore = longest === null ? null : retentionCut(now, longest);
+  const shorter: RetentionPlan['accounts'] = [];
+  accounts.forEach((a, i) => {
+    const m = months[i];
+    if (m === null) return;
+    const before = retentionCut(now, m);
+    if (dropBefore === null || before > dropBefore) shorter.push({ account_id: a.id, before });
+  });
+  return { dropBefore, accounts: shorter };
+}
+
+/** One line of what a run removed (or would remove, dry run). */
+export type RemovedLine =
+  | { partition: string; month: string; rows: number; dropped: boolean }
+  // Rows of dropped months found in the DEFAULT partition, deleted.
+  | { partition: 'cdrs_default'; before: string; rows: number; dropped: false }
+  | { account_id: string; before: string; rows: number };
+
+export interface RetentionResult {
+  lines: RemovedLine[];
+  totals: { partitions: number; rows: number; export_files: number; dry_run: boolean };
+}
+
+export interface RunOptions {
+  exportDir: string;
+  log: Logger;
+  dryRun?: boolean;
+  lockTimeoutMs?: number;
+  /** Called with each line as soon as it is done (the CLI prints it). */
+  onLine?: (line: RemovedLine) => void;
+}
+
+const month = (d: Date) => d.toISOString().slice(0, 7);
+
+async function deleteFiles(exportDir: string, files: ExpiredFile[]): Promise<void> {
+  for (const f of files) await fs.promises.rm(path.join(exportDir, f.file_name), { force: true });
+}
+
+/** Carries out a plan on the worker's pool; see planRetention and `cdrex cdrs purge`. */
+export async function applyRetention(
+  pool: pg.Pool,
+  plan: RetentionPlan,
+  options: RunOptions,
+): Promise<RetentionResult> {
+  const lines: RemovedLine[] = [];
+  const emit = (line: RemovedLine) => {
+    lines.push(line);
+    options.onLine?.(line);
+  };
+  const dryRun = options.dryRun ?? false;
+  let files = 0;
+  if (plan.dropBefore) {
+    let inPartitions = 0;
+    for (const m of await monthsBefore(pool, plan.dropBefore)) {
+      const rows = await countRows(pool, null, m, addMonths(m, 1));
+      inPartitions += rows;
+      const dropped = dryRun
+        ? false
+        : await dropMonthPartition(pool, m, { lockTimeoutMs: options.lockTimeoutMs });
+      emit({ partition: partitionName(m), month: month(m), rows, dropped });
+    }
+    // Rows of those months that fell into the DEFAULT partition (a safety net that should be empty).
+    const strays = dryRun
+      ? (await countRows(pool, null, null, plan.dropBefore)) - inPartitions
+      : await deleteRowsBefore(pool, null, plan.dropBefore);
+    if (strays > 0)
+      emit({ partition: 'cdrs_default', before: month(plan.dropBefore), rows: strays, dropped: false });
+    if (!dryRun) {
+      const expired = await expireExportFilesBefore(pool, null, plan.dropBefore);
+      await deleteFiles(options.exportDir, expired);
+      files += expired.length;
+    }
+  }
+  for (const a of plan.accounts) {
+    const rows = dryRun
+      ? await countRows(pool, a.account_id, null, a.before)
+      : await deleteRowsBefore(pool, a.account_id, a.before);
+    if (!dryRun) {
+      const expired = await expireExportFilesBefore(pool, a.account_id, a.before);
+      await deleteFiles(options.exportDir, expired);
+      files += expired.length;
+    }
+    emit({ account_id: a.account_id, before: month(a.before), rows });
+  }
+  const totals = {
+    partitions: lines.filter((l) => 'dropped' in l && l.dropped).length,
+    rows: lines.reduce((n, l) => n + l.rows, 0),
+    export_files: files,
+    dry_run: dryRun,
+  };
+  options.log.info({ retention: totals, lines }, dryRun ? 'retention dry run' : 'retention applied');
+  return { lines, totals };
+}
+
+/** The standing job's run: the plan from the accounts' and the global retention. */
+export async function runRetention(
+  pool: pg.Pool,
+  globalMonths: number | null,
+  options: RunOptions & { now?: Date },
+): Promise<RetentionResult> {
+  const plan = planRetention(await accountRetentions(pool), globalMonths, options.now ?? new Date());
+  return applyRetention(pool, plan, options);
+}

@@ -1,0 +1,181 @@
+// `cdrex cdrs erase`: after it, the number (with or without its +) appears nowhere in the
+// account's data — Kazoo list, detail and CSV, DIDWW export files (the old one expired, a new one
+// without it), the raw rows — while another account's copy of it stays; the pseudonym is the
+// documented keyed hash, the same every run.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { test } from 'node:test';
+import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
+import { pseudonymFor } from '../../src/lifecycle/erasure.js';
+import { cdrex, summary } from '../helpers/cli.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { MASTER_KEY, NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
+
+const NUMBER = '+442079460123';
+const DIGITS = NUMBER.slice(1);
+const db = await createTestDatabase();
+const server = await startServer(db);
+const env = testEnv(db, server.config.dataDir);
+const alice = await server.newAccount('alice');
+const bob = await server.newAccount('bob');
+const nowG = Math.floor(NOW.getTime() / 1000) + GREGORIAN_OFFSET;
+
+/** Kazoo uploads where the number sits in every kind of place, in both spellings. */
+function records(account: string) {
+  const base = (i: number) => ({
+    call_id: `erase-${i}`,
+    timestamp: String(nowG - 3600 - i * 60),
+    duration_seconds: '30',
+    billing_seconds: '25',
+    direction: 'inbound',
+    callee_id_number: '+15005550100',
+    custom_channel_vars: { account_id: account },
+  });
+  return [
+    { ...base(1), caller_id_number: NUMBER, caller_id_name: NUMBER, from_uri: `${NUMBER}@pbx.example.com` },
+    {
+      ...base(2),
+      caller_id_number: DIGITS,
+      caller_id_name: 'Someone',
+      from_uri: `sip:${DIGITS}@example.net`,
+    },
+    {
+      ...base(3),
+      caller_id_number: '+15005550199',
+      callee_id_number: NUMBER,
+      to_uri: `${DIGITS}@pbx.example.com`,
+    },
+    {
+      ...base(4),
+      caller_id_number: '+15005550198',
+      x_notes: [{ deep: { who: `called by ${NUMBER} twice` } }],
+    },
+    // A longer number that merely contains the digits is someone else's: it stays.
+    { ...base(5), caller_id_number: `${NUMBER}9`, caller_id_name: 'Other' },
+  ];
+}
+
+async function upload(account: { account_id: string; api_key: string }) {
+  const res = await fetch(`${server.base}/v2/accounts/${account.account_id}/cdrs`, {
+    method: 'PUT',
+    headers: { 'X-Auth-Token': account.api_key, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ data: records(account.account_id) }),
+  });
+  assert.equal(res.status, 201, await res.text());
+}
+
+async function kazoo(account: { account_id: string; api_key: string }, suffix: string) {
+  const res = await fetch(`${server.base}/v2/accounts/${account.account_id}/cdrs${suffix}`, {
+    headers: {
+      'X-Auth-Token': account.api_key,
+      Accept: suffix.includes('csv') ? 'text/csv' : 'application/json',
+    },
+  });
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+/** Everything the Kazoo API shows of the account: every list row, every detail, the CSV. */
+async function kazooEverything(account: { account_id: string; api_key: string }): Promise<string> {
+  const list = JSON.parse(await kazoo(account, '?page_size=500')) as { data: { id: string }[] };
+  assert.ok(list.data.length >= 5);
+  const details = await Promise.all(list.data.map((r) => kazoo(account, `/${r.id}`)));
+  const csv = await kazoo(account, '?page_size=500&accept=text/csv');
+  return [JSON.stringify(list), ...details, csv].join('\n');
+}
+
+async function exportFile(apiKey: string): Promise<{ id: string; text: string; file: string }> {
+  const id = await server.createExport(apiKey, {
+    export_type: 'cdr_in',
+    filters: { year: String(THIS_YEAR), month: String(THIS_MONTH).padStart(2, '0') },
+  });
+  const url = await server.exportFileUrl(apiKey, id);
+  const res = await fetch(url, { headers: { 'Api-Key': apiKey } });
+  assert.equal(res.status, 200);
+  const text = zlib.gunzipSync(Buffer.from(await res.arrayBuffer())).toString('utf8');
+  const { rows } = await db.pool.query<{ file_name: string }>(
+    'select file_name from export_files where export_id = $1::uuid',
+    [id],
+  );
+  return { id, text, file: path.join(server.config.exportDir, rows[0].file_name) };
+}
+
+async function rowsMentioning(account: string, text: string): Promise<number> {
+  const { rows } = await db.pool.query<{ n: string }>(
+    `select count(*) as n from cdrs c where c.account_id = $1::text and c::text like '%' || $2::text || '%'`,
+    [account, text],
+  );
+  return Number(rows[0].n);
+}
+
+await upload(alice);
+await upload(bob);
+await server.seed(alice.account_id, 'cdr_in', 50);
+
+test('erase removes the number from every CDR of the account, and from its export files', async () => {
+  const before = await exportFile(alice.api_key);
+  assert.ok(before.text.includes(DIGITS), 'the export held the number');
+  assert.ok(fs.existsSync(before.file));
+  assert.ok((await kazooEverything(alice)).includes(DIGITS));
+  assert.equal(await rowsMentioning(alice.account_id, DIGITS), 5);
+  const bobRows = await rowsMentioning(bob.account_id, DIGITS);
+
+  const result = await cdrex(['cdrs', 'erase', '--account', alice.account_id, '--number', NUMBER], env);
+  assert.equal(result.code, 0, result.stderr);
+  const out = summary(result);
+  const masterKey = createHash('sha256').update(MASTER_KEY).digest();
+  const pseudonym = pseudonymFor(masterKey, alice.account_id, NUMBER);
+  assert.match(pseudonym, /^erased-[0-9a-f]{12}$/);
+  assert.equal(out.pseudonym, pseudonym);
+  assert.equal(out.cdrs, 4, 'the four CDRs holding the number whole');
+  assert.equal(out.export_files, 1);
+  assert.ok(!JSON.stringify(out).includes(DIGITS), 'the summary does not repeat the number');
+
+  // Raw rows (typed columns and jsonb): only the longer number keeps these digits.
+  assert.equal(await rowsMentioning(alice.account_id, DIGITS), 1);
+  assert.equal(await rowsMentioning(alice.account_id, `${DIGITS}9`), 1);
+  assert.equal(await rowsMentioning(alice.account_id, pseudonym), 4);
+  assert.equal(await rowsMentioning(bob.account_id, DIGITS), bobRows, "bob's CDRs are not touched");
+
+  // Kazoo: list, every detail, CSV.
+  const shown = (await kazooEverything(alice)).replaceAll(`${DIGITS}9`, '<other>');
+  assert.ok(!shown.includes(DIGITS), shown.slice(0, 2000));
+  assert.ok(shown.includes(pseudonym));
+
+  // The export made before: completed, url null, its file gone.
+  const show = await fetch(`${server.base}/v3/exports/${before.id}`, {
+    headers: { 'Api-Key': alice.api_key },
+  });
+  const attrs = ((await show.json()) as { data: { attributes: Record<string, unknown> } }).data.attributes;
+  assert.equal(String(attrs.status).toLowerCase(), 'completed');
+  assert.equal(attrs.url, null);
+  assert.ok(!fs.existsSync(before.file));
+
+  // A new export of the same month has the pseudonym, not the number.
+  const after = await exportFile(alice.api_key);
+  assert.ok(!after.text.replaceAll(`${DIGITS}9`, '').includes(DIGITS));
+  assert.ok(after.text.includes(pseudonym));
+});
+
+test('erasing again finds nothing more; the spelling without + names the same number', async () => {
+  const again = await cdrex(['cdrs', 'erase', '--account', alice.account_id, '--number', DIGITS], env);
+  assert.equal(again.code, 0, again.stderr);
+  const out = summary(again);
+  assert.equal(out.cdrs, 0);
+  assert.equal(
+    out.pseudonym,
+    pseudonymFor(createHash('sha256').update(MASTER_KEY).digest(), alice.account_id, NUMBER),
+  );
+});
+
+test('erase refuses a malformed number and an unknown account', async () => {
+  const bad = await cdrex(['cdrs', 'erase', '--account', alice.account_id, '--number', '12ab'], env);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /E\.164/);
+  const unknown = await cdrex(['cdrs', 'erase', '--account', 'f'.repeat(32), '--number', NUMBER], env);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /No account/);
+});
