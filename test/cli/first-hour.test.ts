@@ -211,7 +211,9 @@ describe('cdrex serve', () => {
 });
 
 describe('the command line describes itself', () => {
-  const env = () => testEnv(server.db, fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-')));
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-'));
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const env = () => testEnv(server.db, dataDir);
 
   test('accounts list prints one JSON line per account: id, name, created, key count', async () => {
     const created = summary(await cdrex(['accounts', 'create', '--name', 'Listed Ltd'], env()));
