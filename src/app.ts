@@ -244,18 +244,13 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
   // Liveness: the process answers; nothing else is checked, so a restart is never the cure for
   // a database outage.
   app.get('/livez', { config: { rateLimit: false } }, async () => ({ status: 'live' }));
-  // Readiness: not draining (Fastify answers 503 once close() began, and so does this check from
-  // preClose on), the store reachable and its schema the one this cdrex knows. The store is read
-  // on the probe pool, never the request pools: exhaustion is load and must not take nodes out of
-  // rotation (docs/decisions.md).
+  // Readiness: the store reachable and its schema the one this cdrex knows; once close() began,
+  // Fastify answers every request 503 and the listener takes no new connection (draining). The
+  // store is read on the probe pool, never the request pools: exhaustion is load and must not take
+  // nodes out of rotation (docs/decisions.md).
   const schemaVersion = Math.max(0, ...listMigrations().map((m) => m.version));
-  let draining = false;
-  app.addHook('preClose', async () => {
-    draining = true;
-  });
   app.get('/readyz', { config: { rateLimit: false } }, async (_req, reply) => {
     const unready = (reason: string) => reply.code(503).send({ status: 'unready', reason });
-    if (draining) return unready('shutting down');
     let version: number;
     try {
       version = await readSchemaVersion(probe);

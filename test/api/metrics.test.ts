@@ -231,12 +231,7 @@ describe('health', () => {
 
   test('store unreachable: /readyz 503, /livez 200, /metrics 200 with cdrex_store_up 0', async () => {
     // The same app over a probe pool whose server is gone (nothing listens on the port).
-    const gone = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as net.AddressInfo;
-        s.close(() => resolve(port));
-      });
-    });
+    const gone = await freePort();
     const deadPool = createPool(`postgres://cdrex_worker@127.0.0.1:${gone}/none`, undefined, {
       connectTimeoutMs: 500,
     });
@@ -284,14 +279,51 @@ describe('health', () => {
   });
 });
 
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('cdrex serve', () => {
+  test('answers /metrics on PORT and on CDREX_METRICS_PORT, with every pool it opens', async () => {
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-metrics-serve-'));
+    after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const env = { PORT: String(port), CDREX_METRICS_PORT: String(metricsPort), CDREX_METRICS_TOKEN: TOKEN };
+    const { logs } = spawnCdrex(['serve', '--no-worker'], testEnv(server.db, dataDir, env));
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(
+      async () => (await fetch(`${base}/livez`).catch(() => undefined))?.ok,
+      `cdrex serve (${JSON.stringify(logs.slice(-3))})`,
+      120_000,
+    );
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    for (let i = 0; i < 3; i++) await (await fetch(`${base}/livez`)).arrayBuffer();
+    for (const at of [base, `http://127.0.0.1:${metricsPort}`]) {
+      const { series } = await scrape(at);
+      assert.equal(value(series, 'cdrex_store_up'), 1, at);
+      assert.ok(
+        value(series, 'cdrex_http_request_duration_seconds_count', {
+          route: '/livez',
+          method: 'GET',
+          status: '200',
+        }) >= 4,
+        at,
+      );
+      for (const pool of ['app', 'stream', 'ingest', 'worker', 'export'])
+        assert.ok(value(series, 'cdrex_db_pool_max', { pool }) > 0, `${at} ${pool}`);
+    }
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status, 401);
+  });
+});
+
 describe('cdrex worker', () => {
   test('serves /metrics on CDREX_METRICS_PORT, token-protected, with its pools and the job queue', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port: p } = s.address() as net.AddressInfo;
-        s.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-metrics-worker-'));
     after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
     const { logs } = spawnCdrex(
