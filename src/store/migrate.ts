@@ -30,7 +30,11 @@ export function listMigrations(): Migration[] {
 
 /** Applies what the database lacks, or only up to `upTo` (a restore loads a dump into the
  * schema it was taken from, then migrates on). */
-export async function migrate(pool: pg.Pool, log?: Logger, options: { upTo?: number } = {}): Promise<number[]> {
+export async function migrate(
+  pool: pg.Pool,
+  log?: Logger,
+  options: { upTo?: number } = {},
+): Promise<number[]> {
   const migrations = listMigrations();
   const client = await pool.connect();
   const applied: number[] = [];
