@@ -17,6 +17,8 @@ import { kazooApi } from './api/kazoo/index.js';
 import { sendKazooError } from './api/kazoo/envelope.js';
 import { errorDocument, sendError } from './api/didww/json-api.js';
 import { portal } from './api/portal.js';
+import { adminApi } from './api/admin/index.js';
+import { registerOpenApi, serveOpenApi } from './api/admin/openapi.js';
 import { countDefaultPartitionRows } from './store/partitions.js';
 import { listMigrations } from './store/migrate.js';
 import { readSchemaVersion } from './store/queries/metrics.js';
@@ -267,6 +269,10 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     return reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
 
+  // Collects every route registered below, for the OpenAPI documents (src/api/admin/openapi.ts).
+  await registerOpenApi(app);
+  await app.register(adminApi, { prefix: '/admin/v1' });
+  serveOpenApi(app);
   await app.register(didwwApi, { prefix: '/v3' });
   await app.register(kazooApi, { prefix: '/v1' });
   await app.register(kazooApi, { prefix: '/v2' });

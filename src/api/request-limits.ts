@@ -8,7 +8,7 @@ import { presentedApiKey, presentedToken } from './auth.js';
 
 /** The routes the rate limits meter, by the route that matched (never by the raw URL, which can
  * spell the same route many ways: `/%763/exports` is `/v3/exports`). */
-export const QUERY_ROUTE = /^\/v[123]\//;
+export const QUERY_ROUTE = /^\/(v[123]|admin)\//;
 export const INGEST_ROUTE = /^\/ingest\//;
 
 /** The matched route's pattern, e.g. `/v3/exports/:id`; undefined when no route matched. */
@@ -29,10 +29,17 @@ export function credentialKeyer(salt: Buffer = randomBytes(16)): (req: FastifyRe
       ? presentedApiKey(req)
       : /^\/v[12]\//.test(route)
         ? presentedToken(req)
-        : undefined;
+        : /^\/admin\//.test(route)
+          ? presentedBearer(req)
+          : undefined;
     if (!secret) return `addr:${clientAddress(req.ip)}`;
     return `cred:${createHash('sha256').update(salt).update(secret).digest('base64url')}`;
   };
+}
+
+/** The operators' API's credential (src/api/admin/index.ts): Authorization: Bearer only. */
+function presentedBearer(req: FastifyRequest): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
 }
 
 /** An IPv4 address, or the /64 of an IPv6 one (a single host usually holds a whole /64). */

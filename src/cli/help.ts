@@ -66,6 +66,18 @@ export const COMMANDS: Record<string, string> = {
   name fields, URIs and the stored document, replaced by a stable pseudonym erased-<12 hex>.
   Export files that hold it expire (url null). The audit keeps a keyed hash, never the number.
   Prints {"account_id","pseudonym","number_hash","cdrs","exports","export_files"}.`,
+  admin: `cdrex admin token create [--name NAME]
+  cdrex admin token list
+  cdrex admin token revoke --id TOKEN_ID
+  Operator tokens for the provisioning API (/admin/v1, Authorization: Bearer TOKEN; see
+  docs/admin-api.md). create prints {"id","name","created_at","revoked_at","token"}: the token this
+  once (it is stored hashed). list prints one line per token, never a token; revoke stops one at once.`,
+  audit: `cdrex audit [--account ID] [--action ACTION] [--limit N]
+  Prints the audit log, newest first, one JSON line per event (default 100):
+  {"id","at","account_id","action","actor","address","detail"}. Actions: account.created,
+  account.renamed, account.disabled, account.enabled, account.retention_changed, api_key.issued,
+  api_key.revoked, callback_secret.created|enabled|deleted, export.downloaded,
+  operator_token.created|revoked, and those of other commands (cdrs erasure).`,
   exports: `cdrex exports retry ID
   Runs a failed export again: it goes back to pending with a new job (a fresh retry period) and
   completes as any export does, callback included. Prints {"export_id":"…","status":"pending","job":"…"}.`,

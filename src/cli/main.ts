@@ -35,6 +35,7 @@ import { listAccounts } from '../store/queries/account-list.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { dumpCommand, restoreCommand } from './db-backup.js';
 import { cdrsCommand, maskCommand, type WithWorker } from '../lifecycle/commands.js';
+import { adminCommand, auditCommand } from '../admin/commands.js';
 import { COMMANDS, USAGE } from './help.js';
 import { openInput } from './input.js';
 import { requireExistingStore } from './store-check.js';
@@ -545,6 +546,10 @@ async function main(argv: string[]): Promise<number> {
       return importCommand(rest, config, log);
     case 'generate':
       return generateCommand(rest, config, log);
+    case 'admin':
+      return adminCommand(rest, (fn) => withStore(config, log, ({ worker }) => fn(worker)));
+    case 'audit':
+      return auditCommand(rest, (fn) => withStore(config, log, ({ worker }) => fn(worker)));
     case 'cdrs':
       return cdrsCommand(rest, config, log, workerOf(config, log));
   }

@@ -12,6 +12,7 @@ import {
   type ExportRow,
   type ExportSort,
 } from '../../store/queries/exports.js';
+import { recordAudit } from '../../store/queries/audit.js';
 import { sendFile } from '../file-download.js';
 import { externalReference, parseCreateExport, resourceAttributes } from './export-request.js';
 import { recordNotFound } from './json-api.js';
@@ -114,6 +115,16 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
           sha256: file.sha256,
         }));
       if (!sent) return reply.code(404).send();
+      // Who took which file from where (docs/admin-api.md). A GET that sent bytes, not a HEAD, a
+      // 304 or a 416. The file is already on its way, so a failed INSERT is logged, not answered.
+      if (req.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206))
+        await recordAudit(req.db!, {
+          account_id: req.accountId!,
+          action: 'export.downloaded',
+          actor: 'account:api_key',
+          address: req.ip,
+          detail: { file_id: fileId, file_name: file.file_name, dialect, status: reply.statusCode },
+        }).catch((err: unknown) => req.log.warn({ err }, 'audit of a download failed'));
       return reply;
     },
   );

@@ -38,12 +38,16 @@ export async function rotateApiKey(
 ): Promise<CreatedAccount> {
   const apiKey = generateApiKey();
   await withTransaction(pool, async (client) => {
-    const { rowCount } = await client.query(
-      `update api_keys set key_hash = $2::bytea, key_ciphertext = $3::bytea, created_at = now()
-        where account_id = $1::text`,
+    // An account may hold several keys (the admin API issues a second one): all of them go.
+    const { rowCount } = await client.query('select 1 from accounts where id = $1::text for update', [
+      accountId,
+    ]);
+    if (!rowCount) throw new NotFoundError(`No account has the id ${accountId}.`);
+    await client.query('delete from api_keys where account_id = $1::text', [accountId]);
+    await client.query(
+      'insert into api_keys (account_id, key_hash, key_ciphertext) values ($1::text, $2::bytea, $3::bytea)',
       [accountId, hashSecret(apiKey), encryptSecret(masterKey, apiKey)],
     );
-    if (!rowCount) throw new NotFoundError(`No account has the id ${accountId}.`);
     await client.query('delete from api_tokens where account_id = $1::text', [accountId]);
   });
   return { account_id: accountId, api_key: apiKey };
@@ -67,10 +71,12 @@ export async function accountExists(pool: pg.Pool, accountId: string): Promise<b
   return rows.length > 0;
 }
 
-/** The account's current key in plain text, for signing callbacks at delivery time. */
+/** The account's current key in plain text, for signing callbacks at delivery time. With two keys
+ * (a rotation under way) the older one signs: it is the one the customer's receiver already has,
+ * until the customer revokes it. */
 export async function readApiKey(pool: pg.Pool, masterKey: Buffer, accountId: string): Promise<string> {
   const { rows } = await pool.query<{ key_ciphertext: Buffer }>(
-    'select key_ciphertext from api_keys where account_id = $1::text',
+    'select key_ciphertext from api_keys where account_id = $1::text order by created_at, id limit 1',
     [accountId],
   );
   if (!rows[0]) throw new NotFoundError(`No account has the id ${accountId}.`);
