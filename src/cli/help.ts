@@ -22,6 +22,8 @@ export const COMMANDS: Record<string, string> = {
            port, log file and users
   destroy  remove the cluster, its directory and cluster.json (master key and export files stay);
            refused while it runs, unless --force (which stops it first)
+  destroy --orphans [--force]   as root: remove the clusters under /var/lib/cdrex/clusters whose
+           data directory is gone (deleted checkouts); running ones only with --force
   serve and worker restart it by themselves when its server process dies.
   cdrex db roles --print-sql
   Prints the SQL a DBA runs to create the cdrex_app and cdrex_worker roles, for a DATABASE_URL

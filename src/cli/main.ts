@@ -20,7 +20,13 @@ import { generateCsv, generationSpan } from '../ingest/generate.js';
 import { ingestWindow } from '../ingest/window.js';
 import { createLogger, type Logger } from '../log.js';
 import { openStore } from '../store/db.js';
-import { destroyEmbedded, startEmbedded, statusEmbedded, stopEmbedded } from '../store/embedded.js';
+import {
+  destroyEmbedded,
+  destroyOrphanClusters,
+  startEmbedded,
+  statusEmbedded,
+  stopEmbedded,
+} from '../store/embedded.js';
 import { rolesSql } from '../store/roles.js';
 import {
   createAccount,
@@ -456,6 +462,8 @@ async function dbCommand(argv: string[], config: Config, log: Logger): Promise<n
   if (sub === 'start')
     printSummary({ running: true, ...(await startEmbedded(config.dataDir, log)), url: undefined });
   else if (sub === 'stop') printSummary({ stopped: await stopEmbedded(config.dataDir, { force }) });
+  else if (sub === 'destroy' && argv.includes('--orphans'))
+    printSummary(await destroyOrphanClusters({ force }));
   else if (sub === 'destroy') printSummary(await destroyEmbedded(config.dataDir, { force }));
   else if (sub === 'status') printSummary(statusEmbedded(config.dataDir));
   else

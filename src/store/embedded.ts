@@ -407,10 +407,12 @@ interface Ensured {
 async function ensureLaunched(dataDir: string, mayMovePort: boolean): Promise<Ensured> {
   let cluster = await loadOrCreateClusterFile(dataDir);
   const paths = clusterPaths(dataDir, cluster.id);
+  recordOwner(dataDir, paths);
   if (livePostmaster(paths)) return { cluster, paths, launched: false };
   const bin = binariesDir();
   if (!fs.existsSync(path.join(paths.pgdata, 'PG_VERSION'))) await initCluster(bin, paths, cluster);
   else checkClusterVersion(paths.pgdata, pgVersion());
+  recordOwner(dataDir, paths);
   await clearDeadPostmaster(paths, cluster.port);
   if (!(await portFree(cluster.port))) {
     if (!mayMovePort)
@@ -676,6 +678,55 @@ export function statusEmbedded(dataDir: string): {
     users: liveRegistrations(dataDir).length,
     pinned: isPinned(dataDir),
   };
+}
+
+/** As root, a cluster lives away from its data directory: it records which one it belongs to, so
+ * `cdrex db destroy --orphans` can tell the clusters of deleted checkouts. */
+function recordOwner(dataDir: string, paths: Paths): void {
+  const base = path.dirname(paths.pgdata);
+  if (isRoot() && fs.existsSync(base)) fs.writeFileSync(path.join(base, OWNER_FILE), dataDir);
+}
+const OWNER_FILE = 'data-dir';
+
+/**
+ * `cdrex db destroy --orphans` (as root): removes the clusters under /var/lib/cdrex/clusters whose
+ * data directory is gone or now names another cluster. Running ones only with `force`. Clusters
+ * that never recorded their data directory (made before cdrex did) are listed, never touched.
+ */
+export async function destroyOrphanClusters(
+  options: { force?: boolean } = {},
+): Promise<{ removed: string[]; running: string[]; unknown: string[] }> {
+  const result = { removed: [] as string[], running: [] as string[], unknown: [] as string[] };
+  const root = path.join(ROOT_BASE, 'clusters');
+  if (!isRoot() || !fs.existsSync(root)) return result;
+  for (const id of fs.readdirSync(root)) {
+    const base = path.join(root, id);
+    const owner = readIfExists(path.join(base, OWNER_FILE));
+    if (owner === undefined) {
+      result.unknown.push(base);
+      continue;
+    }
+    if (readClusterFile(owner)?.id === id) continue; // its checkout still has it
+    const paths: Paths = {
+      pgdata: path.join(base, 'pgdata'),
+      logFile: path.join(base, 'postgres.log'),
+      socketDir: base,
+    };
+    if (livePostmaster(paths)) {
+      if (!options.force) {
+        result.running.push(base);
+        continue;
+      }
+      await run(
+        path.join(binariesDir(), 'bin', 'pg_ctl'),
+        ['-D', paths.pgdata, '-m', 'fast', '-w', 'stop'],
+        true,
+      );
+    }
+    fs.rmSync(base, { recursive: true, force: true });
+    result.removed.push(base);
+  }
+  return result;
 }
 
 /**

@@ -361,3 +361,33 @@ describe('the embedded store', () => {
     },
   );
 });
+
+describe('clusters of deleted checkouts (as root: /var/lib/cdrex/clusters)', () => {
+  const root = process.getuid?.() === 0;
+
+  test(
+    'db destroy --orphans removes a cluster whose data directory is gone',
+    { skip: !root, timeout: 180_000 },
+    async () => {
+      const checkout = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-'));
+      const env = { DATABASE_URL: '', CDREX_DATA_DIR: checkout, CDREX_MASTER_KEY: 'k' };
+      assert.equal(summary(await cdrex(['db', 'start'], env)).running, true);
+      const clusterDir = String(summary(await cdrex(['db', 'status'], env)).cluster_dir);
+      after(() => fs.rmSync(clusterDir, { recursive: true, force: true }));
+      assert.ok(clusterDir.startsWith('/var/lib/cdrex/clusters/'), clusterDir);
+      // A checkout deleted while its cluster still runs.
+      fs.rmSync(checkout, { recursive: true, force: true });
+      const elsewhere = embeddedDataDir();
+      const other = { DATABASE_URL: '', CDREX_DATA_DIR: elsewhere, CDREX_MASTER_KEY: 'k' };
+      const careful = summary(await cdrex(['db', 'destroy', '--orphans'], other));
+      assert.ok(
+        (careful.running as string[]).includes(clusterDir),
+        'a running orphan is left without --force',
+      );
+      assert.ok(fs.existsSync(clusterDir));
+      const forced = summary(await cdrex(['db', 'destroy', '--orphans', '--force'], other));
+      assert.ok((forced.removed as string[]).includes(clusterDir), JSON.stringify(forced));
+      assert.equal(fs.existsSync(clusterDir), false);
+    },
+  );
+});
