@@ -624,8 +624,8 @@ export class ClusterInUseError extends Error {}
 function inUse(dataDir: string, hint: string, pids: number[], postmaster?: number): ClusterInUseError {
   const users = pids.length
     ? `cdrex processes ${pids.join(', ')} use it`
-    : `its postmaster (pid ${postmaster}) runs`;
-  return new ClusterInUseError(`The embedded PostgreSQL of ${dataDir} is in use (${users}); ${hint}.`);
+    : `its postmaster, pid ${postmaster}, runs`;
+  return new ClusterInUseError(`The embedded PostgreSQL of ${dataDir} is in use: ${users}; ${hint}.`);
 }
 
 /**
