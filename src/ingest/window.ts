@@ -28,7 +28,8 @@ export function monthInWindow(date: Date, window: IngestWindow): boolean {
   return start.getTime() <= window.to.getTime() && addMonths(start, 1).getTime() > window.from.getTime();
 }
 
-const iso = (d: Date) => d.toISOString().replace('.000Z', 'Z');
+/** Whole seconds print without a fraction, whatever the precision (FreeSWITCH times carry µs). */
+const iso = (d: Date) => d.toISOString().replace(/\.0+Z$/, 'Z');
 
 /** Why `time` (of the column `field`) cannot be stored, or undefined when it lies in the window. */
 export function timeOutsideWindow(field: string, time: Date, window: IngestWindow): string | undefined {
