@@ -27,11 +27,11 @@ function tableProgress(verb: string) {
   let current: { table: string; bar: ReturnType<typeof progress> } | undefined;
   return (table: string, rows: number, done: boolean) => {
     if (current?.table !== table) current = { table, bar: progress(`${verb} ${table}`) };
-    current.bar.update(rows);
-    if (done) {
-      current.bar.end();
-      current = undefined;
-    }
+    if (!done) return current.bar.update(rows);
+    // The bar redraws at most five times a second; the table's last line carries its full count.
+    if (process.stderr.isTTY)
+      process.stderr.write(`\r${verb} ${table}: ${rows.toLocaleString('en-US')} rows                \n`);
+    current = undefined;
   };
 }
 

@@ -301,7 +301,13 @@ async function copyInStatement(client: pg.ClientBase, table: string, columns: st
   return plan.sql;
 }
 
-async function loadRows(client: pg.ClientBase, sql: string, events: AsyncGenerator<DumpEvent>) {
+async function loadRows(
+  client: pg.ClientBase,
+  sql: string,
+  events: AsyncGenerator<DumpEvent>,
+  onRows: (rows: number) => void,
+) {
+  let rows = 0;
   const copy = client.query(copyFrom(sql));
   const done = new Promise<void>((resolve, reject) => {
     copy.on('finish', resolve);
@@ -313,6 +319,8 @@ async function loadRows(client: pg.ClientBase, sql: string, events: AsyncGenerat
     if (next.done) throw new DumpFileError('The dump is cut short.');
     const event = next.value;
     if (event.kind === 'rows') {
+      rows += countLines(event.chunk);
+      onRows(rows);
       if (!copy.write(event.chunk)) await Promise.race([once(copy, 'drain'), done]);
       continue;
     }
@@ -394,8 +402,9 @@ async function loadInTransaction(
       if (event.kind === 'header') header = event.header;
       else if (event.kind === 'table') {
         const sql = await copyInStatement(client, event.table.table, event.table.columns);
-        options.onProgress?.(event.table.table, 0, false);
-        const end = await loadRows(client, sql, events);
+        const name = event.table.table;
+        options.onProgress?.(name, 0, false);
+        const end = await loadRows(client, sql, events, (rows) => options.onProgress?.(name, rows, false));
         if (end.kind === 'table-end') options.onProgress?.(end.table, end.rows, true);
       } else if (event.kind === 'end') {
         for (const seq of header!.sequences) {

@@ -3,6 +3,7 @@
 // by table; refusals (a store with rows, a damaged file, a newer dump, a role that row-level
 // security would filter) leave the target as it was. Also the embedded cluster's PG_VERSION check.
 import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
 import pg from 'pg';
-import { cdrex, summary } from '../helpers/cli.js';
+import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/db.js';
 import { MONTH_START, startServer, testEnv, waitFor, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 import { dumpStore } from '../../src/store/backup.js';
@@ -341,6 +342,43 @@ test('the reader finds the same tables and rows however the bytes are cut into c
   assert.ok(whole.rows.includes('line one\\n\\\\.\\nafter\\ttab'), 'the tricky CDR is among the rows');
   for (const size of [2, 7, 4096]) assert.deepEqual(await read(size), whole, `chunks of ${size}`);
 });
+
+function hasScript(): boolean {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test(
+  'on a terminal, the dump shows each table with its full row count',
+  { skip: hasScript() ? false : 'needs script(1) for a pseudo-terminal' },
+  async () => {
+    const out = path.join(dir, 'on-a-terminal.dump.gz');
+    // script(1) gives the command a pseudo-terminal, as a person's shell would.
+    const printed = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'script',
+        ['-qec', `${process.execPath} ${CDREX_BIN} db dump --out ${out}`, '/dev/null'],
+        { env: { ...process.env, ...envFor(source.url), LOG_LEVEL: 'warn' } },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      ),
+    );
+    const lines = printed.split(/[\r\n]+/).map((l) => l.trim());
+    const cdrs = Number((await source.pool.query('select count(*) as n from cdrs')).rows[0].n);
+    assert.ok(lines.includes(`dump cdrs: ${cdrs.toLocaleString('en-US')} rows`), printed);
+    assert.ok(
+      lines.some((l) => /^dump accounts: [1-9][\d,]* rows$/.test(l)),
+      printed,
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith('{"dumped":')),
+      printed,
+    );
+  },
+);
 
 test('the embedded cluster refuses a PG_VERSION other than its package major, and says what to do', () => {
   const pgdata = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-pgdata-'));
