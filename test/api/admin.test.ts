@@ -213,12 +213,16 @@ test('a second key, then revoking the first: the customer rotates without a fail
   const listing = JSON.stringify(keys.body);
   assert.ok(!listing.includes(account.api_key) && !listing.includes(second));
   const firstId = keys.body.data[0].id as string;
+  const kazooToken = await apiAuth(second);
+  assert.equal((await kazoo(id, kazooToken)).status, 200);
 
   const revoked = await admin('DELETE', `/accounts/${id}/api-keys/${firstId}`);
   assert.equal(revoked.status, 204);
   assert.equal((await didww(account.api_key)).status, 401);
   assert.equal((await kazoo(id, account.api_key)).status, 401);
   assert.equal((await didww(second)).status, 200);
+  // api_auth tokens go with a revoked key (any may have been made with it); the client logs in again.
+  assert.equal((await kazoo(id, kazooToken)).status, 401);
   // The last key is refused: disabling is how to shut an account out.
   const last = (await admin('GET', `/accounts/${id}/api-keys`)).body.data[0].id as string;
   assert.equal((await admin('DELETE', `/accounts/${id}/api-keys/${last}`)).status, 409);
