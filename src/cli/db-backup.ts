@@ -11,6 +11,7 @@ import { BackupError, DumpFileError, dumpStore, restoreStore, sampleKeyCiphertex
 import { createPool, openStore } from '../store/db.js';
 import { attachEmbedded } from '../store/embedded.js';
 import { EXIT_DATA, EXIT_OK, printError, printSummary, progress, UsageError } from './output.js';
+import { requireExistingStore } from './store-check.js';
 
 type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
 
@@ -50,6 +51,7 @@ export async function dumpCommand(argv: string[], config: Config, log: Logger): 
   const out = values.out as string | undefined;
   if (!out || positionals.length > 0) throw new UsageError('Use `cdrex db dump --out FILE`.');
   const file = path.resolve(out);
+  requireExistingStore(config); // a dump never makes an empty embedded store to dump
   // The owner's connection, without migrating or touching roles: a dump changes nothing.
   const embedded = config.databaseUrl ? undefined : await attachEmbedded(config.dataDir, log);
   const pool = createPool(config.databaseUrl ?? embedded!.url, log, {

@@ -343,6 +343,18 @@ test('the reader finds the same tables and rows however the bytes are cut into c
   for (const size of [2, 7, 4096]) assert.deepEqual(await read(size), whole, `chunks of ${size}`);
 });
 
+test('dump makes no embedded store where there is none: it says where it looked', async () => {
+  const empty = path.join(dir, 'no-store-here');
+  const result = await cdrex(['db', 'dump', '--out', path.join(dir, 'nothing.dump.gz')], {
+    ...envFor(source.url),
+    DATABASE_URL: '',
+    CDREX_DATA_DIR: empty,
+  });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /No cdrex store in CDREX_DATA_DIR/);
+  assert.ok(!fs.existsSync(empty), 'no data directory was made');
+});
+
 function hasScript(): boolean {
   try {
     execFileSync('script', ['--version'], { stdio: 'ignore' });
