@@ -2,6 +2,7 @@
 // column that holds it. One table drives the import (a staging table whose column names are the
 // headers, so COPY … HEADER MATCH checks them) and the export SELECT, so the two cannot drift.
 import type { CdrKind } from '../store/queries/cdrs.js';
+import { MASK_EXPORT_DIGITS } from '../store/queries/lifecycle.js';
 
 export type CsvType = 'timestamptz' | 'text' | 'integer' | 'numeric';
 
@@ -99,9 +100,15 @@ export function exportExpression(col: CsvColumn): string {
     case 'numeric':
       return `round(${col.column}, ${MONEY_SCALE}) as ${alias}`;
     default:
+      // The caller's number, and a name or CLI that may repeat it, masked only for an account that
+      // asked for masked exports (`cdrex accounts mask --exports`); otherwise byte for byte as stored.
+      if (CALLER_COLUMNS.has(col.column))
+        return `cdrex_mask_number(${col.column}, source_number, ${MASK_EXPORT_DIGITS}) as ${alias}`;
       return `${col.column} as ${alias}`;
   }
 }
+
+const CALLER_COLUMNS: ReadonlySet<string> = new Set(['source_number', 'source_name', 'cli']);
 
 export function headerLine(columns: CsvColumn[]): string {
   return columns.map((c) => c.header).join(',');

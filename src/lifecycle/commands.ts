@@ -69,6 +69,7 @@ async function purge(argv: string[], config: Config, log: Logger, withWorker: Wi
       lockTimeoutMs,
       dryRun: Boolean(values['dry-run']),
       onLine: printSummary,
+      actor: 'cli',
     });
     printSummary({ totals: result.totals });
     return EXIT_OK;

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
+import { withTransaction } from '../store/account-db.js';
+import { recordAudit } from '../store/queries/audit.js';
 import { eraseNumber } from '../store/queries/lifecycle.js';
 
 /** E.164 with or without the +: 6 to 15 digits, no leading 0. */
@@ -49,23 +51,49 @@ export interface ErasureSummary {
 
 export async function eraseAccountNumber(
   pool: pg.Pool,
-  options: { masterKey: Buffer; account: string; number: string; exportDir: string; log: Logger },
+  options: {
+    masterKey: Buffer;
+    account: string;
+    number: string;
+    exportDir: string;
+    log: Logger;
+    /** Who asked, for the audit log (`cli`, `operator:<name>`). */
+    actor?: string;
+  },
 ): Promise<ErasureSummary> {
   const { masterKey, account, number } = options;
   const pseudonym = pseudonymFor(masterKey, account, number);
-  const result = await eraseNumber(pool, account, erasurePattern(number), pseudonym);
+  const hash = numberHash(masterKey, account, number);
+  // The audit event commits with the change it records, or neither does.
+  const summary = await withTransaction(pool, async (client) => {
+    const result = await eraseNumber(client, account, erasurePattern(number), pseudonym);
+    const done: ErasureSummary & { files: string[] } = {
+      account_id: account,
+      pseudonym,
+      number_hash: hash,
+      cdrs: result.cdrs,
+      exports: result.exports,
+      export_files: result.files.length,
+      files: result.files.map((f) => f.file_name),
+    };
+    await recordAudit(client, {
+      account_id: account,
+      action: 'cdrs.erased',
+      actor: options.actor ?? 'cli',
+      detail: {
+        number_hash: hash,
+        pseudonym,
+        cdrs: done.cdrs,
+        exports: done.exports,
+        export_files: result.files.map((f) => f.id),
+      },
+    });
+    return done;
+  });
   // After the commit: the rows no longer point at these files; a crash here leaves unreferenced
   // files, which the export sweep deletes.
-  for (const f of result.files)
-    await fs.promises.rm(path.join(options.exportDir, f.file_name), { force: true });
-  const summary: ErasureSummary = {
-    account_id: account,
-    pseudonym,
-    number_hash: numberHash(masterKey, account, number),
-    cdrs: result.cdrs,
-    exports: result.exports,
-    export_files: result.files.length,
-  };
-  options.log.info({ erasure: summary }, 'number erased');
-  return summary;
+  const { files, ...out } = summary;
+  for (const f of files) await fs.promises.rm(path.join(options.exportDir, f), { force: true });
+  options.log.info({ erasure: out }, 'number erased');
+  return out;
 }

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
+import { recordAudit } from '../store/queries/audit.js';
 import {
   addMonths,
   dropMonthPartition,
@@ -84,6 +85,8 @@ export interface RunOptions {
   lockTimeoutMs?: number;
   /** Called with each line as soon as it is done (the CLI prints it). */
   onLine?: (line: RemovedLine) => void;
+  /** Who removed the rows, for the audit log (`cli`, `job:cdr-retention`). */
+  actor: string;
 }
 
 const month = (d: Date) => d.toISOString().slice(0, 7);
@@ -99,11 +102,20 @@ export async function applyRetention(
   options: RunOptions,
 ): Promise<RetentionResult> {
   const lines: RemovedLine[] = [];
-  const emit = (line: RemovedLine) => {
+  const dryRun = options.dryRun ?? false;
+  const emit = async (line: RemovedLine) => {
     lines.push(line);
     options.onLine?.(line);
+    // Each removal is audited as it happens (a run cut short keeps the record of what it did).
+    if (dryRun || (line.rows === 0 && !('dropped' in line && line.dropped))) return;
+    const account = 'account_id' in line ? line.account_id : null;
+    await recordAudit(pool, {
+      account_id: account,
+      action: 'cdrs.purged',
+      actor: options.actor,
+      detail: line,
+    });
   };
-  const dryRun = options.dryRun ?? false;
   let files = 0;
   if (plan.dropBefore) {
     let inPartitions = 0;
@@ -113,14 +125,14 @@ export async function applyRetention(
       const dropped = dryRun
         ? false
         : await dropMonthPartition(pool, m, { lockTimeoutMs: options.lockTimeoutMs });
-      emit({ partition: partitionName(m), month: month(m), rows, dropped });
+      await emit({ partition: partitionName(m), month: month(m), rows, dropped });
     }
     // Rows of those months that fell into the DEFAULT partition (a safety net that should be empty).
     const strays = dryRun
       ? (await countRows(pool, null, null, plan.dropBefore)) - inPartitions
       : await deleteRowsBefore(pool, null, plan.dropBefore);
     if (strays > 0)
-      emit({ partition: 'cdrs_default', before: month(plan.dropBefore), rows: strays, dropped: false });
+      await emit({ partition: 'cdrs_default', before: month(plan.dropBefore), rows: strays, dropped: false });
     if (!dryRun) {
       const expired = await expireExportFilesBefore(pool, null, plan.dropBefore);
       await deleteFiles(options.exportDir, expired);
@@ -136,7 +148,7 @@ export async function applyRetention(
       await deleteFiles(options.exportDir, expired);
       files += expired.length;
     }
-    emit({ account_id: a.account_id, before: month(a.before), rows });
+    await emit({ account_id: a.account_id, before: month(a.before), rows });
   }
   const totals = {
     partitions: lines.filter((l) => 'dropped' in l && l.dropped).length,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
-import { pseudonymFor } from '../../src/lifecycle/erasure.js';
+import { numberHash, pseudonymFor } from '../../src/lifecycle/erasure.js';
 import { cdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { MASTER_KEY, NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
@@ -133,6 +133,16 @@ test('erase removes the number from every CDR of the account, and from its expor
   assert.equal(out.cdrs, 4, 'the four CDRs holding the number whole');
   assert.equal(out.export_files, 1);
   assert.ok(!JSON.stringify(out).includes(DIGITS), 'the summary does not repeat the number');
+  // Audited with the keyed hash, never the number.
+  const audit = await db.pool.query<{ actor: string; detail: Record<string, unknown>; text: string }>(
+    `select actor, detail, a::text as text from audit_log a where account_id = $1::text and action = 'cdrs.erased'`,
+    [alice.account_id],
+  );
+  assert.equal(audit.rows.length, 1);
+  assert.equal(audit.rows[0].actor, 'cli');
+  assert.equal(audit.rows[0].detail.number_hash, numberHash(masterKey, alice.account_id, NUMBER));
+  assert.equal(audit.rows[0].detail.pseudonym, pseudonym);
+  assert.ok(!audit.rows[0].text.includes(DIGITS));
 
   // Raw rows (typed columns and jsonb): only the longer number keeps these digits.
   assert.equal(await rowsMentioning(alice.account_id, DIGITS), 1);

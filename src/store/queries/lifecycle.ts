@@ -147,6 +147,10 @@ export async function eraseNumber(
 export const MASK_DIGITS =
   "(select a.mask_digits from accounts a where a.id = current_setting('cdrex.account', true))";
 
+/** The same for DIDWW export files: only when the account also asked for masked exports. */
+export const MASK_EXPORT_DIGITS =
+  "(select case when a.mask_exports then a.mask_digits end from accounts a where a.id = current_setting('cdrex.account', true))";
+
 export interface MaskSetting {
   account_id: string;
   mask_digits: number | null;

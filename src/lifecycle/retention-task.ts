@@ -1,0 +1,22 @@
+// The standing CDR retention job (task `cdr-retention`): one row that runs, then moves its own
+// next run CDREX_CDR_RETENTION_INTERVAL_S ahead (daily by default). Nothing happens while neither
+// CDREX_CDR_RETENTION_MONTHS nor any account's retention_months is set.
+import type { Task } from '../jobs/task.js';
+import { rescheduleJob } from '../store/queries/jobs.js';
+import { runRetention } from './retention.js';
+import { lifecycleSettings } from './settings.js';
+
+export const cdrRetentionTask: Task = {
+  async run(job, ctx) {
+    const settings = lifecycleSettings();
+    await runRetention(ctx.pool, settings.retentionMonths, {
+      exportDir: ctx.config.exportDir,
+      log: ctx.log,
+      lockTimeoutMs: settings.lockTimeoutMs,
+      actor: 'job:cdr-retention',
+    });
+    await rescheduleJob(ctx.pool, job, new Date(Date.now() + settings.intervalS * 1000));
+    ctx.markCompleted();
+  },
+  retryDelayMs: () => 60_000,
+};
