@@ -78,8 +78,8 @@ export const COMMANDS: Record<string, string> = {
   Prints the audit log, newest first, one JSON line per event (default 100):
   {"id","at","account_id","action","actor","address","detail"}. Actions: account.created,
   account.renamed, account.disabled, account.enabled, account.retention_changed, api_key.issued,
-  api_key.revoked, callback_secret.created|enabled|deleted, export.downloaded,
-  operator_token.created|revoked, and those of other commands (cdrs erasure).`,
+  api_key.revoked, api_key.rotated (rotate-key), callback_secret.created|enabled|deleted,
+  export.downloaded, operator_token.created|revoked, and those of other commands (cdrs.erased).`,
   exports: `cdrex exports retry ID
   Runs a failed export again: it goes back to pending with a new job (a fresh retry period) and
   completes as any export does, callback included. Prints {"export_id":"…","status":"pending","job":"…"}.`,

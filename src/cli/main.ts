@@ -38,6 +38,7 @@ import {
 } from '../store/queries/accounts.js';
 import { ExportNotFailedError, retryFailedExport } from '../store/queries/exports.js';
 import { listAccounts } from '../store/queries/account-list.js';
+import { recordAudit } from '../store/queries/audit.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { dumpCommand, restoreCommand } from './db-backup.js';
 import { cdrsCommand, maskCommand, type WithWorker } from '../lifecycle/commands.js';
@@ -425,7 +426,14 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
   if (sub === 'create') {
     const name = required(values, 'name');
     return withStore(config, log, async ({ worker: pool }) => {
-      printSummary(await createAccount(pool, masterKey, name));
+      const created = await createAccount(pool, masterKey, name);
+      await recordAudit(pool, {
+        account_id: created.account_id,
+        action: 'account.created',
+        actor: 'cli',
+        detail: { name },
+      });
+      printSummary(created);
       return EXIT_OK;
     });
   }
@@ -433,7 +441,9 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
     const account = accountId(required(values, 'account'));
     return withStore(config, log, async ({ worker: pool }) => {
       try {
-        printSummary(await rotateApiKey(pool, masterKey, account));
+        const rotated = await rotateApiKey(pool, masterKey, account);
+        await recordAudit(pool, { account_id: account, action: 'api_key.rotated', actor: 'cli' });
+        printSummary(rotated);
         return EXIT_OK;
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
@@ -442,7 +452,7 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
       }
     });
   }
-  throw new UsageError(`Unknown accounts command "${sub}"; use create, rotate-key or callback-secret.`);
+  throw new UsageError(`Unknown accounts command "${sub}"; use create, list, rotate-key, mask or callback-secret.`);
 }
 
 async function dbCommand(argv: string[], config: Config, log: Logger): Promise<number> {

@@ -333,3 +333,20 @@ test('cdrex audit filters by account and action and pages the newest first', asy
   const bad = await cdrex(['audit', '--limit', 'many'], env);
   assert.equal(bad.code, 2);
 });
+
+test('the CLI audits what it does to accounts: create and rotate-key', async () => {
+  const made = await cdrex(['accounts', 'create', '--name', 'from-cli'], env);
+  assert.equal(made.code, 0, made.stderr);
+  const id = String(summary(made).account_id);
+  const rotated = await cdrex(['accounts', 'rotate-key', '--account', id], env);
+  assert.equal(rotated.code, 0, rotated.stderr);
+  const events = (await admin('GET', `/audit?account=${id}`)).body.data as Json[];
+  assert.deepEqual(
+    events.map((e) => [e.action, e.actor]),
+    [
+      ['api_key.rotated', 'cli'],
+      ['account.created', 'cli'],
+    ],
+  );
+  assert.deepEqual(events[1].detail, { name: 'from-cli' });
+});

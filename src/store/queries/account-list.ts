@@ -6,7 +6,8 @@ export interface AccountListing {
   account_id: string;
   name: string;
   created: string;
-  /** API keys the account has (one; rotate-key replaces it), so 0 means it cannot sign in. */
+  /** API keys the account has (two while a customer rotates through the admin API; rotate-key
+   * replaces all with one), so 0 means it cannot sign in. */
   keys: number;
   /** When its current key was made (by create or the last rotate-key). */
   key_created: string | null;
