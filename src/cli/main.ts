@@ -452,7 +452,9 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
       }
     });
   }
-  throw new UsageError(`Unknown accounts command "${sub}"; use create, list, rotate-key, mask or callback-secret.`);
+  throw new UsageError(
+    `Unknown accounts command "${sub}"; use create, list, rotate-key, mask or callback-secret.`,
+  );
 }
 
 async function dbCommand(argv: string[], config: Config, log: Logger): Promise<number> {
