@@ -85,6 +85,7 @@ interface State {
   accounts: string[];
   keys: string[];
   tokens: string[];
+  operatorTokens: string[];
   exportIds: string[];
   startKeys: string[];
   cdrIds: string[];
@@ -112,6 +113,7 @@ function remember(state: State, stdout: string): void {
       state.keys.push(d.api_key);
     }
     if (typeof d.auth_token === 'string' && d.auth_token) state.tokens.push(d.auth_token);
+    if (typeof d.token === 'string' && d.token.startsWith('cdrex_op_')) state.operatorTokens.push(d.token);
     if (d.data?.type === 'exports' && typeof d.data.id === 'string') state.exportIds.push(d.data.id);
     if (typeof d.next_start_key === 'string') state.startKeys.push(d.next_start_key);
     if (
@@ -135,6 +137,7 @@ const VARIABLES: Record<string, (s: State) => string> = {
   ACCOUNT: (s) => newest(s.accounts, 'an account id'),
   KEY: (s) => newest(s.keys, 'an API key'),
   TOKEN: (s) => newest(s.tokens, 'an auth_token'),
+  OP: (s) => newest(s.operatorTokens, 'an operator token'),
 };
 
 /** Placeholders in commands, and how to fill them from earlier answers. Each is tried in order. */
@@ -245,6 +248,7 @@ test('every shell example in README.md and docs/ runs against a real cdrex serve
     accounts: [],
     keys: [],
     tokens: [],
+    operatorTokens: [],
     exportIds: [],
     startKeys: [],
     cdrIds: [],
