@@ -33,6 +33,12 @@ export interface Config {
   callbackTimeoutMs: number;
   callbackAllowHosts: string[];
   retentionDays: number;
+  /** CDREX_CDR_RETENTION_MONTHS: months of CDRs kept before the current one; null keeps all. */
+  cdrRetentionMonths: number | null;
+  /** How often the standing retention job runs, in seconds. */
+  cdrRetentionIntervalS: number;
+  /** How long dropping a month partition may block ingestion, per try. */
+  cdrRetentionLockTimeoutMs: number;
   rateLimit: number;
   /** Posts per second per account on /ingest/* (switch CDRs), apart from the query limit. */
   ingestRateLimit: number;
@@ -88,6 +94,11 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
     throw new ConfigError(`${name} must be a whole number of at least ${min}; it is "${raw}".`);
   }
   return value;
+}
+
+/** A whole number of at least `min`, or null when the variable is unset or empty. */
+function optionalInt(env: NodeJS.ProcessEnv, name: string, min: number): number | null {
+  return env[name] ? int(env, name, min, min) : null;
 }
 
 /** A TCP port, or undefined when the variable is unset or empty. */
@@ -194,6 +205,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     callbackTimeoutMs: int(env, 'CDREX_CALLBACK_TIMEOUT_MS', 60000, 1),
     callbackAllowHosts: list(env.CDREX_CALLBACK_ALLOW_HOSTS).map((h) => h.toLowerCase()),
     retentionDays: int(env, 'CDREX_RETENTION_DAYS', 30),
+    // At least 3: DIDWW's API serves the last three months.
+    cdrRetentionMonths: optionalInt(env, 'CDREX_CDR_RETENTION_MONTHS', 3),
+    cdrRetentionIntervalS: int(env, 'CDREX_CDR_RETENTION_INTERVAL_S', 86400, 60),
+    cdrRetentionLockTimeoutMs: int(env, 'CDREX_CDR_RETENTION_LOCK_TIMEOUT_MS', 2000, 10),
     rateLimit: int(env, 'CDREX_RATE_LIMIT', 10, 1),
     ingestRateLimit: int(env, 'CDREX_INGEST_RATE_LIMIT', 2000, 1),
     authFailLimit: int(env, 'CDREX_AUTH_FAIL_LIMIT', 20, 1),

@@ -57,7 +57,7 @@ async function purge(argv: string[], config: Config, log: Logger, withWorker: Wi
   const plan: RetentionPlan = one
     ? { dropBefore: null, accounts: [{ account_id: one, before }] }
     : { dropBefore: before, accounts: [] };
-  const { lockTimeoutMs } = lifecycleSettings();
+  const { lockTimeoutMs } = lifecycleSettings(config);
   return withWorker(async (pool) => {
     if (one && !(await accountExists(pool, one))) {
       printError({ error: `No account ${one}.` });

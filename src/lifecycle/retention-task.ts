@@ -8,7 +8,7 @@ import { lifecycleSettings } from './settings.js';
 
 export const cdrRetentionTask: Task = {
   async run(job, ctx) {
-    const settings = lifecycleSettings();
+    const settings = lifecycleSettings(ctx.config);
     await runRetention(ctx.pool, settings.retentionMonths, {
       exportDir: ctx.config.exportDir,
       log: ctx.log,

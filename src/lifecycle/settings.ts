@@ -1,6 +1,5 @@
-// The lifecycle's settings, read from the environment like src/config.ts (kept here so the
-// retention job and the CLI read them the same way).
-import { ConfigError } from '../config.js';
+// The lifecycle's settings, as src/config.ts read them (the retention job and the CLI share them).
+import type { Config } from '../config.js';
 
 /** DIDWW's API serves the last three months: no retention may be shorter. */
 export const MIN_RETENTION_MONTHS = 3;
@@ -14,19 +13,10 @@ export interface LifecycleSettings {
   lockTimeoutMs: number;
 }
 
-function whole(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min)
-    throw new ConfigError(`${name} must be a whole number of at least ${min}; it is "${raw}".`);
-  return value;
-}
-
-export function lifecycleSettings(env: NodeJS.ProcessEnv = process.env): LifecycleSettings {
+export function lifecycleSettings(config: Config): LifecycleSettings {
   return {
-    retentionMonths: whole(env, 'CDREX_CDR_RETENTION_MONTHS', MIN_RETENTION_MONTHS) ?? null,
-    intervalS: whole(env, 'CDREX_CDR_RETENTION_INTERVAL_S', 60) ?? 86_400,
-    lockTimeoutMs: whole(env, 'CDREX_CDR_RETENTION_LOCK_TIMEOUT_MS', 10) ?? 2000,
+    retentionMonths: config.cdrRetentionMonths,
+    intervalS: config.cdrRetentionIntervalS,
+    lockTimeoutMs: config.cdrRetentionLockTimeoutMs,
   };
 }
