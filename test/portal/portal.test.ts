@@ -263,7 +263,10 @@ describe('web portal', { skip }, () => {
   });
 });
 
+/** The Kazoo id of an uploaded call: `YYYYMM-<call_id>=<in|out>1-<DD>T<HHMMSS>` of its start (UTC). */
 function expectedId(c: (typeof calls)[number]): string {
-  const start = new Date((c.endUnix - c.doc.duration_seconds) * 1000);
-  return `${start.toISOString().slice(0, 7).replace('-', '')}-${c.doc.call_id}`;
+  const start = new Date((c.endUnix - c.doc.duration_seconds) * 1000).toISOString();
+  const [month, day, time] = [start.slice(0, 7).replace('-', ''), start.slice(8, 10), start.slice(11, 19)];
+  const kind = c.doc.direction === 'inbound' ? 'in' : 'out';
+  return `${month}-${c.doc.call_id}=${kind}1-${day}T${time.replaceAll(':', '')}`;
 }
