@@ -302,7 +302,9 @@ test('restore refuses a dump from a newer schema than this cdrex knows', async (
 
 test('a role that row-level security would filter cannot dump: an error, not a partial file', async () => {
   const role = `cdrex_nobypass_${randomBytes(4).toString('hex')}`;
-  await source.pool.query(`create role ${role} login nobypassrls`);
+  // A password too: the embedded PostgreSQL authenticates every login with one.
+  const password = randomBytes(12).toString('hex');
+  await source.pool.query(`create role ${role} login nobypassrls password '${password}'`);
   await source.pool.query(`grant select on all tables in schema public to ${role}`);
   after(async () => {
     await source.pool.query(`drop owned by ${role}`);
@@ -310,6 +312,7 @@ test('a role that row-level security would filter cannot dump: an error, not a p
   });
   const url = new URL(source.url);
   url.username = role;
+  url.password = password;
   const pool = createPool(url.toString(), undefined, { max: 1 });
   after(() => pool.end());
   const client = await pool.connect();
