@@ -191,7 +191,18 @@ describe('cdrex serve', () => {
         },
       );
       after(() => {
-        if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+        if (child.exitCode !== null) return;
+        // script(1) runs the command in a session of its own, which killing script's group does
+        // not reach: kill that session's group (its leader is script's child) first. Left alone,
+        // a serve whose terminal is gone spins (see the stop note of 2026-12-02).
+        const children = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8');
+        for (const pid of children.trim().split(/\s+/).filter(Boolean).map(Number))
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        process.kill(-child.pid!, 'SIGKILL');
       });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
