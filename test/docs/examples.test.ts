@@ -148,6 +148,8 @@ const PLACEHOLDERS: { pattern: RegExp; fill: (s: State) => Promise<string> | str
       const id = newest(s.exportIds, 'an export id');
       return waitFor(async () => {
         const res = await fetch(`${s.base}/v3/exports/${id}`, { headers: { 'Api-Key': VARIABLES.KEY(s) } });
+        // The default rate limit applies (a new user's server): a 429 means ask again later.
+        if (!res.ok) return undefined;
         const body = (await res.json()) as { data: { attributes: { url: string | null } } };
         return body.data.attributes.url ?? undefined;
       }, `export ${id} to complete`);
