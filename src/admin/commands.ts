@@ -1,33 +1,20 @@
 // `cdrex admin token create|list|revoke` and `cdrex audit`: flags in, one JSON line per thing out.
 // The work is in src/store/queries/admin.ts and audit.ts, the same functions /admin/v1 uses.
-import { parseArgs } from 'node:util';
 import { NotFoundError } from '../errors.js';
+import { flagValues, type WithWorker } from '../cli/flags.js';
 import { EXIT_DATA, EXIT_OK, printError, printSummary, UsageError } from '../cli/output.js';
 import { createOperatorToken, listOperatorTokens, revokeOperatorToken } from '../store/queries/admin.js';
 import { listAudit } from '../store/queries/audit.js';
-
-type Pool = Parameters<typeof listOperatorTokens>[0];
-/** Runs fn on the worker's pool of the store (main.ts opens and closes it). */
-export type OnWorker = (fn: (pool: Pool) => Promise<number>) => Promise<number>;
-type Flags = Record<string, string | boolean | undefined>;
-
-function flags(argv: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options']): Flags {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Flags;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
 
 const CLI = { actor: 'cli' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `cdrex admin token create [--name N]`, `list`, `revoke --id ID`. */
-export async function adminCommand(argv: string[], onWorker: OnWorker): Promise<number> {
+export async function adminCommand(argv: string[], onWorker: WithWorker): Promise<number> {
   const [noun, verb, ...rest] = argv;
   if (noun !== 'token') throw new UsageError('Use cdrex admin token create|list|revoke.');
   if (verb === 'create') {
-    const values = flags(rest, { name: { type: 'string' } });
+    const values = flagValues(rest, { name: { type: 'string' } });
     const name = typeof values.name === 'string' && values.name ? values.name : 'operator';
     return onWorker(async (pool) => {
       printSummary(await createOperatorToken(pool, name, CLI));
@@ -35,14 +22,14 @@ export async function adminCommand(argv: string[], onWorker: OnWorker): Promise<
     });
   }
   if (verb === 'list') {
-    flags(rest, {});
+    flagValues(rest, {});
     return onWorker(async (pool) => {
       for (const token of await listOperatorTokens(pool)) printSummary(token); // one line each
       return EXIT_OK;
     });
   }
   if (verb === 'revoke') {
-    const id = flags(rest, { id: { type: 'string' } }).id;
+    const id = flagValues(rest, { id: { type: 'string' } }).id;
     if (typeof id !== 'string' || !UUID.test(id))
       throw new UsageError("--id must be an operator token's id (a UUID; see cdrex admin token list).");
     return onWorker(async (pool) => {
@@ -60,8 +47,8 @@ export async function adminCommand(argv: string[], onWorker: OnWorker): Promise<
 }
 
 /** `cdrex audit [--account ID] [--action A] [--limit N]`: the newest events first, one line each. */
-export async function auditCommand(argv: string[], onWorker: OnWorker): Promise<number> {
-  const values = flags(argv, {
+export async function auditCommand(argv: string[], onWorker: WithWorker): Promise<number> {
+  const values = flagValues(argv, {
     account: { type: 'string' },
     action: { type: 'string' },
     limit: { type: 'string' },

@@ -3,7 +3,7 @@
 // src/store/backup.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from './flags.js';
 import { decryptSecret, loadMasterKey } from '../accounts/secrets.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -12,16 +12,6 @@ import { createPool, openStore } from '../store/db.js';
 import { attachEmbedded } from '../store/embedded.js';
 import { EXIT_DATA, EXIT_OK, printError, printSummary, progress, UsageError } from './output.js';
 import { requireExistingStore } from './store-check.js';
-
-type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
-
-function args(argv: string[], options: Options) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
 
 /** A progress line per table on a terminal: "dump cdrs: 1,234,567 (…rows/s)". */
 function tableProgress(verb: string) {
@@ -47,7 +37,7 @@ function reported(err: unknown, file: string): number {
 }
 
 export async function dumpCommand(argv: string[], config: Config, log: Logger): Promise<number> {
-  const { values, positionals } = args(argv, { out: { type: 'string' } });
+  const { values, positionals } = parseFlags(argv, { out: { type: 'string' } }, true);
   const out = values.out as string | undefined;
   if (!out || positionals.length > 0) throw new UsageError('Use `cdrex db dump --out FILE`.');
   const file = path.resolve(out);
@@ -92,7 +82,7 @@ function masterKeyState(
 }
 
 export async function restoreCommand(argv: string[], config: Config, log: Logger): Promise<number> {
-  const { positionals } = args(argv, {});
+  const { positionals } = parseFlags(argv, {}, true);
   if (positionals.length !== 1) throw new UsageError('Use `cdrex db restore FILE`.');
   const file = path.resolve(positionals[0]);
   if (!fs.existsSync(file))

@@ -1,7 +1,6 @@
 // The `cdrex` command line. It parses flags and calls the same functions the server uses; it holds
 // no business logic.
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { loadMasterKey } from '../accounts/secrets.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { DataError, NotFoundError } from '../errors.js';
@@ -41,28 +40,17 @@ import { listAccounts } from '../store/queries/account-list.js';
 import { recordAudit } from '../store/queries/audit.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { dumpCommand, restoreCommand } from './db-backup.js';
-import { cdrsCommand, maskCommand, type WithWorker } from '../lifecycle/commands.js';
+import { cdrsCommand, maskCommand } from '../lifecycle/commands.js';
+import { type FlagOptions, type Flags, parseFlags, type WithWorker } from './flags.js';
 import { adminCommand, auditCommand } from '../admin/commands.js';
 import { COMMANDS, USAGE } from './help.js';
 import { openInput } from './input.js';
 import { requireExistingStore } from './store-check.js';
 import { EXIT_DATA, EXIT_OK, EXIT_USAGE, printError, printSummary, progress, UsageError } from './output.js';
 
-type Flags = Record<string, string | boolean | undefined>;
-type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
-
-function parse(argv: string[], options: Options): { values: Flags; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    });
-    return { values: values as Flags, positionals };
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+/** Every command takes --help (-h) and positional arguments. */
+function parse(argv: string[], options: FlagOptions): { values: Flags; positionals: string[] } {
+  return parseFlags(argv, { ...options, help: { type: 'boolean', short: 'h' } }, true);
 }
 
 function required(values: Flags, name: string): string {

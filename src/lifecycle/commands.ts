@@ -1,28 +1,14 @@
 // `cdrex cdrs purge`, `cdrex cdrs erase` and `cdrex accounts mask`: flags in, one JSON line per
 // thing done out. The work is in retention.ts, erasure.ts and src/store/queries/lifecycle.ts.
-import { parseArgs } from 'node:util';
 import { loadMasterKey } from '../accounts/secrets.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { Pool } from '../store/db.js';
 import { accountExists, setMasking } from '../store/queries/lifecycle.js';
+import { flagValues, type Flags, type WithWorker } from '../cli/flags.js';
 import { EXIT_DATA, EXIT_OK, printError, printSummary, UsageError } from '../cli/output.js';
 import { eraseAccountNumber, numberDigits, NumberFormatError } from './erasure.js';
 import { applyRetention, earliestAllowedCut, type RetentionPlan } from './retention.js';
 import { lifecycleSettings } from './settings.js';
-
-/** Runs fn on the worker's pool of the store (main.ts opens and closes it). */
-export type WithWorker = (fn: (pool: Pool) => Promise<number>) => Promise<number>;
-
-type Flags = Record<string, string | boolean | undefined>;
-
-function flags(argv: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options']): Flags {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Flags;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
 
 function account(values: Flags): string {
   const v = values.account;
@@ -46,7 +32,7 @@ function beforeMonth(raw: unknown, now: Date): Date {
 }
 
 async function purge(argv: string[], config: Config, log: Logger, withWorker: WithWorker): Promise<number> {
-  const values = flags(argv, {
+  const values = flagValues(argv, {
     before: { type: 'string' },
     account: { type: 'string' },
     'dry-run': { type: 'boolean' },
@@ -77,7 +63,7 @@ async function purge(argv: string[], config: Config, log: Logger, withWorker: Wi
 }
 
 async function erase(argv: string[], config: Config, log: Logger, withWorker: WithWorker): Promise<number> {
-  const values = flags(argv, { account: { type: 'string' }, number: { type: 'string' } });
+  const values = flagValues(argv, { account: { type: 'string' }, number: { type: 'string' } });
   const id = account(values);
   const number = typeof values.number === 'string' ? values.number : '';
   try {
@@ -114,7 +100,7 @@ export async function cdrsCommand(
 
 /** `cdrex accounts mask --account ID --digits N [--exports]`; `--digits 0` turns masking off. */
 export async function maskCommand(argv: string[], withWorker: WithWorker): Promise<number> {
-  const values = flags(argv, {
+  const values = flagValues(argv, {
     account: { type: 'string' },
     digits: { type: 'string' },
     exports: { type: 'boolean' },
