@@ -5,8 +5,6 @@
 // /readyz answer as documented, and /metrics still answers when the store is down.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -16,7 +14,16 @@ import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { createPool } from '../../src/store/db.js';
 import { ROOT, spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import {
+  callbackReceiver,
+  freePort,
+  NOW,
+  startServer,
+  testEnv,
+  THIS_MONTH,
+  THIS_YEAR,
+  waitFor,
+} from '../helpers/server.js';
 
 const TOKEN = 'scrape-token-0123456789';
 const server = await startServer(await createTestDatabase(), { env: { CDREX_METRICS_TOKEN: TOKEN } });
@@ -64,21 +71,6 @@ async function scrape(
 }
 
 const value = (s: Scrape, name: string, labels: Record<string, string> = {}) => s.get(key(name, labels)) ?? 0;
-
-/** A callback receiver on loopback. */
-async function receiver() {
-  const received: string[] = [];
-  const rx = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      received.push(req.url!);
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => rx.listen(0, '127.0.0.1', () => r()));
-  after(() => rx.close());
-  return { received, url: `http://127.0.0.1:${(rx.address() as net.AddressInfo).port}/cb` };
-}
 
 const sample = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'freeswitch-mod_json_cdr.json'), 'utf8');
 
@@ -136,7 +128,7 @@ describe('GET /metrics after real traffic', () => {
     await upload.arrayBuffer();
 
     // DIDWW: an export with a callback, to completion, and its file downloaded.
-    const rx = await receiver();
+    const rx = await callbackReceiver();
     const id = await server.createExport(account.api_key, {
       export_type: 'cdr_in',
       filters: { year: THIS_YEAR, month: THIS_MONTH },
@@ -278,15 +270,6 @@ describe('health', () => {
     assert.equal((await fetch(`${server.base}/readyz`)).status, 200);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('cdrex serve', () => {
   test('answers /metrics on PORT and on CDREX_METRICS_PORT, with every pool it opens', async () => {

@@ -5,28 +5,26 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import {
+  callbackReceiver,
+  freePort,
+  startServer,
+  testEnv,
+  THIS_MONTH,
+  THIS_YEAR,
+  waitFor,
+} from '../helpers/server.js';
 
 const db = await createTestDatabase();
 // In-process, without a worker: only for the account and its CDRs.
 const helper = await startServer(db, { worker: false });
 const account = await helper.newAccount('request-ids');
 await helper.seed(account.account_id, 'cdr_in', 50);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
@@ -74,17 +72,7 @@ test('an acceptable X-Request-Id is echoed; a missing or unacceptable one is rep
 });
 
 test("an export's request id is on the request's serve lines and the worker's lines for the export and its callback", async () => {
-  const received: string[] = [];
-  const rx = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      received.push(req.url!);
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => rx.listen(0, '127.0.0.1', () => r()));
-  after(() => rx.close());
-  const callbackUrl = `http://127.0.0.1:${(rx.address() as net.AddressInfo).port}/cb`;
+  const { received, url: callbackUrl } = await callbackReceiver();
 
   const requestId = `support-case-4711-${Date.now()}`;
   const res = await fetch(`${base}/v3/exports`, {

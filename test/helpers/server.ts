@@ -2,6 +2,8 @@
 // test file's own database. The clock is taken once, so a run near midnight on the 1st of a month
 // cannot flake.
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -165,4 +167,29 @@ export async function exportThisMonth(base: string, apiKey: string, what: string
     what,
     timeoutMs,
   );
+}
+
+/** A port nothing listens on now, for a `cdrex serve` the test spawns. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A callback receiver on loopback: the URLs it was called with, in order; closed after the file. */
+export async function callbackReceiver(): Promise<{ received: string[]; url: string }> {
+  const received: string[] = [];
+  const rx = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received.push(req.url!);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => rx.listen(0, '127.0.0.1', () => r()));
+  after(() => rx.close());
+  return { received, url: `http://127.0.0.1:${(rx.address() as net.AddressInfo).port}/cb` };
 }
