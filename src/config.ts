@@ -1,5 +1,5 @@
 // Every setting cdrex reads from the environment, checked in one place.
-// The README's configuration table lists the same names and defaults.
+// docs/configuration.md lists the same names and defaults (a test compares them).
 import { isIP } from 'node:net';
 import path from 'node:path';
 

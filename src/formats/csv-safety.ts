@@ -5,7 +5,7 @@
 //
 // Only the portal's CSV download asks for escaping (`csv_formula_escape=true`): such a cell gets a
 // leading `'`, which spreadsheets read as "this cell is text". API CSV and DIDWW export files stay
-// literal, because programs read them and must get back exactly what was stored (README).
+// literal, because programs read them and must get back exactly what was stored (docs/api-kazoo.md).
 // Plain numbers (`+442071234567`, `-12.5`) are not formulas and keep their sign: a `'` would turn
 // a phone number or an amount into text.
 

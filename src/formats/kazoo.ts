@@ -181,7 +181,7 @@ export type FilterKind = 'text' | 'prefix' | 'integer' | 'boolean' | 'direction'
 export interface FilterField {
   column: string;
   kind: FilterKind;
-  /** Backed by an index leading with account_id (the README lists these). */
+  /** Backed by an index leading with account_id (docs/api-kazoo.md lists these). */
   indexed: boolean;
 }
 

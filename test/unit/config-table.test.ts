@@ -1,6 +1,6 @@
-// The README's configuration table is the user's only list of settings: it must name every
-// variable src/config.ts reads, with the default the code uses; and a bad LOG_LEVEL is refused
-// with the levels that exist.
+// docs/configuration.md is the user's list of settings: it must name every variable src/config.ts
+// reads, with the default the code uses. The README's short table (what a first deployment sets)
+// must agree with it. A bad LOG_LEVEL is refused with the levels that exist.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 import { ROOT } from '../helpers/cli.js';
 
 const source = fs.readFileSync(path.join(ROOT, 'src', 'config.ts'), 'utf8');
+const reference = fs.readFileSync(path.join(ROOT, 'docs', 'configuration.md'), 'utf8');
 const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
 /** Every name config.ts reads: `env.NAME` and the helpers' `env, 'NAME'`. */
@@ -19,9 +20,9 @@ function namesRead(): Set<string> {
   return names;
 }
 
-/** The rows of the README's configuration table: name → default cell and meaning. */
-function tableRows(): Map<string, { fallback: string; meaning: string }> {
-  const section = readme.split('\n## Configuration\n')[1]?.split('\n## ')[0] ?? '';
+/** The rows of a configuration table: name → default cell and meaning. */
+function tableRows(markdown = reference): Map<string, { fallback: string; meaning: string }> {
+  const section = `\n${markdown}`.split('\n## Configuration\n')[1]?.split('\n## ')[0] ?? markdown;
   const rows = new Map<string, { fallback: string; meaning: string }>();
   for (const line of section.split('\n')) {
     const cells = line.split(/(?<!\\)\|/).map((c) => c.trim());
@@ -31,15 +32,19 @@ function tableRows(): Map<string, { fallback: string; meaning: string }> {
   return rows;
 }
 
-test('the README table lists exactly the variables src/config.ts reads', () => {
+test('docs/configuration.md lists exactly the variables src/config.ts reads', () => {
   const read = namesRead();
   const rows = tableRows();
   assert.ok(read.size > 30, `found only ${read.size} names in config.ts`);
-  assert.deepEqual([...read].filter((n) => !rows.has(n)).sort(), [], 'read by config.ts, missing in README');
+  assert.deepEqual(
+    [...read].filter((n) => !rows.has(n)).sort(),
+    [],
+    'read by config.ts, missing in docs/configuration.md',
+  );
   assert.deepEqual(
     [...rows.keys()].filter((n) => !read.has(n)).sort(),
     [],
-    'in README, not read by config.ts',
+    'in docs/configuration.md, not read by config.ts',
   );
   for (const [name, row] of rows) {
     assert.ok(row.fallback, `${name}: no default cell`);
@@ -47,7 +52,14 @@ test('the README table lists exactly the variables src/config.ts reads', () => {
   }
 });
 
-test("each whole-number default in the README is the code's", () => {
+test("the README's short table is a part of the full one, with the same defaults", () => {
+  const short = tableRows(readme);
+  const full = tableRows();
+  assert.ok(short.size >= 5, `the README's table has ${short.size} rows`);
+  for (const [name, row] of short) assert.equal(row.fallback, full.get(name)?.fallback, name);
+});
+
+test("each whole-number default in docs/configuration.md is the code's", () => {
   const rows = tableRows();
   const ints = [...source.matchAll(/int\(env, '([A-Z0-9_]+)', (\d+)/g)];
   assert.ok(ints.length > 20);

@@ -33,7 +33,7 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
       });
     if (req.routeOptions.config?.public) return;
     const token = presentedToken(req);
-    // A token from api_auth, or the account's API key itself (documented in the README).
+    // A token from api_auth, or the account's API key itself (documented in docs/api-kazoo.md).
     const credential = token ? await findCredential(pool, token) : undefined;
     const accountId = credential?.accountId;
     const target = (req.params as { account_id?: string } | undefined)?.account_id;

@@ -131,7 +131,7 @@ export function parseListParams(
       accountId,
       from: new Date((clampGregorian(from) - GREGORIAN_OFFSET) * 1000),
       // created_to is inclusive, as Kazoo's, and covers its whole second: a call starting at
-      // 12:00:00.5 is in a range ending at 12:00:00 (README, "Ranges").
+      // 12:00:00.5 is in a range ending at 12:00:00 (docs/api-kazoo.md, "Time range and paging").
       to: new Date((clampGregorian(to + 1) - GREGORIAN_OFFSET) * 1000),
       conditions,
       ascending: flat.ascending === 'true',
