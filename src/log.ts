@@ -2,6 +2,7 @@
 // carry a key or token is redacted here, once, for all loggers.
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { StderrDestination } from './log-destination.js';
 
 export const REDACT_PATHS = [
   'req.headers["api-key"]',
@@ -14,8 +15,12 @@ export const REDACT_PATHS = [
   'password',
 ];
 
+/** A logger writing JSON lines to stderr (see log-destination.ts for what happens when nobody
+ * reads it any more); what is still pending is written at exit. */
 export function createLogger(level = 'info', name = 'cdrex'): Logger {
-  return pino({ level, name, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
+  const destination = new StderrDestination();
+  process.once('exit', () => destination.flushSync());
+  return pino({ level, name, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
 }
 
 export type { Logger };

@@ -14,6 +14,21 @@ import { Scraper } from './metrics/scrape.js';
 import { superviseEmbedded, type Supervisor } from './store/supervisor.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
+
+/**
+ * How serve and worker shut down (close-with-grace): on SIGINT, SIGTERM, SIGHUP (the terminal
+ * hung up), SIGQUIT or SIGUSR2, and after an uncaught error. Not on the signals of a fault in the
+ * process itself (SIGSEGV…): a JavaScript listener keeps the process from dying of those, and
+ * the fault repeats forever (a crash at exit spun at full CPU, deaf to SIGTERM). Its own
+ * messages (second signal, timeout) go to the log, which goes quiet when stderr is gone.
+ */
+function graceOptions(log: Logger): closeWithGrace.Options {
+  return {
+    delay: SHUTDOWN_DEADLINE_MS + 5000,
+    skip: ['SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV'],
+    logger: { error: (message: unknown) => log.error(message) },
+  };
+}
 const STREAM_POOL_SIZE = 10;
 const INGEST_POOL_SIZE = 10;
 /** /readyz and /metrics read the store on two connections of their own, answering in seconds. */
@@ -100,7 +115,7 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
   );
   let worker: Worker | undefined;
   let metrics: Awaited<ReturnType<typeof metricsListener>>;
-  closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal, err }) => {
+  closeWithGrace(graceOptions(log), async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down');
     supervisor?.stop();
@@ -214,7 +229,7 @@ export async function runWorker(config: Config, log: Logger, options: { once: bo
     tasks: Object.keys(TASKS),
   });
   let metrics: Awaited<ReturnType<typeof metricsListener>>;
-  closeWithGrace({ delay: SHUTDOWN_DEADLINE_MS + 5000 }, async ({ signal }) => {
+  closeWithGrace(graceOptions(log), async ({ signal }) => {
     log.info({ signal }, 'worker shutting down');
     supervisor?.stop();
     metrics?.close();

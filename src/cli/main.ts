@@ -46,6 +46,7 @@ import { adminCommand, auditCommand } from '../admin/commands.js';
 import { COMMANDS, USAGE } from './help.js';
 import { openInput } from './input.js';
 import { requireExistingStore } from './store-check.js';
+import { releaseHungUpTerminalsAtExit } from './terminal.js';
 import { EXIT_DATA, EXIT_OK, EXIT_USAGE, printError, printSummary, progress, UsageError } from './output.js';
 
 /** Every command takes --help (-h) and positional arguments. */
@@ -517,6 +518,7 @@ async function main(argv: string[]): Promise<number> {
   if (rest.includes('--help') || rest.includes('-h')) return help(command);
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  releaseHungUpTerminalsAtExit(); // after the logger: its flush at exit comes first
   switch (command) {
     case 'serve': {
       const { values } = parse(rest, { 'no-worker': { type: 'boolean' } });
