@@ -56,9 +56,12 @@ export async function eraseAccountNumber(
     account: string;
     number: string;
     exportDir: string;
-    log: Logger;
+    /** Only `info` is used, so a request's logger (carrying its request id) fits too. */
+    log: Pick<Logger, 'info'>;
     /** Who asked, for the audit log (`cli`, `operator:<name>`). */
     actor?: string;
+    /** The client's address when the request came over HTTP (/admin/v1). */
+    address?: string | null;
   },
 ): Promise<ErasureSummary> {
   const { masterKey, account, number } = options;
@@ -80,6 +83,7 @@ export async function eraseAccountNumber(
       account_id: account,
       action: 'cdrs.erased',
       actor: options.actor ?? 'cli',
+      address: options.address ?? null,
       detail: {
         number_hash: hash,
         pseudonym,

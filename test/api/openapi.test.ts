@@ -86,6 +86,10 @@ test('real admin responses validate against /admin/v1/openapi.json, errors inclu
     '/accounts/{account_id}/callback-secrets/{secret_id}',
     `/accounts/${id}/callback-secrets/${secret.data.id}`,
   );
+  const erased = await call('POST', '/accounts/{account_id}/erasures', `/accounts/${id}/erasures`, {
+    number: '+442079460123',
+  });
+  assert.equal(erased.data.cdrs, 0);
   const audit = await call('GET', '/audit', `/audit?account=${id}&limit=3`);
   assert.equal(audit.data.length, 3);
   // Errors are described too.
@@ -122,6 +126,7 @@ test('the admin document describes every admin route and its operator-token secu
     'POST /admin/v1/accounts/{account_id}/callback-secrets/{secret_id}/enable',
     'POST /admin/v1/accounts/{account_id}/disable',
     'POST /admin/v1/accounts/{account_id}/enable',
+    'POST /admin/v1/accounts/{account_id}/erasures',
   ]);
   assert.deepEqual(admin.security, [{ operatorToken: [] }]);
   assert.equal(admin.components.securitySchemes.operatorToken.scheme, 'bearer');

@@ -1,4 +1,4 @@
-// `cdrex cdrs erase`: after it, the number (with or without its +) appears nowhere in the
+// `cdrex cdrs erase` and `POST /admin/v1/accounts/{id}/erasures`: after either, the number (with or without its +) appears nowhere in the
 // account's data — Kazoo list, detail and CSV, DIDWW export files (the old one expired, a new one
 // without it), the raw rows — while another account's copy of it stays; the pseudonym is the
 // documented keyed hash, the same every run.
@@ -10,6 +10,7 @@ import zlib from 'node:zlib';
 import { test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { numberHash, pseudonymFor } from '../../src/lifecycle/erasure.js';
+import { createOperatorToken } from '../../src/store/queries/admin.js';
 import { cdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { MASTER_KEY, NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
@@ -21,6 +22,8 @@ const server = await startServer(db);
 const env = testEnv(db, server.config.dataDir);
 const alice = await server.newAccount('alice');
 const bob = await server.newAccount('bob');
+const carol = await server.newAccount('carol');
+const operator = await createOperatorToken(db.worker, 'privacy-desk', { actor: 'test' });
 const nowG = Math.floor(NOW.getTime() / 1000) + GREGORIAN_OFFSET;
 
 /** Kazoo uploads where the number sits in every kind of place, in both spellings. */
@@ -113,6 +116,7 @@ async function rowsMentioning(account: string, text: string): Promise<number> {
 
 await upload(alice);
 await upload(bob);
+await upload(carol);
 await server.seed(alice.account_id, 'cdr_in', 50);
 
 test('erase removes the number from every CDR of the account, and from its export files', async () => {
@@ -188,4 +192,78 @@ test('erase refuses a malformed number and an unknown account', async () => {
   const unknown = await cdrex(['cdrs', 'erase', '--account', 'f'.repeat(32), '--number', NUMBER], env);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /No account/);
+});
+
+/** POST /admin/v1/accounts/{id}/erasures with the operator token. */
+async function eraseOverHttp(account: string, body: unknown) {
+  const res = await fetch(`${server.base}/admin/v1/accounts/${account}/erasures`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${operator.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+test('the admin API erases a number: gone from the API, CSV, exports and jsonb; audited with the operator', async () => {
+  const before = await exportFile(carol.api_key);
+  assert.ok(before.text.includes(DIGITS));
+  assert.equal(await rowsMentioning(carol.account_id, DIGITS), 5);
+
+  const res = await eraseOverHttp(carol.account_id, { number: NUMBER });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const masterKey = createHash('sha256').update(MASTER_KEY).digest();
+  const pseudonym = pseudonymFor(masterKey, carol.account_id, NUMBER);
+  assert.deepEqual(res.body.data, {
+    account_id: carol.account_id,
+    pseudonym,
+    number_hash: numberHash(masterKey, carol.account_id, NUMBER),
+    cdrs: 4,
+    exports: 0, // no export's filters named it
+    export_files: 1,
+  });
+
+  // Typed columns and jsonb: only the longer number keeps the digits.
+  assert.equal(await rowsMentioning(carol.account_id, DIGITS), 1);
+  assert.equal(await rowsMentioning(carol.account_id, pseudonym), 4);
+  // Kazoo list, details and CSV.
+  const shown = (await kazooEverything(carol)).replaceAll(`${DIGITS}9`, '<other>');
+  assert.ok(!shown.includes(DIGITS), shown.slice(0, 2000));
+  // The old export expired with its file; a new one carries the pseudonym.
+  assert.ok(!fs.existsSync(before.file));
+  const show = await fetch(`${server.base}/v3/exports/${before.id}`, {
+    headers: { 'Api-Key': carol.api_key },
+  });
+  const attrs = ((await show.json()) as { data: { attributes: Record<string, unknown> } }).data.attributes;
+  assert.equal(attrs.url, null);
+  const after = await exportFile(carol.api_key);
+  assert.ok(!after.text.replaceAll(`${DIGITS}9`, '').includes(DIGITS));
+  assert.ok(after.text.includes(pseudonym));
+
+  // The audit event: this operator, the client's address, the keyed hash and never the number.
+  const audit = await fetch(`${server.base}/admin/v1/audit?account=${carol.account_id}&action=cdrs.erased`, {
+    headers: { authorization: `Bearer ${operator.token}` },
+  });
+  const events = ((await audit.json()) as { data: Record<string, unknown>[] }).data;
+  assert.equal(events.length, 1);
+  assert.equal(events[0].actor, 'operator:privacy-desk');
+  assert.match(String(events[0].address), /127\.0\.0\.1/);
+  assert.equal((events[0].detail as Record<string, unknown>).pseudonym, pseudonym);
+  assert.ok(!JSON.stringify(events).includes(DIGITS));
+});
+
+test('the admin API refuses a malformed number, an unknown field, an unknown account and an account key', async () => {
+  const bad = await eraseOverHttp(carol.account_id, { number: '12ab' });
+  assert.equal(bad.status, 400);
+  assert.ok(!JSON.stringify(bad.body).includes('12ab'), 'the error does not echo the value');
+  assert.equal((await eraseOverHttp(carol.account_id, { number: NUMBER, numbr: 'x' })).status, 400);
+  const unknown = await eraseOverHttp('f'.repeat(32), { number: NUMBER });
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.body.error, /No account/);
+  const withKey = await fetch(`${server.base}/admin/v1/accounts/${bob.account_id}/erasures`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bob.api_key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ number: NUMBER }),
+  });
+  assert.equal(withKey.status, 401);
+  assert.ok((await rowsMentioning(bob.account_id, DIGITS)) > 0, "bob's CDRs keep the number");
 });

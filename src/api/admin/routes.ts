@@ -19,6 +19,9 @@ import {
   type Actor,
 } from '../../store/queries/admin.js';
 import { listAudit, recordAudit } from '../../store/queries/audit.js';
+import { accountExists } from '../../store/queries/lifecycle.js';
+import { NotFoundError } from '../../errors.js';
+import { eraseAccountNumber } from '../../lifecycle/erasure.js';
 import { S } from './schemas.js';
 
 const tags = ['admin'];
@@ -152,6 +155,28 @@ export async function adminRoutes(fastify: FastifyInstance): Promise<void> {
       const secret = await deleteCallbackSecret(pool, req.params.account_id, req.params.secret_id);
       await auditSecret(req, req.params.account_id, 'callback_secret.deleted', secret.id);
       return reply.code(204).send(null);
+    },
+  );
+
+  // A subscriber's privacy request: the same erasure as `cdrex cdrs erase`, audited in its
+  // transaction with this operator and address. POST, not DELETE: the number goes in the body,
+  // never in a URL that proxies and access logs keep.
+  app.post(
+    '/accounts/:account_id/erasures',
+    { bodyLimit, preValidation: onlyFields('number'), schema: { tags, ...S.erase } },
+    async (req) => {
+      const account = req.params.account_id;
+      if (!(await accountExists(pool, account))) throw new NotFoundError(`No account has the id ${account}.`);
+      const by = actor(req);
+      const data = await eraseAccountNumber(pool, {
+        masterKey,
+        account,
+        number: req.body.number,
+        exportDir: app.store.config.exportDir,
+        log: req.log,
+        ...by,
+      });
+      return { data };
     },
   );
 

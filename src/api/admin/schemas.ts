@@ -49,6 +49,16 @@ const AuditEvent = Type.Object({
   detail: Type.Record(Type.String(), Type.Unknown()),
 });
 
+/** What an erasure changed; never the number itself. */
+const Erasure = Type.Object({
+  account_id: Id,
+  pseudonym: Type.String({ description: 'erased-<12 hex>: what now stands where the number was.' }),
+  number_hash: Type.String({ description: 'HMAC-SHA256 of the account and number (the audit record).' }),
+  cdrs: Type.Integer({ description: 'CDRs that held the number and now hold the pseudonym.' }),
+  exports: Type.Integer({ description: 'Exports whose filters (or DID number) named it: rewritten.' }),
+  export_files: Type.Integer({ description: 'Export files that held it: expired (deleted, url null).' }),
+});
+
 const Limit = Type.Integer({ minimum: 1, maximum: 1000, default: 100 });
 const AccountParams = Type.Object({ account_id: Id });
 
@@ -105,6 +115,19 @@ export const S = {
   deleteSecret: {
     params: Type.Object({ account_id: Id, secret_id: Uuid }),
     response: { 204: Type.Null(), ...errors },
+  },
+  erase: {
+    params: AccountParams,
+    body: Type.Object(
+      {
+        number: Type.String({
+          pattern: '^\\+?[1-9][0-9]{5,14}$',
+          description: 'E.164, with or without the +: 6 to 15 digits.',
+        }),
+      },
+      { additionalProperties: false },
+    ),
+    response: { 200: Type.Object({ data: Erasure }), ...errors },
   },
   audit: {
     querystring: Type.Object({
