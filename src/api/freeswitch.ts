@@ -1,11 +1,12 @@
 // POST /ingest/freeswitch: the CDR FreeSWITCH's mod_json_cdr posts at hangup, in any of its three
 // encodings, authenticated per account with HTTP Basic `account_id:api_key`. Answers 200 (what
-// mod_json_cdr counts as delivered) with the counts. mod_json_cdr treats every other status alike
+// mod_json_cdr counts as delivered) with the counts and the stored CDR's id and start. mod_json_cdr treats every other status alike
 // (4xx or 5xx): it retries `retries` times, `delay` seconds apart, then writes the CDR to its
 // `err-log-dir`, so a CDR we refuse (400: malformed, or a time outside the ingestion window) is
 // never retried forever; it waits in that directory for an operator.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { kazooId } from '../formats/kazoo.js';
 import { loadFreeswitchCdr, parseFreeswitchJson } from '../ingest/freeswitch.js';
 import { ingestWindow } from '../ingest/window.js';
 import { RETRY_AFTER_S, storeFailure } from '../store/errors.js';
@@ -105,7 +106,18 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
       maxNewMonths: config.newMonthsPerLoad,
       config,
     });
-    if (!result.stored) return fail(reply, 400, result.rejected[0]?.reason ?? 'invalid CDR');
-    return reply.code(200).send({ inserted: result.inserted, duplicates: result.duplicates });
+    if (!result.stored || !result.record)
+      return fail(reply, 400, result.rejected[0]?.reason ?? 'invalid CDR');
+    // Which CDR this is, so an operator can find a test post (GET /v2/accounts/…/cdrs/<id>); a
+    // duplicate names the CDR stored before, which has the same key, hence the same id.
+    const { kind, time_start: start, call_id: callId, attempt } = result.record;
+    const timeStart = start.toISOString();
+    return reply.code(200).send({
+      inserted: result.inserted,
+      duplicates: result.duplicates,
+      duplicate: result.duplicates > 0,
+      id: kazooId({ kind, timeStart, callId, attempt }),
+      time_start: timeStart,
+    });
   });
 }

@@ -28,6 +28,20 @@ export const KAZOO_ID = `to_char(time_start at time zone 'UTC', 'YYYYMM') || '-'
   || case when to_char(time_start at time zone 'UTC', 'US') <> '000000'
      then to_char(time_start at time zone 'UTC', '.US') else '' end`;
 
+/** The Kazoo id KAZOO_ID gives the row of this key, without reading it back; `timeStart` is
+ * ISO 8601 UTC, with up to six fraction digits (a MicroDate's toISOString()). */
+export function kazooId(key: KazooIdKey): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?Z$/.exec(key.timeStart);
+  if (!m) throw new Error(`not an ISO 8601 UTC time: ${key.timeStart}`);
+  const [, year, month, day, hour, minute, second, fraction = ''] = m;
+  const micros = fraction.padEnd(6, '0');
+  const dir = key.kind === 'cdr_in' ? 'in' : 'out';
+  return (
+    `${year}${month}-${key.callId}=${dir}${key.attempt}-${day}T${hour}${minute}${second}` +
+    (micros === '000000' ? '' : `.${micros}`)
+  );
+}
+
 /** What a Kazoo id names: the dedupe key of one row. `timeStart` is ISO 8601 UTC with
  * microseconds (a JavaScript Date would drop them). */
 export interface KazooIdKey {

@@ -179,17 +179,28 @@ export interface FreeswitchLoadOptions {
   config: Pick<Config, 'fsDirectionVar' | 'fsTrunkVar' | 'dataDir'>;
 }
 
+/** What storing one document did, and which CDR it is (when it mapped to one). */
+export interface FreeswitchLoadResult extends LoadResult {
+  record?: CdrRecord;
+}
+
 /** Stores one mod_json_cdr document, however it arrived (a post or a replayed err-log-dir file),
  * so both look alike: source `freeswitch`, not imported. A bulk load, so `pool` is the worker
  * role's (COPY is not allowed under row-level security); the account is the caller's
  * authenticated one, never taken from the document. */
-export function loadFreeswitchCdr(
+export async function loadFreeswitchCdr(
   pool: pg.Pool,
   doc: unknown,
   { accountId, window, maxNewMonths, config }: FreeswitchLoadOptions,
-): Promise<LoadResult> {
+): Promise<FreeswitchLoadResult> {
   const options = { directionVar: config.fsDirectionVar, trunkVar: config.fsTrunkVar };
-  return loadRecords(pool, [doc], (raw) => freeswitchToRecord(raw, options), {
+  let record: CdrRecord | undefined;
+  const map = (raw: unknown) => {
+    const mapped = freeswitchToRecord(raw, options);
+    if (typeof mapped !== 'string') record = mapped;
+    return mapped;
+  };
+  const result = await loadRecords(pool, [doc], map, {
     accountId,
     source: 'freeswitch',
     imported: false,
@@ -198,4 +209,5 @@ export function loadFreeswitchCdr(
     maxNewMonths,
     dataDir: config.dataDir,
   });
+  return { ...result, record };
 }

@@ -46,9 +46,24 @@ function recent(uuid: string, direction = 'inbound'): string {
 test('the real sample, as JSON: stored once, shown with the switch fields, times from *_uepoch', async () => {
   const res = await post(sampleText, 'application/json');
   assert.equal(res.status, 200);
-  assert.deepEqual(await res.json(), { inserted: 1, duplicates: 0 });
+  // The answer names the stored CDR (its Kazoo id and start), so an operator finds a test post;
+  // a second post of it says it was a duplicate of that same CDR.
+  const id = '201308-01df56f4-d99a-4ef6-b7fe-b924b2415b7f=in1-04T095054.385581';
+  assert.deepEqual(await res.json(), {
+    inserted: 1,
+    duplicates: 0,
+    duplicate: false,
+    id,
+    time_start: '2013-08-04T09:50:54.385581Z',
+  });
   const again = await post(sampleText, 'application/json');
-  assert.deepEqual(await again.json(), { inserted: 0, duplicates: 1 });
+  assert.deepEqual(await again.json(), {
+    inserted: 0,
+    duplicates: 1,
+    duplicate: true,
+    id,
+    time_start: '2013-08-04T09:50:54.385581Z',
+  });
 
   // The sample is from August 2013: ask for its range.
   const start = 1375609854 + GREGORIAN_OFFSET;
@@ -61,7 +76,7 @@ test('the real sample, as JSON: stored once, shown with the switch fields, times
   const row = rows[0];
   assert.equal(row.call_id, '01df56f4-d99a-4ef6-b7fe-b924b2415b7f');
   // YYYYMM-<call_id>=<in|out><attempt>-<DD>T<HHMMSS>[.<µs>] of its start (start_uepoch).
-  assert.equal(row.id, '201308-01df56f4-d99a-4ef6-b7fe-b924b2415b7f=in1-04T095054.385581');
+  assert.equal(row.id, id);
   assert.equal(row.other_leg_call_id, '8f7c860f-0619-4d3c-9515-cc23b0fa3997');
   assert.equal(row.hangup_cause, 'NORMAL_CLEARING');
   assert.equal(row.duration_seconds, 6);
@@ -88,17 +103,31 @@ test('form-encoded and base64 bodies, and the callflow as an array', async () =>
     'application/x-www-form-urlencoded',
   );
   assert.equal(form.status, 200);
-  assert.deepEqual(await form.json(), { inserted: 1, duplicates: 0 });
+  const formAnswer = (await form.json()) as Record<string, unknown>;
+  assert.equal(formAnswer.inserted, 1);
+  assert.equal(formAnswer.duplicates, 0);
+  // The id the answer gives opens the CDR in the Kazoo API, whole seconds and all.
+  const found = await fetch(
+    `${server.base}/v2/accounts/${account.account_id}/cdrs/${String(formAnswer.id)}`,
+    { headers: { 'X-Auth-Token': account.api_key } },
+  );
+  assert.equal(found.status, 200, String(formAnswer.id));
+  const foundDoc = ((await found.json()) as { data: Record<string, unknown> }).data;
+  assert.equal((foundDoc.variables as Record<string, string>).uuid, 'fs-form-1');
+  assert.match(String(formAnswer.id), /^\d{6}-fs-form-1=in1-\d{2}T\d{6}/);
+  // start_uepoch, microseconds written out.
+  const start = new Date(NOW.getTime() - 60_000).toISOString();
+  assert.equal(formAnswer.time_start, start.replace('Z', '000Z'));
   const b64 = await post(
     `cdr=${Buffer.from(recent('fs-b64-1')).toString('base64')}`,
     'application/x-www-form-base64-encoded',
   );
   assert.equal(b64.status, 200);
-  assert.deepEqual(await b64.json(), { inserted: 1, duplicates: 0 });
+  assert.equal(((await b64.json()) as { inserted: number }).inserted, 1);
   const arrayFlow = JSON.parse(recent('fs-array-1')) as { callflow: unknown };
   arrayFlow.callflow = [arrayFlow.callflow];
   const arr = await post(JSON.stringify(arrayFlow), 'application/json');
-  assert.deepEqual(await arr.json(), { inserted: 1, duplicates: 0 });
+  assert.equal(((await arr.json()) as { inserted: number }).inserted, 1);
 });
 
 test('wrong credentials get 401; a body without variables gets 400 and stores nothing', async () => {
