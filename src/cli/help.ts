@@ -51,6 +51,7 @@ export const COMMANDS: Record<string, string> = {
   2026-04-16 SDKs expect. create prints the secret once (it is stored encrypted, never shown
   again) and does not enable it; enable makes it the one that signs (any other is disabled);
   list shows ids, dates and which is enabled; deleting the enabled one goes back to the API key.
+  create, enable and delete are audited (callback_secret.created|enabled|deleted, actor cli).
   cdrex accounts mask --account ID --digits N [--exports]
   Shows callers' numbers with their last N digits (1 to 10) as X in the Kazoo API, its CSV and the
   portal; DIDWW export files too with --exports (else they stay byte-exact). --digits 0 turns it
