@@ -39,6 +39,8 @@ export interface Config {
   cdrRetentionIntervalS: number;
   /** How long dropping a month partition may block ingestion, per try. */
   cdrRetentionLockTimeoutMs: number;
+  /** How many times the retention tries to detach one month before the run gives up. */
+  cdrRetentionLockAttempts: number;
   rateLimit: number;
   /** Posts per second per account on /ingest/* (switch CDRs), apart from the query limit. */
   ingestRateLimit: number;
@@ -209,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cdrRetentionMonths: optionalInt(env, 'CDREX_CDR_RETENTION_MONTHS', 3),
     cdrRetentionIntervalS: int(env, 'CDREX_CDR_RETENTION_INTERVAL_S', 86400, 60),
     cdrRetentionLockTimeoutMs: int(env, 'CDREX_CDR_RETENTION_LOCK_TIMEOUT_MS', 2000, 10),
+    cdrRetentionLockAttempts: int(env, 'CDREX_CDR_RETENTION_LOCK_ATTEMPTS', 30, 1),
     rateLimit: int(env, 'CDREX_RATE_LIMIT', 10, 1),
     ingestRateLimit: int(env, 'CDREX_INGEST_RATE_LIMIT', 2000, 1),
     authFailLimit: int(env, 'CDREX_AUTH_FAIL_LIMIT', 20, 1),

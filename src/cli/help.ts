@@ -51,6 +51,7 @@ export const COMMANDS: Record<string, string> = {
   2026-04-16 SDKs expect. create prints the secret once (it is stored encrypted, never shown
   again) and does not enable it; enable makes it the one that signs (any other is disabled);
   list shows ids, dates and which is enabled; deleting the enabled one goes back to the API key.
+  create, enable and delete are audited (callback_secret.created|enabled|deleted, actor cli).
   cdrex accounts mask --account ID --digits N [--exports]
   Shows callers' numbers with their last N digits (1 to 10) as X in the Kazoo API, its CSV and the
   portal; DIDWW export files too with --exports (else they stay byte-exact). --digits 0 turns it
@@ -62,7 +63,9 @@ export const COMMANDS: Record<string, string> = {
   --account, that account's rows (batched deletes). The last three months are always kept. Export
   files whose range starts before the month expire. Prints one line per partition
   {"partition","month","rows","dropped"} or account {"account_id","before","rows"}, then
-  {"totals":{"partitions","rows","export_files","dry_run"}}; --dry-run only counts.
+  {"totals":{"partitions","rows","export_files","dry_run"}}; --dry-run only counts. A month whose
+  lock is not granted is tried CDREX_CDR_RETENTION_LOCK_ATTEMPTS times, then the run stops (exit 1,
+  nothing of that month removed). Audited: cdrs.purged per line, cdrs.retention_run per run.
   cdrex cdrs erase --account ID --number E164
   Erases a subscriber's number from every CDR of the account (with or without its +): number and
   name fields, URIs and the stored document, replaced by a stable pseudonym erased-<12 hex>.
@@ -79,7 +82,8 @@ export const COMMANDS: Record<string, string> = {
   {"id","at","account_id","action","actor","address","detail"}. Actions: account.created,
   account.renamed, account.disabled, account.enabled, account.retention_changed, api_key.issued,
   api_key.revoked, api_key.rotated (rotate-key), callback_secret.created|enabled|deleted,
-  export.downloaded, operator_token.created|revoked, and those of other commands (cdrs.erased).`,
+  export.downloaded, operator_token.created|revoked, and those of other commands (cdrs.erased,
+  cdrs.purged, cdrs.retention_run).`,
   exports: `cdrex exports retry ID
   Runs a failed export again: it goes back to pending with a new job (a fresh retry period) and
   completes as any export does, callback included. Prints {"export_id":"…","status":"pending","job":"…"}.`,

@@ -366,14 +366,27 @@ async function callbackSecretCommand(argv: string[], config: Config, log: Logger
   // The pool's type by inference: importing 'pg' here would make the SQL-text lint read this
   // file's messages as SQL.
   type Pool = Parameters<typeof listCallbackSecrets>[0];
+  // Changes are audited as /admin/v1 audits them (callback_secret.created|enabled|deleted), by `cli`.
+  const audited = async (pool: Pool, action: string, secret: { id: string }) => {
+    await recordAudit(pool, { account_id: account, action, actor: 'cli', detail: { secret_id: secret.id } });
+    return secret;
+  };
   const run: Record<string, (pool: Pool) => Promise<Record<string, unknown>>> = {
     create: async (pool) => ({
       account_id: account,
-      ...(await createCallbackSecret(pool, loadMasterKey(config), account)),
+      ...(await audited(
+        pool,
+        'callback_secret.created',
+        await createCallbackSecret(pool, loadMasterKey(config), account),
+      )),
     }),
     enable: async (pool) => ({
       account_id: account,
-      ...(await enableCallbackSecret(pool, account, secretId())),
+      ...(await audited(
+        pool,
+        'callback_secret.enabled',
+        await enableCallbackSecret(pool, account, secretId()),
+      )),
     }),
     list: async (pool) => ({
       account_id: account,
@@ -382,7 +395,11 @@ async function callbackSecretCommand(argv: string[], config: Config, log: Logger
     delete: async (pool) => ({
       account_id: account,
       deleted: true,
-      ...(await deleteCallbackSecret(pool, account, secretId())),
+      ...(await audited(
+        pool,
+        'callback_secret.deleted',
+        await deleteCallbackSecret(pool, account, secretId()),
+      )),
     }),
   };
   if (!Object.hasOwn(run, action))

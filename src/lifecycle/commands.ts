@@ -43,7 +43,7 @@ async function purge(argv: string[], config: Config, log: Logger, withWorker: Wi
   const plan: RetentionPlan = one
     ? { dropBefore: null, accounts: [{ account_id: one, before }] }
     : { dropBefore: before, accounts: [] };
-  const { lockTimeoutMs } = lifecycleSettings(config);
+  const { lockTimeoutMs, lockAttempts } = lifecycleSettings(config);
   return withWorker(async (pool) => {
     if (one && !(await accountExists(pool, one))) {
       printError({ error: `No account ${one}.` });
@@ -53,6 +53,7 @@ async function purge(argv: string[], config: Config, log: Logger, withWorker: Wi
       exportDir: config.exportDir,
       log,
       lockTimeoutMs,
+      lockAttempts,
       dryRun: Boolean(values['dry-run']),
       onLine: printSummary,
       actor: 'cli',

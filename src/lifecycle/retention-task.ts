@@ -13,6 +13,7 @@ export const cdrRetentionTask: Task = {
       exportDir: ctx.config.exportDir,
       log: ctx.log,
       lockTimeoutMs: settings.lockTimeoutMs,
+      lockAttempts: settings.lockAttempts,
       actor: 'job:cdr-retention',
     });
     await rescheduleJob(ctx.pool, job, new Date(Date.now() + settings.intervalS * 1000));

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
+import { countRetentionLockTimeout, countRetentionRun } from '../metrics/registry.js';
 import { recordAudit } from '../store/queries/audit.js';
 import {
   addMonths,
@@ -73,9 +74,16 @@ export type RemovedLine =
   | { partition: 'cdrs_default'; before: string; rows: number; dropped: false }
   | { account_id: string; before: string; rows: number };
 
+export interface RetentionTotals {
+  partitions: number;
+  rows: number;
+  export_files: number;
+  dry_run: boolean;
+}
+
 export interface RetentionResult {
   lines: RemovedLine[];
-  totals: { partitions: number; rows: number; export_files: number; dry_run: boolean };
+  totals: RetentionTotals;
 }
 
 export interface RunOptions {
@@ -83,6 +91,9 @@ export interface RunOptions {
   log: Logger;
   dryRun?: boolean;
   lockTimeoutMs?: number;
+  /** How many times a partition's DETACH is tried before the run gives up (failed, retried by
+   * the job's next attempt). */
+  lockAttempts?: number;
   /** Called with each line as soon as it is done (the CLI prints it). */
   onLine?: (line: RemovedLine) => void;
   /** Who removed the rows, for the audit log (`cli`, `job:cdr-retention`). */
@@ -95,13 +106,77 @@ async function deleteFiles(exportDir: string, files: ExpiredFile[]): Promise<voi
   for (const f of files) await fs.promises.rm(path.join(exportDir, f.file_name), { force: true });
 }
 
-/** Carries out a plan on the worker's pool; see planRetention and `cdrex cdrs purge`. */
+/** Carries out a plan on the worker's pool; see planRetention and `cdrex cdrs purge`. A real run
+ * (not a dry run) is metered (cdrex_retention_*) and audited as a whole (`cdrs.retention_run`, its
+ * outcome and totals) besides each removal (`cdrs.purged`), whether it completes or fails. */
 export async function applyRetention(
   pool: pg.Pool,
   plan: RetentionPlan,
   options: RunOptions,
 ): Promise<RetentionResult> {
   const lines: RemovedLine[] = [];
+  const dryRun = options.dryRun ?? false;
+  const files = { expired: 0 };
+  const totals = (): RetentionTotals => ({
+    partitions: lines.filter((l) => 'dropped' in l && l.dropped).length,
+    rows: lines.reduce((n, l) => n + l.rows, 0),
+    export_files: files.expired,
+    dry_run: dryRun,
+  });
+  try {
+    await removeAll(pool, plan, options, lines, files);
+  } catch (err) {
+    const done = totals();
+    options.log.error({ err, retention: done, lines }, 'retention failed');
+    if (!dryRun) {
+      countRetentionRun('failed', done);
+      await auditRun(pool, plan, options.actor, {
+        outcome: 'failed',
+        ...done,
+        error: (err as Error).message,
+      }).catch((auditErr: unknown) =>
+        options.log.warn({ err: auditErr }, 'recording the failed retention run failed'),
+      );
+    }
+    throw err;
+  }
+  const done = totals();
+  if (!dryRun) {
+    countRetentionRun('completed', done);
+    await auditRun(pool, plan, options.actor, { outcome: 'completed', ...done });
+  }
+  options.log.info({ retention: done, lines }, dryRun ? 'retention dry run' : 'retention applied');
+  return { lines, totals: done };
+}
+
+/** One event per run: a run that removed nothing is on record too (the job did run). The account
+ * is named when the plan concerns one account only (`cdrex cdrs purge --account`). */
+async function auditRun(
+  pool: pg.Pool,
+  plan: RetentionPlan,
+  actor: string,
+  detail: Record<string, unknown>,
+): Promise<void> {
+  const only = plan.dropBefore === null && plan.accounts.length === 1 ? plan.accounts[0].account_id : null;
+  await recordAudit(pool, {
+    account_id: only,
+    action: 'cdrs.retention_run',
+    actor,
+    detail: {
+      ...detail,
+      drop_before: plan.dropBefore ? month(plan.dropBefore) : null,
+      accounts: plan.accounts.length,
+    },
+  });
+}
+
+async function removeAll(
+  pool: pg.Pool,
+  plan: RetentionPlan,
+  options: RunOptions,
+  lines: RemovedLine[],
+  files: { expired: number },
+): Promise<void> {
   const dryRun = options.dryRun ?? false;
   const emit = async (line: RemovedLine) => {
     lines.push(line);
@@ -116,7 +191,6 @@ export async function applyRetention(
       detail: line,
     });
   };
-  let files = 0;
   if (plan.dropBefore) {
     let inPartitions = 0;
     for (const m of await monthsBefore(pool, plan.dropBefore)) {
@@ -124,7 +198,17 @@ export async function applyRetention(
       inPartitions += rows;
       const dropped = dryRun
         ? false
-        : await dropMonthPartition(pool, m, { lockTimeoutMs: options.lockTimeoutMs });
+        : await dropMonthPartition(pool, m, {
+            lockTimeoutMs: options.lockTimeoutMs,
+            attempts: options.lockAttempts,
+            onLockTimeout: (attempt) => {
+              countRetentionLockTimeout();
+              options.log.warn(
+                { partition: partitionName(m), attempt, lockTimeoutMs: options.lockTimeoutMs },
+                'retention: the partition lock was not granted in time; ingestion went on, retrying',
+              );
+            },
+          });
       await emit({ partition: partitionName(m), month: month(m), rows, dropped });
     }
     // Rows of those months that fell into the DEFAULT partition (a safety net that should be empty).
@@ -136,7 +220,7 @@ export async function applyRetention(
     if (!dryRun) {
       const expired = await expireExportFilesBefore(pool, null, plan.dropBefore);
       await deleteFiles(options.exportDir, expired);
-      files += expired.length;
+      files.expired += expired.length;
     }
   }
   for (const a of plan.accounts) {
@@ -146,18 +230,10 @@ export async function applyRetention(
     if (!dryRun) {
       const expired = await expireExportFilesBefore(pool, a.account_id, a.before);
       await deleteFiles(options.exportDir, expired);
-      files += expired.length;
+      files.expired += expired.length;
     }
     await emit({ account_id: a.account_id, before: month(a.before), rows });
   }
-  const totals = {
-    partitions: lines.filter((l) => 'dropped' in l && l.dropped).length,
-    rows: lines.reduce((n, l) => n + l.rows, 0),
-    export_files: files,
-    dry_run: dryRun,
-  };
-  options.log.info({ retention: totals, lines }, dryRun ? 'retention dry run' : 'retention applied');
-  return { lines, totals };
 }
 
 /** The standing job's run: the plan from the accounts' and the global retention. */

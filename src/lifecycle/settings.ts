@@ -11,6 +11,8 @@ export interface LifecycleSettings {
   intervalS: number;
   /** CDREX_CDR_RETENTION_LOCK_TIMEOUT_MS: how long dropping a month may block ingestion. */
   lockTimeoutMs: number;
+  /** CDREX_CDR_RETENTION_LOCK_ATTEMPTS: tries per month before the run gives up (the job retries). */
+  lockAttempts: number;
 }
 
 export function lifecycleSettings(config: Config): LifecycleSettings {
@@ -18,5 +20,6 @@ export function lifecycleSettings(config: Config): LifecycleSettings {
     retentionMonths: config.cdrRetentionMonths,
     intervalS: config.cdrRetentionIntervalS,
     lockTimeoutMs: config.cdrRetentionLockTimeoutMs,
+    lockAttempts: config.cdrRetentionLockAttempts,
   };
 }

@@ -91,6 +91,48 @@ export function countExportFailed(): void {
   exportsFinished.inc({ outcome: 'failed' });
 }
 
+const retentionRuns = new Counter({
+  name: 'cdrex_retention_runs_total',
+  help: 'CDR retention runs (the standing job and cdrex cdrs purge, not dry runs) by outcome: completed, or failed.',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+const retentionPartitions = new Counter({
+  name: 'cdrex_retention_partitions_dropped_total',
+  help: 'Month partitions of cdrs the retention dropped.',
+  registers: [registry],
+});
+const retentionRows = new Counter({
+  name: 'cdrex_retention_rows_removed_total',
+  help: 'CDR rows the retention removed (in dropped partitions and by deletes).',
+  registers: [registry],
+});
+const retentionFiles = new Counter({
+  name: 'cdrex_retention_export_files_expired_total',
+  help: 'Export files the retention expired because they held removed rows.',
+  registers: [registry],
+});
+const retentionLockTimeouts = new Counter({
+  name: 'cdrex_retention_lock_timeouts_total',
+  help: 'Tries to detach a month partition that gave up waiting for the lock (CDREX_CDR_RETENTION_LOCK_TIMEOUT_MS); each is retried.',
+  registers: [registry],
+});
+
+/** A retention run's outcome; for a failed run, what it removed before it failed. */
+export function countRetentionRun(
+  outcome: 'completed' | 'failed',
+  removed: { partitions: number; rows: number; export_files: number },
+): void {
+  retentionRuns.inc({ outcome });
+  retentionPartitions.inc(removed.partitions);
+  retentionRows.inc(removed.rows);
+  retentionFiles.inc(removed.export_files);
+}
+
+export function countRetentionLockTimeout(): void {
+  retentionLockTimeouts.inc();
+}
+
 const callbackAttempts = new Counter({
   name: 'cdrex_callback_attempts_total',
   help: 'Callback deliveries tried, by outcome: delivered (2xx), http_error (another status), unreachable (no answer, refused address, timeout).',

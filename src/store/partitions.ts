@@ -96,26 +96,41 @@ export async function monthsBefore(db: pg.Pool | pg.PoolClient, before: Date): P
     .sort((a, b) => a.getTime() - b.getTime());
 }
 
+/** A month's partition could not be detached: every try timed out waiting for its lock. */
+export class PartitionLockError extends Error {
+  constructor(
+    readonly partition: string,
+    readonly attempts: number,
+    lockTimeoutMs: number,
+  ) {
+    super(
+      `Dropping ${partition}: its lock was not granted in ${attempts} tries of ${lockTimeoutMs} ms ` +
+        '(a long query or transaction holds cdrs); nothing was dropped, retry later.',
+    );
+  }
+}
+
 /**
  * Detaches and drops one month's partition through cdrex_drop_month_partition (migration 16, as
  * the owner; it refuses the last three months). The DETACH takes ACCESS EXCLUSIVE on `cdrs`, so
  * each try waits at most `lockTimeoutMs` (SET LOCAL): ingestion is blocked no longer than that,
- * and a try that times out is retried after a pause. False when the month had no partition.
+ * and a try that times out is retried after a pause (`onLockTimeout` hears of each); after
+ * `attempts` tries it gives up with a PartitionLockError, nothing changed. False when the month
+ * had no partition.
  */
 export async function dropMonthPartition(
   pool: pg.Pool,
   month: Date,
-  options: { lockTimeoutMs?: number; attempts?: number } = {},
+  options: { lockTimeoutMs?: number; attempts?: number; onLockTimeout?: (attempt: number) => void } = {},
 ): Promise<boolean> {
   const day = monthStart(month).toISOString().slice(0, 10);
   const attempts = options.attempts ?? 30;
+  const lockTimeoutMs = options.lockTimeoutMs ?? 2000;
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect();
     try {
       await client.query('begin');
-      await client.query("select set_config('lock_timeout', $1::text, true)", [
-        `${options.lockTimeoutMs ?? 2000}ms`,
-      ]);
+      await client.query("select set_config('lock_timeout', $1::text, true)", [`${lockTimeoutMs}ms`]);
       const { rows } = await client.query<{ dropped: boolean }>(
         'select cdrex_drop_month_partition($1::date) as dropped',
         [day],
@@ -128,7 +143,9 @@ export async function dropMonthPartition(
         () => client.release(),
         (rollbackErr: Error) => client.release(rollbackErr),
       );
-      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE || attempt >= attempts) throw err;
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      options.onLockTimeout?.(attempt);
+      if (attempt >= attempts) throw new PartitionLockError(partitionName(month), attempts, lockTimeoutMs);
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }

@@ -350,3 +350,28 @@ test('the CLI audits what it does to accounts: create and rotate-key', async () 
   );
   assert.deepEqual(events[1].detail, { name: 'from-cli' });
 });
+
+test('the CLI audits callback secrets as the admin API does: created, enabled, deleted, by cli', async () => {
+  const account = await server.newAccount('cli-secrets');
+  const id = account.account_id;
+  const secretCli = async (...args: string[]) => {
+    const run = await cdrex(['accounts', 'callback-secret', ...args, '--account', id], env);
+    assert.equal(run.code, 0, run.stderr);
+    return summary(run);
+  };
+  const created = await secretCli('create');
+  const secretId = String(created.id);
+  await secretCli('enable', '--id', secretId);
+  await secretCli('list');
+  await secretCli('delete', '--id', secretId);
+  const events = (await admin('GET', `/audit?account=${id}`)).body.data as Json[];
+  assert.deepEqual(
+    events.map((e) => [e.action, e.actor, e.detail]),
+    [
+      ['callback_secret.deleted', 'cli', { secret_id: secretId }],
+      ['callback_secret.enabled', 'cli', { secret_id: secretId }],
+      ['callback_secret.created', 'cli', { secret_id: secretId }],
+    ],
+  );
+  assert.ok(!JSON.stringify(events).includes(String(created.secret)), 'never the secret');
+});
