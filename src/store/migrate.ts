@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { inTransaction, releaseClient } from './transaction.js';
 import type { Logger } from '../log.js';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -56,16 +57,15 @@ export async function migrate(
     }
     for (const m of migrations) {
       if (done.has(m.version) || m.version > (options.upTo ?? Infinity)) continue;
-      await client.query('begin');
       try {
-        await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [
-          m.version,
-          m.name,
-        ]);
-        await client.query(m.sql);
-        await client.query('commit');
+        await inTransaction(client, async () => {
+          await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [
+            m.version,
+            m.name,
+          ]);
+          await client.query(m.sql);
+        });
       } catch (err) {
-        await client.query('rollback');
         throw new Error(`Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, {
           cause: err,
         });
@@ -75,7 +75,7 @@ export async function migrate(
     }
   } finally {
     await client.query('select pg_advisory_unlock($1::bigint)', [MIGRATE_LOCK_KEY]).catch(() => {});
-    client.release();
+    releaseClient(client);
   }
   return applied;
 }

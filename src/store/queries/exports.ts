@@ -1,5 +1,6 @@
 // Exports and their files.
 import type pg from 'pg';
+import { withTransaction } from '../transaction.js';
 import type { AccountDb, Queryable } from '../account-db.js';
 import type { CdrKind } from './cdrs.js';
 import { enqueueJob } from './jobs.js';
@@ -265,9 +266,7 @@ export async function retryFailedExport(
   id: string,
   maxAttempts?: number,
 ): Promise<{ id: string; account_id: string; job: string }> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return withTransaction(pool, async (client) => {
     const { rows } = await client.query<{ account_id: string; status: ExportStatus }>(
       'select account_id, status from exports where id = $1::uuid for update',
       [id],
@@ -285,14 +284,8 @@ export async function retryFailedExport(
       { export_id: id },
       { accountId: rows[0].account_id, maxAttempts },
     );
-    await client.query('commit');
-    client.release();
     return { id, account_id: rows[0].account_id, job: job! };
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    client.release(err as Error);
-    throw err;
-  }
+  });
 }
 
 export async function markExportFailed(pool: pg.Pool, id: string): Promise<void> {

@@ -2,6 +2,7 @@
 // Every write by a job's holder is fenced on its lease token, so a worker whose lease expired
 // (and whose job another worker took over) can change nothing.
 import type pg from 'pg';
+import { withTransaction } from '../transaction.js';
 
 export interface Job {
   id: string;
@@ -97,24 +98,15 @@ export async function claimJobs(
   pool: pg.Pool,
   options: { tasks: string[]; limit: number; workerId: string; leaseMs: number; exportsPerAccount: number },
 ): Promise<Job[]> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return withTransaction(pool, async (client) => {
     await client.query('select pg_advisory_xact_lock($1::bigint)', [CLAIM_LOCK]);
     const { rows } = await client.query<Job>({
       name: 'claim_jobs',
       text: CLAIM_SQL,
       values: [options.tasks, options.limit, options.workerId, options.exportsPerAccount, options.leaseMs],
     });
-    await client.query('commit');
-    client.release();
     return rows;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    // A client that failed mid-transaction may be broken: the pool discards it.
-    client.release(err as Error);
-    throw err;
-  }
+  });
 }
 
 /** Extends the lease; false when it was lost (expired and taken over, or the job is gone). */
