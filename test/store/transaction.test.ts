@@ -49,7 +49,6 @@ test('a client whose rollback fails is released broken, and fn’s error is the 
   let cause: unknown;
   await assert.rejects(
     withTransaction(pool, async (client) => {
-      client.on('error', () => {}); // the server ends the session; the test expects that
       const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
       // Ends this session from another one and waits until it has gone: fn's next query and
       // the rollback after it both fail.

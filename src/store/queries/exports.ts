@@ -4,6 +4,7 @@ import { withTransaction } from '../transaction.js';
 import type { AccountDb, Queryable } from '../account-db.js';
 import type { CdrKind } from './cdrs.js';
 import { enqueueJob } from './jobs.js';
+import { LOCK, TASK } from '../names.js';
 
 export type ExportDialect = 'exports' | 'cdr_exports';
 export type ExportStatus = 'pending' | 'processing' | 'completed' | 'failed';
@@ -59,9 +60,6 @@ export class PendingExportsLimitError extends Error {
   }
 }
 
-/** Advisory-lock key space of the pending-exports check ('cdrp'); the second key is the account's. */
-const PENDING_LOCK = 0x63647270;
-
 /**
  * Inserts the export and its job in one transaction: no export without a job to run it. With
  * `maxPending`, refuses (PendingExportsLimitError) when the account already has that many
@@ -77,7 +75,7 @@ export async function createExport(
   return db.transaction(async (client) => {
     if (limits.maxPending !== undefined) {
       await client.query('select pg_advisory_xact_lock($1::int, hashtext($2::text))', [
-        PENDING_LOCK,
+        LOCK.pendingExports,
         input.accountId,
       ]);
       const { rows } = await client.query<{ n: number }>(
@@ -108,7 +106,7 @@ export async function createExport(
       ],
     );
     const payload = { export_id: input.id, ...(input.requestId ? { request_id: input.requestId } : {}) };
-    await enqueueJob(client, 'export', payload, { accountId: input.accountId });
+    await enqueueJob(client, TASK.export, payload, { accountId: input.accountId });
     const row = await findExport(client, input.accountId, input.dialect, input.id);
     return row!;
   });
@@ -210,8 +208,8 @@ export async function deleteExport(
     // A running export job loses its fence and removes the file it was writing.
     if (rowCount) {
       await client.query(
-        "delete from jobs where task in ('export', 'callback') and payload->>'export_id' = $1::text",
-        [id],
+        "delete from jobs where task = any($2::text[]) and payload->>'export_id' = $1::text",
+        [id, [TASK.export, TASK.callback]],
       );
     }
     return { found: Boolean(rowCount), fileNames: files.rows.map((r) => r.file_name) };
@@ -277,10 +275,13 @@ export async function retryFailedExport(
         `Export ${id} is ${rows[0].status}, not failed: there is nothing to retry.`,
       );
     await client.query("update exports set status = 'pending' where id = $1::uuid", [id]);
-    await client.query("delete from jobs where task = 'export' and payload->>'export_id' = $1::text", [id]);
+    await client.query("delete from jobs where task = $2::text and payload->>'export_id' = $1::text", [
+      id,
+      TASK.export,
+    ]);
     const job = await enqueueJob(
       client,
-      'export',
+      TASK.export,
       { export_id: id },
       { accountId: rows[0].account_id, maxAttempts },
     );
