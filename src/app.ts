@@ -11,6 +11,7 @@ import rateLimit from '@fastify/rate-limit';
 import type pg from 'pg';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import { TooManyRequestsError } from './errors.js';
 import { didwwApi } from './api/didww/index.js';
 import { freeswitchIngest } from './api/freeswitch.js';
 import { kazooApi } from './api/kazoo/index.js';
@@ -186,7 +187,7 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     if (wait === 0) return;
     reply.header('Retry-After', String(wait));
     const message = `Too many failed authentications from this address; retry in ${wait} s.`;
-    throw Object.assign(new Error(message), { statusCode: 429 });
+    throw new TooManyRequestsError(message);
   });
   app.addHook('onSend', async (req, reply, payload) => {
     reply.header('X-Request-Id', req.id);
@@ -218,8 +219,9 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
       return !QUERY_ROUTE.test(route) && !INGEST_ROUTE.test(route);
     },
     errorResponseBuilder: (_req, ctx) => {
-      const err = new Error(`Rate limit of ${ctx.max} requests per second exceeded; retry in ${ctx.after}.`);
-      return Object.assign(err, { statusCode: 429 });
+      return new TooManyRequestsError(
+        `Rate limit of ${ctx.max} requests per second exceeded; retry in ${ctx.after}.`,
+      );
     },
   });
 

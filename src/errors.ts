@@ -47,6 +47,28 @@ export class DataError extends CdrexError {
   }
 }
 
+/** A request malformed before any field is read: a body that is not JSON, a body cut short, a
+ * field the route does not know. */
+export class BadRequestError extends CdrexError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'bad_request', 400, options);
+  }
+}
+
+/** A body over a byte cap; the client may still be sending it. */
+export class PayloadTooLargeError extends CdrexError {
+  constructor(message: string) {
+    super(message, 'payload_too_large', 413);
+  }
+}
+
+/** A limit on requests (per credential, per account, per address); Retry-After says when. */
+export class TooManyRequestsError extends CdrexError {
+  constructor(message: string) {
+    super(message, 'too_many_requests', 429);
+  }
+}
+
 /** The job's lease was taken over by another worker; the holder must stop and publish nothing. */
 export class LeaseLostError extends CdrexError {
   constructor(jobId: string) {

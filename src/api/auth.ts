@@ -2,6 +2,7 @@
 // view of the store, and nothing else. Every query a handler runs goes through `req.db` or
 // `req.streamDb`, each transaction of which sets the account for row-level security.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { TooManyRequestsError } from '../errors.js';
 import { accountDb, type AccountDb } from '../store/account-db.js';
 import { accountLimits, SLOT_RETRY_AFTER_S } from './long-streams.js';
 
@@ -26,7 +27,7 @@ export function authenticate(req: FastifyRequest, accountId: string, reply?: Fas
     if (!requests.take(reply.raw, accountId)) {
       reply.header('Retry-After', String(SLOT_RETRY_AFTER_S));
       const message = `at most ${requests.perAccount} requests per account at once; retry when one ends`;
-      throw Object.assign(new Error(message), { statusCode: 429 });
+      throw new TooManyRequestsError(message);
     }
   }
   req.accountId = accountId;

@@ -9,9 +9,10 @@ import { Type } from '@sinclair/typebox';
 import { kazooId } from '../formats/kazoo.js';
 import { loadFreeswitchCdr, parseFreeswitchJson } from '../ingest/freeswitch.js';
 import { ingestWindow } from '../ingest/window.js';
-import { RETRY_AFTER_S, storeFailure } from '../store/errors.js';
+import { BadRequestError } from '../errors.js';
 import { findAccountByApiKey } from '../store/queries/accounts.js';
 import { authenticate } from './auth.js';
+import { classify, logAndHint, type ErrorKind } from './errors.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const BASE64_FORM = 'application/x-www-form-base64-encoded';
@@ -27,14 +28,23 @@ function basicAuth(header: string | undefined): { user: string; password: string
 /** The CDR JSON inside a form body: `cdr=<url-encoded JSON>` or `cdr=<base64 JSON>`. */
 function formCdr(body: string, base64: boolean): unknown {
   const field = new URLSearchParams(body).get('cdr') ?? (base64 ? body.replace(/^cdr=/, '') : null);
-  if (field === null) throw Object.assign(new Error('The form has no cdr field.'), { statusCode: 400 });
+  if (field === null) throw new BadRequestError('The form has no cdr field.');
   const json = base64 ? Buffer.from(field.replace(/ /g, '+'), 'base64').toString('utf8') : field;
   try {
     return parseFreeswitchJson(json);
   } catch {
-    throw Object.assign(new Error('The cdr field is not valid JSON.'), { statusCode: 400 });
+    throw new BadRequestError('The cdr field is not valid JSON.');
   }
 }
+
+/** Where the switch's error says something else than classify's message. */
+const FREESWITCH_MESSAGES: Partial<Record<ErrorKind, string>> = {
+  timeout: 'store unavailable; retry later',
+  unavailable: 'store unavailable; retry later',
+  bad_input: 'a value in the CDR is not valid',
+  unsupported_media_type: `Post the CDR as one of: application/json, ${FORM} (cdr=…), ${BASE64_FORM}.`,
+  internal: 'internal error',
+};
 
 export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
   const { pool, config } = app.store;
@@ -44,7 +54,7 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
     try {
       done(null, parseFreeswitchJson(body as string));
     } catch {
-      done(Object.assign(new Error('The body is not valid JSON.'), { statusCode: 400 }), undefined);
+      done(new BadRequestError('The body is not valid JSON.'), undefined);
     }
   });
   app.addContentTypeParser([FORM, BASE64_FORM], { parseAs: 'string' }, (req, body, done) => {
@@ -66,19 +76,11 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
     authenticate(req, accountId);
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+  app.setErrorHandler((err, req, reply) => {
+    const c = classify(err);
     // The store cannot keep up or is gone: 503 with Retry-After, and the switch retries later.
-    const failure = storeFailure(err);
-    if (failure === 'timeout' || failure === 'unavailable') {
-      req.log.warn({ err }, 'freeswitch ingest: store unavailable');
-      return fail(reply.header('Retry-After', String(RETRY_AFTER_S)), 503, 'store unavailable; retry later');
-    }
-    if (failure === 'bad_input') return fail(reply, 400, 'a value in the CDR is not valid');
-    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
-    if (status === 415)
-      return fail(reply, 415, `Post the CDR as one of: application/json, ${FORM} (cdr=…), ${BASE64_FORM}.`);
-    if (status === 500) req.log.error({ err }, 'freeswitch ingest failed');
-    return fail(reply, status, status === 500 ? 'internal error' : err.message);
+    logAndHint(req, reply, c, err);
+    return fail(reply, c.status, FREESWITCH_MESSAGES[c.kind] ?? c.message);
   });
 
   const body = Type.Object({}, { additionalProperties: true });

@@ -8,6 +8,7 @@ import { parse as parseCsv } from 'csv-parse';
 import { parser } from 'stream-json';
 import { pick } from 'stream-json/filters/pick.js';
 import { streamArray } from 'stream-json/streamers/stream-array.js';
+import { BadRequestError, CdrexError, PayloadTooLargeError } from '../errors.js';
 
 export const STREAMED_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv'];
 export const JSON_TYPE = 'application/json';
@@ -15,13 +16,11 @@ export const JSON_TYPE = 'application/json';
 /** The body ended before its end: the client went away (or its stream failed). A 400, so it is
  * neither taken for the store's failure (its ECONNRESET) nor for bad JSON, and nobody is paged. */
 const cutShort = (cause?: unknown) =>
-  Object.assign(new Error(`The body was cut short (${(cause as Error | undefined)?.message ?? 'closed'}).`), {
-    statusCode: 400,
+  new BadRequestError(`The body was cut short (${(cause as Error | undefined)?.message ?? 'closed'}).`, {
     cause,
   });
 
-const badJson = (detail: string) =>
-  Object.assign(new Error(`The body is not valid JSON: ${detail}`), { statusCode: 400 });
+const badJson = (detail: string) => new BadRequestError(`The body is not valid JSON: ${detail}`);
 
 /** Fails the stream with a 413 once more than `limit` bytes came in. A body that ends early (the
  * client went away: its request is destroyed without an error event, so `pipe()` would leave the
@@ -32,7 +31,7 @@ function capped(body: Readable, limit: number): Readable {
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
       if (seen > limit) {
-        done(Object.assign(new Error(`The upload is larger than ${limit} bytes.`), { statusCode: 413 }));
+        done(new PayloadTooLargeError(`The upload is larger than ${limit} bytes.`));
       } else done(null, chunk);
     },
   });
@@ -121,7 +120,7 @@ async function* jsonBody(body: Readable): AsyncGenerator<unknown> {
       for await (const { value } of elements) yield value;
     } catch (err) {
       // Over the byte cap is a 413, not a parse error.
-      throw (err as { statusCode?: number }).statusCode ? err : badJson((err as Error).message);
+      throw err instanceof CdrexError ? err : badJson((err as Error).message);
     }
     return;
   }
@@ -132,11 +131,8 @@ async function* jsonBody(body: Readable): AsyncGenerator<unknown> {
   for await (const c of rest) {
     size += (c as Buffer).length;
     if (size > WHOLE_JSON_LIMIT)
-      throw Object.assign(
-        new Error(
-          `A JSON upload larger than ${WHOLE_JSON_LIMIT} bytes must start with "[" or {"data":[ (or be NDJSON), so that it can be streamed.`,
-        ),
-        { statusCode: 413 },
+      throw new PayloadTooLargeError(
+        `A JSON upload larger than ${WHOLE_JSON_LIMIT} bytes must start with "[" or {"data":[ (or be NDJSON), so that it can be streamed.`,
       );
     parts.push(c as Buffer);
   }

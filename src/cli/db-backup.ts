@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { BackupError, DumpFileError, dumpStore, restoreStore, sampleKeyCiphertext } from '../store/backup.js';
 import { createPool, openStore } from '../store/db.js';
 import { attachEmbedded } from '../store/embedded.js';
+import { releaseClient } from '../store/transaction.js';
 import { EXIT_DATA, EXIT_OK, printError, printSummary, progress, UsageError } from './output.js';
 import { requireExistingStore } from './store-check.js';
 
@@ -56,7 +57,7 @@ export async function dumpCommand(argv: string[], config: Config, log: Logger): 
       printSummary({ dumped: result.file, ...result, file: undefined });
       return EXIT_OK;
     } finally {
-      client.release();
+      releaseClient(client);
     }
   } catch (err) {
     return reported(err, file);

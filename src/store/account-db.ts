@@ -3,19 +3,25 @@
 // no other, whatever the SQL after it says (docs/security.md). This module is the one place that
 // sets it.
 import type pg from 'pg';
+import { withTransaction } from './transaction.js';
 
 const ACCOUNT_ID = /^[0-9a-f]{32}$/;
 
 export class AccountIdError extends Error {}
 
 /**
- * Opens the transaction and sets the account in one round trip. The id is checked against the
- * account-id pattern first, so the literal below can only ever be 32 hex digits: the one value
- * the SQL-text lint (test/store/sql-text-lint.test.ts) lets into SQL text.
+ * The statement that opens the transaction and sets the account in one round trip. The id is
+ * checked against the account-id pattern first, so the literal below can only ever be 32 hex
+ * digits: the one value the SQL-text lint (test/security/sql-text-lint.test.ts) lets into SQL text.
  */
-export async function setAccount(client: pg.ClientBase, accountId: string): Promise<void> {
+function beginAs(accountId: string): string {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
-  await client.query(`begin; set local cdrex.account = '${accountId}'`);
+  return `begin; set local cdrex.account = '${accountId}'`;
+}
+
+/** Opens the transaction on `client` with the account set. */
+export async function setAccount(client: pg.ClientBase, accountId: string): Promise<void> {
+  await client.query(beginAs(accountId));
 }
 
 /** What callers of an account's data use: pg.Pool's query(), one transaction per call. */
@@ -35,46 +41,10 @@ export interface AccountDb extends Queryable {
   stream(): Promise<{ client: pg.PoolClient; done(err?: Error): void }>;
 }
 
-/** A database connection that failed mid-transaction must not go back to the pool. */
-async function finish(client: pg.PoolClient, err: unknown): Promise<void> {
-  if (err === undefined) {
-    client.release();
-    return;
-  }
-  try {
-    await client.query('rollback');
-    client.release();
-  } catch (rollbackErr) {
-    client.release(rollbackErr as Error);
-  }
-}
-
-/** Runs fn between `open` (which begins the transaction) and COMMIT; rolls back on a throw. */
-async function inTransaction<T>(
-  pool: pg.Pool,
-  open: (client: pg.PoolClient) => Promise<unknown>,
-  fn: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  let failure: unknown;
-  try {
-    await open(client);
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    failure = err ?? new Error('transaction failed');
-    throw err;
-  } finally {
-    await finish(client, failure);
-  }
-}
-
 /** The account's view of the store through `pool` (a cdrex_app pool). */
 export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
-  if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
-  const transaction = <T>(fn: (client: pg.PoolClient) => Promise<T>) =>
-    inTransaction(pool, (client) => setAccount(client, accountId), fn);
+  const begin = beginAs(accountId);
+  const transaction = <T>(fn: (client: pg.PoolClient) => Promise<T>) => withTransaction(pool, fn, begin);
   const query = ((config: unknown, values?: unknown) =>
     transaction((client) => client.query(config as string, values as unknown[]))) as pg.Pool['query'];
   return {
@@ -115,7 +85,5 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
   };
 }
 
-/** A transaction on an unscoped pool (the worker's), released broken when it failed. */
-export function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  return inTransaction(pool, (client) => client.query('begin'), fn);
-}
+// Kept for src/export/export-task.ts, which imports it from here (see src/store/transaction.ts).
+export { withTransaction };

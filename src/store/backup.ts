@@ -9,6 +9,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type pg from 'pg';
+import { inTransaction, releaseClient, withTransaction } from './transaction.js';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import {
   countLines,
@@ -153,49 +154,51 @@ export async function dumpStore(client: pg.ClientBase, file: string, options: Du
   const gzip = zlib.createGzip({ level: 6 });
   const written = pipeline(gzip, fs.createWriteStream(tmp, { mode: 0o600 }));
   written.catch(() => {}); // awaited below; an early failure must not go unhandled meanwhile
-  let inTransaction = false;
   try {
     const reader = await mayReadEveryRow(client);
     if (!reader.ok) throw errors.rowSecurity(reader.role, 'Dump');
-    await client.query('begin isolation level repeatable read read only');
-    inTransaction = true;
-    for (const setting of SESSION_SETTINGS) await client.query(setting);
-    // The first query takes the snapshot; sequences are read after it, so no row it shows has
-    // an id above the value saved.
-    const version = await schemaVersion(client);
-    if (version === 0) throw errors.notAStore();
-    const { rows: found } = await client.query<TablePlan>(TABLES_SQL);
-    const tables = dependencyOrder(found);
-    const header: DumpHeader = {
-      format: FORMAT,
-      format_version: FORMAT_VERSION,
-      schema_version: version,
-      postgres: (await client.query<{ v: string }>(`select current_setting('server_version') as v`)).rows[0]
-        .v,
-      created_at: new Date().toISOString(),
-      tables: tables.map((t) => t.name),
-      partitions: await monthPartitions(client),
-      sequences: await sequences(client),
-    };
-    await write(gzip, jsonLine(header));
-    let total = 0;
-    for (const t of tables) {
-      await write(gzip, jsonLine({ table: t.name, columns: t.columns }));
-      let rows = 0;
-      const copy = client.query(copyTo(t.copyOut));
-      for await (const chunk of copy as AsyncIterable<Buffer>) {
-        rows += countLines(chunk);
-        options.onProgress?.(t.name, rows, false);
-        await write(gzip, chunk);
-      }
-      options.onProgress?.(t.name, rows, true);
-      await write(gzip, TABLE_END);
-      await write(gzip, jsonLine({ table: t.name, rows }));
-      total += rows;
-    }
-    await write(gzip, jsonLine({ end: true, tables: tables.length, rows: total }));
-    await client.query('commit');
-    inTransaction = false;
+    const { version, tables, total } = await inTransaction(
+      client,
+      async () => {
+        for (const setting of SESSION_SETTINGS) await client.query(setting);
+        // The first query takes the snapshot; sequences are read after it, so no row it shows has
+        // an id above the value saved.
+        const version = await schemaVersion(client);
+        if (version === 0) throw errors.notAStore();
+        const { rows: found } = await client.query<TablePlan>(TABLES_SQL);
+        const tables = dependencyOrder(found);
+        const header: DumpHeader = {
+          format: FORMAT,
+          format_version: FORMAT_VERSION,
+          schema_version: version,
+          postgres: (await client.query<{ v: string }>(`select current_setting('server_version') as v`))
+            .rows[0].v,
+          created_at: new Date().toISOString(),
+          tables: tables.map((t) => t.name),
+          partitions: await monthPartitions(client),
+          sequences: await sequences(client),
+        };
+        await write(gzip, jsonLine(header));
+        let total = 0;
+        for (const t of tables) {
+          await write(gzip, jsonLine({ table: t.name, columns: t.columns }));
+          let rows = 0;
+          const copy = client.query(copyTo(t.copyOut));
+          for await (const chunk of copy as AsyncIterable<Buffer>) {
+            rows += countLines(chunk);
+            options.onProgress?.(t.name, rows, false);
+            await write(gzip, chunk);
+          }
+          options.onProgress?.(t.name, rows, true);
+          await write(gzip, TABLE_END);
+          await write(gzip, jsonLine({ table: t.name, rows }));
+          total += rows;
+        }
+        await write(gzip, jsonLine({ end: true, tables: tables.length, rows: total }));
+        return { version, tables, total };
+      },
+      'begin isolation level repeatable read read only',
+    );
     gzip.end();
     await written;
     const size = await syncFile(tmp);
@@ -203,7 +206,6 @@ export async function dumpStore(client: pg.ClientBase, file: string, options: Du
     await syncDirectory(path.dirname(file));
     return { file, schema_version: version, tables: tables.length, rows: total, bytes: size };
   } catch (err) {
-    if (inTransaction) await client.query('rollback').catch(() => {});
     gzip.destroy();
     await written.catch(() => {});
     await fs.promises.rm(tmp, { force: true });
@@ -389,56 +391,48 @@ async function loadInTransaction(
   const client = await pool.connect();
   const events = dumpEvents(file);
   try {
-    await client.query('begin');
-    for (const setting of SESSION_SETTINGS) await client.query(setting);
-    // Nobody else may write between the emptiness check and the commit.
-    const filled = await tablesWithRows(client);
-    if (filled.length > 0) throw errors.notEmpty(filled);
-    let header: DumpHeader | undefined;
-    for (;;) {
-      const next = await events.next();
-      if (next.done) throw new DumpFileError('The dump is cut short.');
-      const event = next.value;
-      if (event.kind === 'header') header = event.header;
-      else if (event.kind === 'table') {
-        const sql = await copyInStatement(client, event.table.table, event.table.columns);
-        const name = event.table.table;
-        options.onProgress?.(name, 0, false);
-        const end = await loadRows(client, sql, events, (rows) => options.onProgress?.(name, rows, false));
-        if (end.kind === 'table-end') options.onProgress?.(end.table, end.rows, true);
-      } else if (event.kind === 'end') {
-        for (const seq of header!.sequences) {
-          if (seq.last_value === null) continue;
-          await client.query(
-            `select setval(format('%I.%I', current_schema(), $1::text)::regclass, $2::bigint, true)`,
-            [seq.name, seq.last_value],
-          );
+    return await inTransaction(client, async () => {
+      for (const setting of SESSION_SETTINGS) await client.query(setting);
+      // Nobody else may write between the emptiness check and the commit.
+      const filled = await tablesWithRows(client);
+      if (filled.length > 0) throw errors.notEmpty(filled);
+      let header: DumpHeader | undefined;
+      for (;;) {
+        const next = await events.next();
+        if (next.done) throw new DumpFileError('The dump is cut short.');
+        const event = next.value;
+        if (event.kind === 'header') header = event.header;
+        else if (event.kind === 'table') {
+          const sql = await copyInStatement(client, event.table.table, event.table.columns);
+          const name = event.table.table;
+          options.onProgress?.(name, 0, false);
+          const end = await loadRows(client, sql, events, (rows) => options.onProgress?.(name, rows, false));
+          if (end.kind === 'table-end') options.onProgress?.(end.table, end.rows, true);
+        } else if (event.kind === 'end') {
+          for (const seq of header!.sequences) {
+            if (seq.last_value === null) continue;
+            await client.query(
+              `select setval(format('%I.%I', current_schema(), $1::text)::regclass, $2::bigint, true)`,
+              [seq.name, seq.last_value],
+            );
+          }
+          return { tables: event.tables, rows: event.rows };
         }
-        await client.query('commit');
-        return { tables: event.tables, rows: event.rows };
       }
-    }
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
+    });
   } finally {
     await events.return(undefined).catch(() => {});
-    client.release();
+    releaseClient(client);
   }
 }
 
 /** One API key ciphertext of the restored store, to tell whether this master key opens it. */
 export async function sampleKeyCiphertext(pool: pg.Pool): Promise<Buffer | undefined> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return withTransaction(pool, async (client) => {
     await client.query('set local row_security = off');
     const { rows } = await client.query<{ c: Buffer }>(
       'select key_ciphertext as c from api_keys order by account_id limit 1',
     );
-    await client.query('commit');
     return rows[0]?.c;
-  } finally {
-    client.release();
-  }
+  });
 }

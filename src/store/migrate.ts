@@ -5,10 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { LOCK } from './names.js';
+import { inTransaction, releaseClient } from './transaction.js';
 import type { Logger } from '../log.js';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
-const MIGRATE_LOCK_KEY = 0x6364_7278; // "cdrx"
 
 export interface Migration {
   version: number;
@@ -39,7 +40,7 @@ export async function migrate(
   const client = await pool.connect();
   const applied: number[] = [];
   try {
-    await client.query('select pg_advisory_lock($1::bigint)', [MIGRATE_LOCK_KEY]);
+    await client.query('select pg_advisory_lock($1::bigint)', [LOCK.migrate]);
     await client.query(`create table if not exists schema_migrations (
       version integer primary key,
       name text not null,
@@ -56,16 +57,15 @@ export async function migrate(
     }
     for (const m of migrations) {
       if (done.has(m.version) || m.version > (options.upTo ?? Infinity)) continue;
-      await client.query('begin');
       try {
-        await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [
-          m.version,
-          m.name,
-        ]);
-        await client.query(m.sql);
-        await client.query('commit');
+        await inTransaction(client, async () => {
+          await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [
+            m.version,
+            m.name,
+          ]);
+          await client.query(m.sql);
+        });
       } catch (err) {
-        await client.query('rollback');
         throw new Error(`Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, {
           cause: err,
         });
@@ -74,8 +74,8 @@ export async function migrate(
       log?.info({ migration: m.version, migrationName: m.name }, 'migration applied');
     }
   } finally {
-    await client.query('select pg_advisory_unlock($1::bigint)', [MIGRATE_LOCK_KEY]).catch(() => {});
-    client.release();
+    await client.query('select pg_advisory_unlock($1::bigint)', [LOCK.migrate]).catch(() => {});
+    releaseClient(client);
   }
   return applied;
 }

@@ -5,6 +5,7 @@
 // table and ATTACHes it, which only needs SHARE UPDATE EXCLUSIVE on the parent; a short
 // lock_timeout with retries here keeps a load from queueing behind a long reader.
 import type pg from 'pg';
+import { withTransaction } from './transaction.js';
 
 const LOCK_NOT_AVAILABLE = '55P03';
 
@@ -127,22 +128,16 @@ export async function dropMonthPartition(
   const attempts = options.attempts ?? 30;
   const lockTimeoutMs = options.lockTimeoutMs ?? 2000;
   for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect();
     try {
-      await client.query('begin');
-      await client.query("select set_config('lock_timeout', $1::text, true)", [`${lockTimeoutMs}ms`]);
-      const { rows } = await client.query<{ dropped: boolean }>(
-        'select cdrex_drop_month_partition($1::date) as dropped',
-        [day],
-      );
-      await client.query('commit');
-      client.release();
-      return rows[0].dropped;
+      return await withTransaction(pool, async (client) => {
+        await client.query("select set_config('lock_timeout', $1::text, true)", [`${lockTimeoutMs}ms`]);
+        const { rows } = await client.query<{ dropped: boolean }>(
+          'select cdrex_drop_month_partition($1::date) as dropped',
+          [day],
+        );
+        return rows[0].dropped;
+      });
     } catch (err) {
-      await client.query('rollback').then(
-        () => client.release(),
-        (rollbackErr: Error) => client.release(rollbackErr),
-      );
       if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
       options.onLockTimeout?.(attempt);
       if (attempt >= attempts) throw new PartitionLockError(partitionName(month), attempts, lockTimeoutMs);

@@ -2,6 +2,7 @@
 // change is audited with the operator token's name and the client's address.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { BadRequestError } from '../../errors.js';
 import {
   createAccount,
   createCallbackSecret,
@@ -36,9 +37,7 @@ function onlyFields(...known: string[]) {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
     const unknown = Object.keys(body).filter((k) => !known.includes(k));
     if (unknown.length)
-      throw Object.assign(new Error(`Unknown field ${unknown.join(', ')}; use ${known.join(', ')}.`), {
-        statusCode: 400,
-      });
+      throw new BadRequestError(`Unknown field ${unknown.join(', ')}; use ${known.join(', ')}.`);
   };
 }
 

@@ -1,9 +1,10 @@
 // The DIDWW API v3 dialect (`/v3`): its own auth, media-type rules, version header, error and
 // not-found handlers. It translates requests and responses; the export service does the work.
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequestError, ValidationError } from '../../errors.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
-import { hasNulByte, RETRY_AFTER_S, storeFailure } from '../../store/errors.js';
+import { hasNulByte } from '../../store/errors.js';
+import { classify, logAndHint, type ErrorKind } from '../errors.js';
 import { errorDocument, JSON_API, sendError, UNAUTHORIZED, validationDocument } from './json-api.js';
 import { notAcceptable, requestedVersion, unsupportedMediaType } from './negotiation.js';
 import { exportRoutes } from './routes.js';
@@ -21,6 +22,28 @@ declare module 'fastify' {
   }
 }
 
+/** A JSON:API error's title, by kind. */
+const TITLES: Record<ErrorKind, string> = {
+  validation: 'Unprocessable Entity', // not used: validation errors have a document of their own
+  not_found: 'Record not found',
+  schema: 'Bad Request',
+  bad_input: 'Bad Request',
+  // DIDWW documents no 504: a query timeout is a 503 as well, with its own detail.
+  timeout: 'Service Unavailable',
+  unavailable: 'Service Unavailable',
+  too_many_requests: 'Too Many Requests',
+  payload_too_large: 'Payload Too Large',
+  unsupported_media_type: 'Unsupported Media Type',
+  client: 'Bad Request',
+  internal: 'Internal Server Error',
+};
+
+/** Where the DIDWW detail says more than classify's message. */
+const DETAILS: Partial<Record<ErrorKind, string>> = {
+  timeout: 'The CDR store took too long to answer; retry shortly.',
+  unavailable: 'The CDR store is not reachable; retry shortly.',
+};
+
 function isDownload(req: FastifyRequest): boolean {
   return req.routeOptions.config?.download === true;
 }
@@ -31,9 +54,7 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     try {
       done(null, body === '' ? {} : JSON.parse(body as string));
     } catch {
-      const err = new Error('The request body is not valid JSON.') as FastifyError;
-      err.statusCode = 400;
-      done(err, undefined);
+      done(new BadRequestError('The request body is not valid JSON.'), undefined);
     }
   });
 
@@ -99,39 +120,13 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     );
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (isDownload(req) && (err instanceof NotFoundError || err.statusCode === 404))
-      return reply.code(404).send();
+  app.setErrorHandler((err, req, reply) => {
+    const c = classify(err);
+    logAndHint(req, reply, c, err);
+    // A missing file is a 404 without a body, whatever said so.
+    if (isDownload(req) && c.status === 404) return reply.code(404).send();
     if (err instanceof ValidationError) return sendError(reply, 422, validationDocument(err.problems));
-    if (err instanceof NotFoundError)
-      return sendError(reply, 404, errorDocument(404, 'Record not found', err.message));
-    if (err.validation) return sendError(reply, 400, errorDocument(400, 'Bad Request', err.message));
-    const failure = storeFailure(err);
-    if (failure === 'bad_input')
-      return sendError(reply, 400, errorDocument(400, 'Bad Request', 'A value in the request is not valid.'));
-    if (failure) {
-      // DIDWW documents no 504: a query timeout is a 503 as well, with its own detail.
-      req.log.warn({ err }, 'store unavailable');
-      const detail =
-        failure === 'timeout'
-          ? 'The CDR store took too long to answer; retry shortly.'
-          : 'The CDR store is not reachable; retry shortly.';
-      reply.header('Retry-After', String(RETRY_AFTER_S));
-      return sendError(reply, 503, errorDocument(503, 'Service Unavailable', detail));
-    }
-    const status = err.statusCode ?? (err instanceof CdrexError ? err.statusCode : 500);
-    if (status === 429) return sendError(reply, 429, errorDocument(429, 'Too Many Requests', err.message));
-    if (status >= 400 && status < 500) {
-      const title =
-        status === 413 ? 'Payload Too Large' : status === 415 ? 'Unsupported Media Type' : 'Bad Request';
-      return sendError(reply, status, errorDocument(status, title, err.message));
-    }
-    req.log.error({ err }, 'request failed');
-    return sendError(
-      reply,
-      500,
-      errorDocument(500, 'Internal Server Error', 'Something went wrong on our side.'),
-    );
+    return sendError(reply, c.status, errorDocument(c.status, TITLES[c.kind], DETAILS[c.kind] ?? c.message));
   });
 
   await app.register(exportRoutes, { dialect: 'exports' });

@@ -4,6 +4,7 @@
 // for every `-d` unless told otherwise, is read as JSON when it is JSON, else as form fields.
 // So a Kazoo client's `curl -X PUT …/api_auth -d '{"data":…}'` works here as it works on Kazoo.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequestError } from '../../errors.js';
 import { JSON_TYPE, STREAMED_TYPES } from '../upload-body.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -14,8 +15,7 @@ export const BODY_TYPES = [JSON_TYPE, ...JSON_ALIASES];
 /** What a CDR upload accepts. */
 export const UPLOAD_BODY_TYPES = [JSON_TYPE, ...STREAMED_TYPES, ...JSON_ALIASES];
 
-const badJson = () =>
-  Object.assign(new Error('The request body is not valid JSON.'), { statusCode: 400 }) as FastifyError;
+const badJson = () => new BadRequestError('The request body is not valid JSON.');
 
 /** A form body: JSON when it parses as JSON (curl's `-d '{…}'`), else its fields, flat, as Kazoo
  * makes an object of them. */

@@ -1,8 +1,9 @@
 // The Kazoo dialect (`/v1` and `/v2`): token auth, the Kazoo envelope for every answer and error,
 // and the CDR routes. Translation only; the search service and loaders do the work.
-import type { FastifyError, FastifyInstance } from 'fastify';
-import { CdrexError, NotFoundError, ValidationError } from '../../errors.js';
-import { hasNulByte, RETRY_AFTER_S, storeFailure } from '../../store/errors.js';
+import type { FastifyInstance } from 'fastify';
+import type { ValidationError } from '../../errors.js';
+import { hasNulByte } from '../../store/errors.js';
+import { classify, logAndHint } from '../errors.js';
 import { findCredential } from '../../store/queries/tokens.js';
 import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.js';
 import { KazooValidationError } from './list-params.js';
@@ -55,46 +56,46 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
   });
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
+  app.setErrorHandler((err, req, reply) => {
     if (err instanceof KazooValidationError) return sendKazooError(req, reply, 400, err.message, err.data);
-    if (err instanceof ValidationError) {
-      const data = Object.fromEntries(err.problems.map((p) => [p.field, { invalid: { message: p.title } }]));
-      return sendKazooError(req, reply, 400, 'validation error', data);
-    }
-    if (err instanceof NotFoundError)
-      return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
-    if (err.validation) return sendKazooError(req, reply, 400, 'invalid request', { message: err.message });
-    const failure = storeFailure(err);
-    if (failure === 'bad_input')
-      return sendKazooError(req, reply, 400, 'invalid request', {
-        message: 'a value in the request is not valid',
-      });
-    if (failure) {
-      req.log.warn({ err }, failure === 'timeout' ? 'query timed out' : 'store unavailable');
-      reply.header('Retry-After', String(RETRY_AFTER_S));
-      if (failure === 'timeout')
+    const c = classify(err);
+    logAndHint(req, reply, c, err);
+    switch (c.kind) {
+      case 'validation': {
+        const problems = (err as ValidationError).problems;
+        const data = Object.fromEntries(problems.map((p) => [p.field, { invalid: { message: p.title } }]));
+        return sendKazooError(req, reply, 400, 'validation error', data);
+      }
+      case 'not_found':
+        return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
+      case 'bad_input':
+        return sendKazooError(req, reply, 400, 'invalid request', {
+          message: 'a value in the request is not valid',
+        });
+      case 'timeout':
         return sendKazooError(req, reply, 504, 'timeout', { message: 'the query took too long' });
-      return sendKazooError(req, reply, 503, 'datastore_unreachable', {
-        message: 'the CDR store is not reachable',
-      });
+      case 'unavailable':
+        return sendKazooError(req, reply, 503, 'datastore_unreachable', {
+          message: 'the CDR store is not reachable',
+        });
+      case 'unsupported_media_type':
+        return sendKazooError(req, reply, 415, 'unsupported_media_type', {
+          message: unsupportedTypeMessage(req),
+        });
+      case 'payload_too_large':
+        // The client may still be sending: close the connection rather than read the rest.
+        reply.header('connection', 'close');
+        return sendKazooError(req, reply, 413, 'request_too_large', { message: c.message });
+      case 'too_many_requests':
+        return sendKazooError(req, reply, 429, 'too_many_requests', { message: c.message });
+      case 'schema':
+      case 'client':
+        return sendKazooError(req, reply, c.status, 'invalid request', { message: c.message });
+      case 'internal':
+        return sendKazooError(req, reply, 500, 'internal_server_error', {
+          message: 'something went wrong on our side',
+        });
     }
-    const status = err.statusCode ?? (err instanceof CdrexError ? err.statusCode : 500);
-    if (status === 415)
-      return sendKazooError(req, reply, 415, 'unsupported_media_type', {
-        message: unsupportedTypeMessage(req),
-      });
-    if (status === 413) {
-      // The client may still be sending: close the connection rather than read the rest.
-      reply.header('connection', 'close');
-      return sendKazooError(req, reply, 413, 'request_too_large', { message: err.message });
-    }
-    if (status === 429) return sendKazooError(req, reply, 429, 'too_many_requests', { message: err.message });
-    if (status >= 400 && status < 500)
-      return sendKazooError(req, reply, status, 'invalid request', { message: err.message });
-    req.log.error({ err }, 'request failed');
-    return sendKazooError(req, reply, 500, 'internal_server_error', {
-      message: 'something went wrong on our side',
-    });
   });
 
   await app.register(kazooRoutes);

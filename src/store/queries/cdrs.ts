@@ -1,5 +1,6 @@
 // Statements over the `cdrs` table shared by the importers.
 import type pg from 'pg';
+import { inTransaction } from '../transaction.js';
 
 export type CdrKind = 'cdr_in' | 'cdr_out';
 export const CDR_KINDS: CdrKind[] = ['cdr_in', 'cdr_out'];
@@ -24,13 +25,11 @@ export async function insertDeduplicated(
         and time_start between $3::timestamptz and $4::timestamptz limit 1`,
     [span.accountId, span.kind ?? null, span.first, span.last],
   );
-  await client.query('begin');
-  try {
+  return inTransaction(client, async () => {
     if (overlap.rowCount === 0) {
       await client.query('savepoint plain_insert');
       try {
         const result = await client.query(insertSql(''), params);
-        await client.query('commit');
         return result.rowCount ?? 0;
       } catch (err) {
         if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
@@ -38,10 +37,6 @@ export async function insertDeduplicated(
       }
     }
     const result = await client.query(insertSql('on conflict do nothing'), params);
-    await client.query('commit');
     return result.rowCount ?? 0;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  }
+  });
 }

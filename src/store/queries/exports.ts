@@ -1,8 +1,10 @@
 // Exports and their files.
 import type pg from 'pg';
+import { withTransaction } from '../transaction.js';
 import type { AccountDb, Queryable } from '../account-db.js';
 import type { CdrKind } from './cdrs.js';
 import { enqueueJob } from './jobs.js';
+import { LOCK, TASK } from '../names.js';
 
 export type ExportDialect = 'exports' | 'cdr_exports';
 export type ExportStatus = 'pending' | 'processing' | 'completed' | 'failed';
@@ -58,9 +60,6 @@ export class PendingExportsLimitError extends Error {
   }
 }
 
-/** Advisory-lock key space of the pending-exports check ('cdrp'); the second key is the account's. */
-const PENDING_LOCK = 0x63647270;
-
 /**
  * Inserts the export and its job in one transaction: no export without a job to run it. With
  * `maxPending`, refuses (PendingExportsLimitError) when the account already has that many
@@ -76,7 +75,7 @@ export async function createExport(
   return db.transaction(async (client) => {
     if (limits.maxPending !== undefined) {
       await client.query('select pg_advisory_xact_lock($1::int, hashtext($2::text))', [
-        PENDING_LOCK,
+        LOCK.pendingExports,
         input.accountId,
       ]);
       const { rows } = await client.query<{ n: number }>(
@@ -107,7 +106,7 @@ export async function createExport(
       ],
     );
     const payload = { export_id: input.id, ...(input.requestId ? { request_id: input.requestId } : {}) };
-    await enqueueJob(client, 'export', payload, { accountId: input.accountId });
+    await enqueueJob(client, TASK.export, payload, { accountId: input.accountId });
     const row = await findExport(client, input.accountId, input.dialect, input.id);
     return row!;
   });
@@ -209,8 +208,8 @@ export async function deleteExport(
     // A running export job loses its fence and removes the file it was writing.
     if (rowCount) {
       await client.query(
-        "delete from jobs where task in ('export', 'callback') and payload->>'export_id' = $1::text",
-        [id],
+        "delete from jobs where task = any($2::text[]) and payload->>'export_id' = $1::text",
+        [id, [TASK.export, TASK.callback]],
       );
     }
     return { found: Boolean(rowCount), fileNames: files.rows.map((r) => r.file_name) };
@@ -265,9 +264,7 @@ export async function retryFailedExport(
   id: string,
   maxAttempts?: number,
 ): Promise<{ id: string; account_id: string; job: string }> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return withTransaction(pool, async (client) => {
     const { rows } = await client.query<{ account_id: string; status: ExportStatus }>(
       'select account_id, status from exports where id = $1::uuid for update',
       [id],
@@ -278,21 +275,18 @@ export async function retryFailedExport(
         `Export ${id} is ${rows[0].status}, not failed: there is nothing to retry.`,
       );
     await client.query("update exports set status = 'pending' where id = $1::uuid", [id]);
-    await client.query("delete from jobs where task = 'export' and payload->>'export_id' = $1::text", [id]);
+    await client.query("delete from jobs where task = $2::text and payload->>'export_id' = $1::text", [
+      id,
+      TASK.export,
+    ]);
     const job = await enqueueJob(
       client,
-      'export',
+      TASK.export,
       { export_id: id },
       { accountId: rows[0].account_id, maxAttempts },
     );
-    await client.query('commit');
-    client.release();
     return { id, account_id: rows[0].account_id, job: job! };
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    client.release(err as Error);
-    throw err;
-  }
+  });
 }
 
 export async function markExportFailed(pool: pg.Pool, id: string): Promise<void> {

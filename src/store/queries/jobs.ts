@@ -2,6 +2,8 @@
 // Every write by a job's holder is fenced on its lease token, so a worker whose lease expired
 // (and whose job another worker took over) can change nothing.
 import type pg from 'pg';
+import { LOCK, TASK } from '../names.js';
+import { withTransaction } from '../transaction.js';
 
 export interface Job {
   id: string;
@@ -60,7 +62,7 @@ export async function enqueueJob(
 const CLAIM_SQL = `
 with running as (
   select account_id, count(*) as n from jobs
-   where task = 'export' and account_id is not null and locked_until >= now()
+   where task = $6::text and account_id is not null and locked_until >= now()
    group by account_id
 ), due as (
   select id, task, account_id, run_at,
@@ -73,9 +75,9 @@ with running as (
 ), candidates as (
   select j.id from jobs j
     join due d on d.id = j.id
-    left join running r on r.account_id = d.account_id and d.task = 'export'
-   where d.task <> 'export' or d.account_id is null or coalesce(r.n, 0) + d.nth <= $4::int
-   order by case when d.task = 'export' and d.account_id is not null then coalesce(r.n, 0) + d.nth else 0 end,
+    left join running r on r.account_id = d.account_id and d.task = $6::text
+   where d.task <> $6::text or d.account_id is null or coalesce(r.n, 0) + d.nth <= $4::int
+   order by case when d.task = $6::text and d.account_id is not null then coalesce(r.n, 0) + d.nth else 0 end,
             d.run_at, d.id
    limit $2::int
    for update of j skip locked
@@ -89,32 +91,28 @@ update jobs j
  where j.id = c.id
 returning j.id, j.task, j.account_id, j.payload, j.attempts, j.max_attempts, j.lease_token, j.released`;
 
-/** Claims are serialised (a transaction-scoped advisory lock, held for milliseconds) so that two
- * workers claiming at the same moment cannot both see room in the same account's quota. */
-const CLAIM_LOCK = 0x63647278; // 'cdrx'
-
 export async function claimJobs(
   pool: pg.Pool,
   options: { tasks: string[]; limit: number; workerId: string; leaseMs: number; exportsPerAccount: number },
 ): Promise<Job[]> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    await client.query('select pg_advisory_xact_lock($1::bigint)', [CLAIM_LOCK]);
+  return withTransaction(pool, async (client) => {
+    // Claims are serialised (a transaction-scoped lock, held for milliseconds) so that two
+    // workers claiming at the same moment cannot both see room in the same account's quota.
+    await client.query('select pg_advisory_xact_lock($1::bigint)', [LOCK.claim]);
     const { rows } = await client.query<Job>({
       name: 'claim_jobs',
       text: CLAIM_SQL,
-      values: [options.tasks, options.limit, options.workerId, options.exportsPerAccount, options.leaseMs],
+      values: [
+        options.tasks,
+        options.limit,
+        options.workerId,
+        options.exportsPerAccount,
+        options.leaseMs,
+        TASK.export, // the task the per-account quota counts
+      ],
     });
-    await client.query('commit');
-    client.release();
     return rows;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    // A client that failed mid-transaction may be broken: the pool discards it.
-    client.release(err as Error);
-    throw err;
-  }
+  });
 }
 
 /** Extends the lease; false when it was lost (expired and taken over, or the job is gone). */
