@@ -316,6 +316,8 @@ describe('web portal', { skip }, () => {
     assert.equal(await value('Result', 'SIP'), '486 Busy Here');
     assert.match(await value('Result', 'Cause'), /^USER_BUSY: the called party was busy$/);
     assert.equal(await value('When', 'Answer'), 'not answered');
+    // Its legs load after the detail: the other leg is the one it came from.
+    await drawer.locator(`ul.legs button[data-leg="${expectedId(calls[1])}"]`).waitFor();
     assert.equal(await drawer.locator('ul.legs button').count(), 1);
     await technical.locator('summary').click();
     await shot('call-detail');

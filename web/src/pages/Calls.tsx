@@ -102,16 +102,13 @@ export function Calls({ session }: { session: Session }) {
       const mine = startKey ? generation.current : ++generation.current;
       setLoading(true);
       setError(undefined);
-      if (!startKey) setTotal(undefined);
       try {
-        const query = listQuery(range, filters);
-        const [page, summary] = await Promise.all([
-          kazoo<CdrRow[]>(session, '/cdrs', { ...query, page_size: PAGE_SIZE, start_key: startKey }),
-          // The total of the range and filters: counted once per search, not per page.
-          startKey ? undefined : kazoo<{ calls: number }>(session, '/cdrs/summary', query),
-        ]);
+        const page = await kazoo<CdrRow[]>(session, '/cdrs', {
+          ...listQuery(range, filters),
+          page_size: PAGE_SIZE,
+          start_key: startKey,
+        });
         if (mine !== generation.current) return;
-        if (summary) setTotal(summary.data.calls);
         setRows((prev) => (startKey ? [...prev, ...page.data] : page.data));
         setNextKey(page.next_start_key);
       } catch (err) {
@@ -128,6 +125,21 @@ export function Calls({ session }: { session: Session }) {
     setNextKey(undefined);
     void load();
   }, [load]);
+
+  // The total of the range and filters, counted once per search (not per page) and apart from the
+  // rows: a count over a long range takes longer than its first page, which need not wait for it.
+  useEffect(() => {
+    let live = true;
+    setTotal(undefined);
+    kazoo<{ calls: number }>(session, '/cdrs/summary', listQuery(range, filters))
+      .then((res) => live && setTotal(res.data.calls))
+      .catch(() => {
+        /* the rows' own request reports what is wrong; the count just stays blank */
+      });
+    return () => {
+      live = false;
+    };
+  }, [session, range, filters]);
 
   // Infinite scroll: the next page loads when the end of the table comes into view. The table
   // scrolls in its own box (so its header can stick), which is the observer's root.
