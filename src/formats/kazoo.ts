@@ -188,6 +188,11 @@ export const DETAIL_FIELDS: [string, string][] = [
   ['did_number', 'did_number'],
   ['status', 'status'],
   ['trunk_name', 'trunk_name'],
+  // cdrex's own, from DIDWW files (`Response`/`Disconnect Reason`, `Disconnect Initiator`): the
+  // SIP reason phrase and who hung up, which the portal's drawer shows.
+  ['disconnect_reason', 'disconnect_reason'],
+  ['disconnect_initiator', 'disconnect_initiator'],
+  ['voice_out_trunk_id', 'voice_out_trunk_id'],
 ];
 
 export type FilterKind = 'text' | 'prefix' | 'integer' | 'boolean' | 'direction';

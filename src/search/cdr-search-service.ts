@@ -220,12 +220,14 @@ export interface Totals {
   cost: string;
 }
 
-// `cost` in Kazoo's units (1 USD = 10000), as the list prints it (formats/kazoo.ts).
+// `cost` in Kazoo's units (1 USD = 10000), the sum of what the list prints (each row rounded to
+// whole units, formats/kazoo.ts): rounding the sum instead drifts from the rows' total when
+// uploads carry fractions of a unit.
 const TOTALS = `count(*)::bigint as calls,
   count(*) filter (where coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0) > 0)::bigint as answered,
   coalesce(sum(duration_s), 0)::bigint as duration_seconds,
   coalesce(sum(coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0)), 0)::bigint as billing_seconds,
-  round(coalesce(sum(cost), 0) * 10000)::bigint::text as cost`;
+  coalesce(sum(round(coalesce(cost, 0) * 10000)), 0)::bigint::text as cost`;
 
 function totals(r: Record<string, string>): Totals {
   const calls = Number(r.calls);

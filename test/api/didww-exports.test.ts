@@ -380,9 +380,11 @@ describe('export files', () => {
     body = (await download(fileUrl)).body;
   });
 
-  test('a completed export has an unguessable file URL that is not its id', () => {
+  test('a completed export has an unguessable file URL that is not its id', async () => {
     assert.match(fileUrl, new RegExp(`^${server.base}/v3/exports/[0-9a-f-]{36}\\.csv\\.gz$`));
     assert.ok(!fileUrl.includes(inbound.id));
+    // Resource meta is the current API version's (2026-04-16); the seeds' versions have none.
+    assert.equal((await completed(inbound.id)).meta, undefined);
   });
 
   test('the download: headers, gzip of the CSV, every row of the month in order', async () => {
@@ -540,12 +542,12 @@ describe('API version 2026-04-16', () => {
 
     const done = await completed(res.json.data.id, alice.api_key, v2026);
     assert.equal(done.attributes.status, 'completed');
-    const lines = zlib
-      .gunzipSync((await download(String(done.attributes.url))).body)
-      .toString()
-      .trim()
-      .split('\n');
+    const file = (await download(String(done.attributes.url))).body;
+    const lines = zlib.gunzipSync(file).toString().trim().split('\n');
     assert.ok(lines.slice(1).every((l) => l.slice(0, 10) === from.slice(0, 10)));
+    // The resource's meta says what the file holds: its CDRs (the header line aside) and bytes.
+    assert.deepEqual(done.meta, { rows: lines.length - 1, size: file.length });
+    assert.equal(res.json.data.meta, undefined, 'no meta before the file exists');
 
     const filtered = await api('GET', '/v3/exports?filter[external_reference_id]=invoice-42', {
       headers: v2026,

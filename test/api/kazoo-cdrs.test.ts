@@ -353,6 +353,35 @@ describe('detail, CSV, summary, interactions, users', () => {
     }
   });
 
+  test('detail of a DIDWW CDR carries its SIP reason, who hung up and its trunk id', async () => {
+    const carol = await server.newAccount('carol');
+    await server.seed(carol.account_id, 'cdr_out', 20, 5);
+    const stored = await server.db.pool.query<{
+      call_id: string;
+      disconnect_reason: string;
+      voice_out_trunk_id: string | null;
+      time_start: Date;
+    }>(
+      `select call_id, disconnect_reason, voice_out_trunk_id, time_start from cdrs
+        where account_id = $1 and disconnect_reason is not null order by time_start limit 1`,
+      [carol.account_id],
+    );
+    const row = stored.rows[0];
+    const fromG = Math.floor(row.time_start.getTime() / 1000) + GREGORIAN_OFFSET;
+    const list = await call(
+      'GET',
+      `${cdrs(carol.account_id)}?created_from=${fromG}&created_to=${fromG}&filter_call_id=${encodeURIComponent(row.call_id)}`,
+      { token: carol.api_key },
+    );
+    const id = (list.json.data as { id: string }[])[0].id;
+    const doc = (await call('GET', `${cdrs(carol.account_id)}/${id}`, { token: carol.api_key })).json
+      .data as Record<string, unknown>;
+    assert.equal(doc.disconnect_reason, row.disconnect_reason);
+    assert.equal(doc.voice_out_trunk_id, row.voice_out_trunk_id ?? undefined);
+    // Outbound DIDWW files have no initiator column: absent from the detail, as any empty field.
+    assert.equal('disconnect_initiator' in doc, false);
+  });
+
   test('CSV by Accept: the list columns for the whole range, streamed, named', async () => {
     for (const accept of ['text/csv', 'application/octet-stream', 'text/comma-separated-values']) {
       const res = await call('GET', `${cdrs()}?filter_owner_id=owner-five&page_size=2`, {

@@ -82,6 +82,9 @@ const seeded = await fetch(`${server.base}/v2/accounts/${alice.account_id}/cdrs`
         cost: '20000',
         rate: '1',
       },
+      // Fractions of a unit: each row prints whole units, and so must the summary's sum.
+      { call_id: 'fraction-a', timestamp: String(startUnix + GREGORIAN_OFFSET + 6), cost: '0.6' },
+      { call_id: 'fraction-b', timestamp: String(startUnix + GREGORIAN_OFFSET + 7), cost: '0.6' },
       // Kazoo keeps the rate of a call in its custom channel variables, in units.
       {
         call_id: 'ccv-rate',
@@ -315,7 +318,15 @@ describe('hangup_cause from the SIP code when none is stored', () => {
     const notBusy = await listRows('&filter_not_hangup_cause=USER_BUSY');
     assert.ok(notBusy.has('stored-cause') && !notBusy.has('sip-486'));
     const missing = await listRows('&key_missing=hangup_cause');
-    assert.deepEqual([...missing.keys()].sort(), ['ccv-rate', 'money', 'sparse', 'timed', 'whole-rate']);
+    assert.deepEqual([...missing.keys()].sort(), [
+      'ccv-rate',
+      'fraction-a',
+      'fraction-b',
+      'money',
+      'sparse',
+      'timed',
+      'whole-rate',
+    ]);
   });
 
   test('migration 000008 indexes the very expression the filter uses', () => {

@@ -147,14 +147,15 @@ export async function didww<T>(
   return (await ensureOk(res)).json() as Promise<T>;
 }
 
-/** Downloads an authenticated file and hands it to the browser under its own name. */
-export async function downloadFile(session: Session, url: string): Promise<void> {
+/** Downloads an authenticated file and hands it to the browser, under `name` when given (the
+ * server's own name is the file's unguessable id, which says nothing to a person). */
+export async function downloadFile(session: Session, url: string, name?: string): Promise<void> {
   const path = new URL(url, location.href).pathname;
   const res = await ensureOk(await request(path, { headers: { 'Api-Key': session.apiKey } }));
   const blob = await res.blob();
   const link = document.createElement('a');
   link.href = URL.createObjectURL(blob);
-  link.download = path.split('/').pop() ?? 'export.csv.gz';
+  link.download = name ?? path.split('/').pop() ?? 'export.csv.gz';
   document.body.append(link);
   link.click();
   link.remove();

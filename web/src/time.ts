@@ -77,6 +77,14 @@ export function fromLocalInput(value: string): Date {
 
 const localFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 export const formatLocal = (d: Date) => localFormat.format(d);
+// For narrow screens: the date without the year, the time without seconds.
+const shortFormat = new Intl.DateTimeFormat(undefined, {
+  month: 'short',
+  day: 'numeric',
+  hour: 'numeric',
+  minute: '2-digit',
+});
+export const formatShort = (d: Date) => shortFormat.format(d);
 export const formatUtc = (d: Date) => `${d.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
 
 export function formatDuration(seconds: number): string {

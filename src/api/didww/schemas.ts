@@ -16,6 +16,7 @@ export const ExportResource = Type.Object({
     external_reference_id: Type.Optional(Nullable(Type.String())),
     filters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   }),
+  meta: Type.Optional(Type.Object({ rows: Type.Integer(), size: Type.Integer() })),
 });
 
 export const CdrExportResource = Type.Object({

@@ -24,7 +24,15 @@ export function exportResource(row: ExportRow, version: string, publicUrl: strin
       export_type: row.export_type,
       ...(current ? { external_reference_id: row.external_reference_id, filters: row.filters } : {}),
     },
+    // JSON:API resource meta, current version only (the seeds' versions show none): what the
+    // file holds, so a client can show it before downloading (the portal does).
+    ...(current && row.file_name ? { meta: fileMeta(row) } : {}),
   };
+}
+
+/** The file's CDRs (its header line aside) and its size in bytes. */
+function fileMeta(row: ExportRow) {
+  return { rows: Number(row.row_count ?? 0), size: Number(row.file_size ?? 0) };
 }
 
 export function cdrExportResource(row: ExportRow, publicUrl: string) {

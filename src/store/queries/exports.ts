@@ -29,6 +29,8 @@ export interface ExportRow {
   /** The live file's id (null until completed, and again once retention deleted the file). */
   file_id: string | null;
   file_name: string | null;
+  /** The live file's size in bytes (bigint as text), null without one. */
+  file_size: string | null;
 }
 
 export interface NewExport {
@@ -50,7 +52,7 @@ export interface NewExport {
 
 const EXPORT_COLUMNS = `e.id, e.account_id, e.dialect, e.export_type, e.filters, e.range_from, e.range_to,
   e.did_number, e.voice_out_trunk_id, e.status, e.callback_url, e.callback_method, e.external_reference_id,
-  e.created_at, e.completed_at, e.row_count, f.id as file_id, f.file_name`;
+  e.created_at, e.completed_at, e.row_count, f.id as file_id, f.file_name, f.size as file_size`;
 const EXPORT_FROM = 'exports e left join export_files f on f.export_id = e.id and f.deleted_at is null';
 
 /** The account already has its cap of unfinished exports; nothing was written. */

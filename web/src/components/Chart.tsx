@@ -6,7 +6,8 @@ import 'uplot/dist/uPlot.min.css';
 
 export interface Series {
   label: string;
-  values: number[];
+  /** null: no value in that bucket (drawn as a gap). */
+  values: (number | null)[];
   color: string;
   bars?: boolean;
   format?: (v: number) => string;

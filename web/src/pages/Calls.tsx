@@ -1,13 +1,24 @@
 // Calls: the account's CDRs for a range, newest first, on the Kazoo keyset API; filters map one
-// to one onto Kazoo filter_ parameters, so "Download CSV" asks for exactly what is shown.
+// to one onto Kazoo filter_ parameters, so "Download CSV" asks for exactly what is shown, and the
+// summary route with the same parameters gives the total. One Apply takes the filters and a
+// custom range together.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { downloadToken, followLink, kazoo, queryString, type Query } from '../api';
 import { CallDetail } from '../components/CallDetail';
 import { RangePicker } from '../components/RangePicker';
 import { Empty, Failure, Loading } from '../components/States';
-import { unitsToDollars } from '../money';
+import { formatUnits } from '../money';
 import type { Session } from '../session';
-import { formatDuration, formatLocal, formatUtc, presetRange, rangeQuery, type Range } from '../time';
+import {
+  formatDuration,
+  formatLocal,
+  formatShort,
+  formatUtc,
+  presetRange,
+  rangeProblem,
+  rangeQuery,
+  type Range,
+} from '../time';
 
 export interface CdrRow {
   id: string;
@@ -52,6 +63,10 @@ const CAUSES = [
   'UNALLOCATED_NUMBER',
 ];
 
+/** Whether any filter narrows the range (which number field is picked is not a filter). */
+const filtered = (f: Filters) =>
+  Boolean(f.direction || f.number.trim() || f.hangupCause.trim() || f.trunk.trim() || f.ip.trim());
+
 /** The Kazoo query for a range and filters; a number is matched as a prefix. */
 function listQuery(range: Range, f: Filters): Query {
   const number = f.number.trim().replace(/\*+$/, '');
@@ -67,6 +82,9 @@ function listQuery(range: Range, f: Filters): Query {
 
 export function Calls({ session }: { session: Session }) {
   const [range, setRange] = useState<Range>(() => presetRange('today'));
+  const [draftRange, setDraftRange] = useState<Range>();
+  const [rangeError, setRangeError] = useState<string>();
+  const [total, setTotal] = useState<number>();
   const [draft, setDraft] = useState<Filters>(NO_FILTERS);
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
   const [rows, setRows] = useState<CdrRow[]>([]);
@@ -76,7 +94,8 @@ export function Calls({ session }: { session: Session }) {
   const [openId, setOpenId] = useState<string>();
   const [downloading, setDownloading] = useState(false);
   const generation = useRef(0);
-  const sentinel = useRef<HTMLDivElement>(null);
+  const sentinel = useRef<HTMLTableRowElement>(null);
+  const wrap = useRef<HTMLDivElement>(null);
 
   const load = useCallback(
     async (startKey?: string) => {
@@ -107,19 +126,44 @@ export function Calls({ session }: { session: Session }) {
     void load();
   }, [load]);
 
-  // Infinite scroll: the next page loads when the end of the table comes into view.
+  // The total of the range and filters, counted once per search (not per page) and apart from the
+  // rows: a count over a long range takes longer than its first page, which need not wait for it.
+  useEffect(() => {
+    let live = true;
+    setTotal(undefined);
+    kazoo<{ calls: number }>(session, '/cdrs/summary', listQuery(range, filters))
+      .then((res) => live && setTotal(res.data.calls))
+      .catch(() => {
+        /* the rows' own request reports what is wrong; the count just stays blank */
+      });
+    return () => {
+      live = false;
+    };
+  }, [session, range, filters]);
+
+  // Infinite scroll: the next page loads when the end of the table comes into view. The table
+  // scrolls in its own box (so its header can stick), which is the observer's root.
   useEffect(() => {
     const el = sentinel.current;
     if (!el || !nextKey || loading) return;
-    const observer = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) void load(nextKey);
-    });
+    const observer = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting)) void load(nextKey);
+      },
+      { root: wrap.current },
+    );
     observer.observe(el);
     return () => observer.disconnect();
   }, [nextKey, loading, load]);
 
   const applyFilters = (e: Event) => {
     e.preventDefault();
+    if (draftRange) {
+      const why = rangeProblem(draftRange);
+      setRangeError(why);
+      if (why) return;
+      setRange(draftRange);
+    }
     setFilters({ ...draft });
   };
   const clearFilters = () => {
@@ -158,8 +202,19 @@ export function Calls({ session }: { session: Session }) {
           {downloading ? 'Preparing…' : 'Download CSV'}
         </button>
       </header>
-      <RangePicker range={range} onChange={setRange} />
       <form class="filters" onSubmit={applyFilters} aria-label="Filters">
+        <RangePicker
+          range={range}
+          onChange={(next) => {
+            setRangeError(undefined);
+            setRange(next);
+          }}
+          onDraft={(next) => {
+            setRangeError(undefined);
+            setDraftRange(next);
+          }}
+          problem={rangeError}
+        />
         <label>
           Direction
           <select name="direction" value={draft.direction} onChange={set('direction')}>
@@ -221,25 +276,35 @@ export function Calls({ session }: { session: Session }) {
       {!error && !loading && rows.length === 0 && (
         <Empty title="No calls in this range.">Pick a longer range or clear the filters.</Empty>
       )}
+      <p class="count" role="status" data-total={total ?? ''}>
+        {total === undefined
+          ? ' '
+          : total === 0
+            ? 'No calls match.'
+            : `${total.toLocaleString()} ${total === 1 ? 'call' : 'calls'} in this range${
+                filtered(filters) ? ' matching the filters' : ''
+              }${rows.length < total ? `; ${rows.length.toLocaleString()} shown` : ''}`}
+      </p>
       {rows.length > 0 && (
-        <div class="table-wrap">
+        <div class="table-wrap calls-wrap" ref={wrap}>
           <table class="calls">
             <caption class="visually-hidden">Calls, newest first</caption>
             <thead>
+              {/* What a person scans for first comes first: at 375 px these fit the screen. */}
               <tr>
                 <th scope="col">Time</th>
-                <th scope="col">Dir.</th>
                 <th scope="col">From</th>
                 <th scope="col">To</th>
+                <th scope="col">Result</th>
                 <th scope="col" class="num">
                   Duration
                 </th>
                 <th scope="col" class="num">
-                  Billed
-                </th>
-                <th scope="col">Hangup cause</th>
-                <th scope="col" class="num">
                   Cost
+                </th>
+                <th scope="col">Dir.</th>
+                <th scope="col" class="num">
+                  Billed
                 </th>
               </tr>
             </thead>
@@ -262,29 +327,36 @@ export function Calls({ session }: { session: Session }) {
                   >
                     <td>
                       <time dateTime={at.toISOString()} title={formatUtc(at)}>
-                        {formatLocal(at)}
+                        <span class="long">{formatLocal(at)}</span>
+                        <span class="short">{formatShort(at)}</span>
                       </time>
+                    </td>
+                    <td>{r.caller_id_number || '–'}</td>
+                    <td>{r.callee_id_number || '–'}</td>
+                    <td>{r.hangup_cause || '–'}</td>
+                    <td class="num">{formatDuration(r.duration_seconds)}</td>
+                    <td class="num" data-cost>
+                      {r.cost === undefined || r.cost === '' ? '–' : formatUnits(r.cost)}
                     </td>
                     <td>
                       <span class={`dir ${r.direction}`} title={r.direction}>
                         {r.direction === 'inbound' ? 'In' : 'Out'}
                       </span>
                     </td>
-                    <td>{r.caller_id_number || '–'}</td>
-                    <td>{r.callee_id_number || '–'}</td>
-                    <td class="num">{formatDuration(r.duration_seconds)}</td>
                     <td class="num">{formatDuration(r.billing_seconds)}</td>
-                    <td>{r.hangup_cause || '–'}</td>
-                    <td class="num">{r.cost ? unitsToDollars(r.cost) : '–'}</td>
                   </tr>
                 );
               })}
             </tbody>
+            <tfoot>
+              <tr ref={sentinel} class="sentinel" aria-hidden="true">
+                <td colSpan={8} />
+              </tr>
+            </tfoot>
           </table>
         </div>
       )}
       {loading && <Loading what={rows.length ? 'more calls' : 'calls'} />}
-      <div ref={sentinel} class="sentinel" />
       {nextKey && !loading && (
         <button type="button" class="more" onClick={() => void load(nextKey)}>
           Load more

@@ -1,5 +1,6 @@
 // Exports: the DIDWW exports list, a form to create one, live status while any is running, and
-// downloads of finished files.
+// downloads of finished files, with their rows and size (the resource's meta, API 2026-04-16) and
+// a name that says what they hold.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { didww, downloadFile, type Resource } from '../api';
 import { Empty, Failure, Loading } from '../components/States';
@@ -15,14 +16,35 @@ interface ExportAttributes {
     year?: number | string;
     month?: number | string;
     did_number?: string;
-    voice_out_trunk_id?: string;
+    /** The API's key holds a literal dot. */
+    'voice_out_trunk.id'?: string;
   };
 }
-type ExportResource = Resource<ExportAttributes>;
+type ExportResource = Resource<ExportAttributes> & { meta?: { rows: number; size: number } };
 
 const POLL_MS = 2000;
 const RUNNING = ['pending', 'processing'];
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+const TRUNK_FILTER = 'voice_out_trunk.id';
+
+/** The month an export covers, as YYYY-MM, or undefined for a from/to export. */
+function periodOf(a: ExportAttributes): string | undefined {
+  return a.filters?.year ? `${a.filters.year}-${String(a.filters.month).padStart(2, '0')}` : undefined;
+}
+
+/** What the file holds, as its name: cdr_in-2026-12.csv.gz, cdr_out-2026-12-<trunk>.csv.gz. */
+export function exportFileName(a: ExportAttributes): string {
+  const target = a.filters?.did_number ?? a.filters?.[TRUNK_FILTER];
+  const parts = [a.export_type, periodOf(a) ?? 'range', target].filter(Boolean) as string[];
+  return `${parts.join('-').replace(/[^\w.+-]+/g, '_')}.csv.gz`;
+}
+
+const bytes = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+function formatSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${bytes.format(n / 1024)} KB`;
+  return `${bytes.format(n / 1024 / 1024)} MB`;
+}
 
 /** The months an export may cover: this month and the two before it (UTC), newest first. */
 function allowedMonths(now = new Date()): { year: number; month: number; label: string }[] {
@@ -81,6 +103,12 @@ export function Exports({ session }: { session: Session }) {
                 <th scope="col">Period</th>
                 <th scope="col">Filter</th>
                 <th scope="col">Status</th>
+                <th scope="col" class="num">
+                  Rows
+                </th>
+                <th scope="col" class="num">
+                  Size
+                </th>
                 <th scope="col">File</th>
               </tr>
             </thead>
@@ -101,24 +129,44 @@ function ExportRow({ session, resource }: { session: Session; resource: ExportRe
   const [error, setError] = useState<string>();
   const created = new Date(a.created_at);
   const status = a.status.toLowerCase();
-  const filter = a.filters?.did_number ?? a.filters?.voice_out_trunk_id ?? 'all';
+  const filter = a.filters?.did_number
+    ? `DID ${a.filters.did_number}`
+    : a.filters?.[TRUNK_FILTER]
+      ? `${TRUNK_FILTER} ${a.filters[TRUNK_FILTER]}`
+      : a.export_type === 'cdr_in'
+        ? 'All DIDs'
+        : 'All trunks';
+  const meta = resource.meta;
+  const empty = status === 'completed' && meta?.rows === 0;
   const download = () =>
-    downloadFile(session, a.url!).catch((err) => setError(err instanceof Error ? err.message : String(err)));
+    downloadFile(session, a.url!, exportFileName(a)).catch((err) =>
+      setError(err instanceof Error ? err.message : String(err)),
+    );
   return (
-    <tr data-export={resource.id} data-status={status}>
+    <tr data-export={resource.id} data-status={status} data-empty={empty ? 'true' : undefined}>
       <td>
         <time dateTime={a.created_at} title={formatUtc(created)}>
           {formatLocal(created)}
         </time>
       </td>
       <td>{a.export_type === 'cdr_in' ? 'Inbound' : 'Outbound'}</td>
-      <td>{a.filters?.year ? `${a.filters.year}-${String(a.filters.month).padStart(2, '0')}` : '–'}</td>
-      <td>{filter}</td>
+      <td>{periodOf(a) ?? '–'}</td>
+      <td class="filter">{filter}</td>
       <td>
         <span class={`badge ${status}`}>{capitalize(status)}</span>
       </td>
+      <td class="num" data-rows>
+        {meta ? meta.rows.toLocaleString() : '–'}
+      </td>
+      <td class="num" data-size>
+        {meta ? formatSize(meta.size) : '–'}
+      </td>
       <td>
-        {a.url ? (
+        {empty ? (
+          <span class="muted empty-export" title="The file holds only the header line">
+            No calls in this period
+          </span>
+        ) : a.url ? (
           <button type="button" onClick={download}>
             Download
           </button>
@@ -152,7 +200,7 @@ function NewExport({ session, onCreated }: { session: Session; onCreated: (e: Ex
     setError(undefined);
     const { year, month: m } = months[month];
     const filters: Record<string, unknown> = { year, month: m };
-    if (target.trim()) filters[type === 'cdr_in' ? 'did_number' : 'voice_out_trunk_id'] = target.trim();
+    if (target.trim()) filters[type === 'cdr_in' ? 'did_number' : TRUNK_FILTER] = target.trim();
     try {
       const res = await didww<{ data: ExportResource }>(session, '/exports', {
         method: 'POST',
@@ -188,7 +236,8 @@ function NewExport({ session, onCreated }: { session: Session; onCreated: (e: Ex
         </select>
       </label>
       <label>
-        {type === 'cdr_in' ? 'DID number' : 'Trunk id'} <span class="muted">(optional)</span>
+        {type === 'cdr_in' ? 'DID number' : `Voice out trunk (${TRUNK_FILTER})`}{' '}
+        <span class="muted">(optional)</span>
         <input
           name="target"
           value={target}

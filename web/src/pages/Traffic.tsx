@@ -5,7 +5,7 @@ import { kazoo } from '../api';
 import { Chart, type Series } from '../components/Chart';
 import { RangePicker } from '../components/RangePicker';
 import { Empty, Failure, Loading } from '../components/States';
-import { unitsToDollars } from '../money';
+import { formatUnits } from '../money';
 import type { Session } from '../session';
 import { bucketFor, bucketStarts, presetRange, rangeQuery, type Range } from '../time';
 
@@ -23,6 +23,8 @@ interface Summary extends Totals {
 
 const number = new Intl.NumberFormat();
 const percent = (v: number) => `${(v * 100).toFixed(1)}%`;
+/** ASR of no calls is undefined, not 0 %: the API says 0, the portal says so with a dash. */
+const asrOf = (t: Pick<Totals, 'calls' | 'asr'>) => (t.calls ? percent(t.asr) : '—');
 
 export function Traffic({ session }: { session: Session }) {
   const [range, setRange] = useState<Range>(() => presetRange('today'));
@@ -49,7 +51,11 @@ export function Traffic({ session }: { session: Session }) {
     const byStart = new Map(summary.buckets.map((b) => [Date.parse(b.start), b]));
     const calls = x.map((t) => byStart.get(t)?.calls ?? 0);
     const answered = x.map((t) => byStart.get(t)?.answered ?? 0);
-    const asr = x.map((t) => byStart.get(t)?.asr ?? 0);
+    // A bucket without calls has no ratio: a gap in the line, not a fall to 0 %.
+    const asr = x.map((t) => {
+      const b = byStart.get(t);
+      return b?.calls ? b.asr : null;
+    });
     const volume: Series[] = [
       { label: 'Calls', values: calls, color: '#2563eb', bars: true, format: (v) => number.format(v) },
       { label: 'Answered', values: answered, color: '#16a34a', format: (v) => number.format(v) },
@@ -71,12 +77,12 @@ export function Traffic({ session }: { session: Session }) {
           <div class="stats">
             <Stat label="Calls" value={number.format(summary.calls)} />
             <Stat label="Answered" value={number.format(summary.answered)} />
-            <Stat label="ASR" value={percent(summary.asr)} />
+            <Stat label="ASR" value={asrOf(summary)} />
             <Stat
               label="Billed minutes"
               value={number.format(Math.round(summary.billing_seconds / 6) / 10)}
             />
-            <Stat label="Cost" value={unitsToDollars(summary.cost)} />
+            <Stat label="Cost" value={formatUnits(summary.cost)} />
           </div>
           {summary.calls === 0 ? (
             <Empty title="No calls in this range.">Pick a longer range to see traffic.</Empty>
