@@ -1,11 +1,15 @@
 // `npm test`: runs every test file with node's test runner against one PostgreSQL server: the one
 // named by DATABASE_URL, or else an embedded cluster started here for the run (and stopped after).
-// Each test file creates and drops its own database on that server, so runs never share rows.
+// Each test file creates and drops its own database on that server, so runs never share rows: a
+// clone of one template database migrated here once (cloning is much faster than migrating).
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { attachEmbedded } from '../src/store/embedded.js';
+import { createMigratedDatabase } from './helpers/db.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -44,13 +48,32 @@ if (!serverUrl) {
 }
 process.stdout.write(`# tests on ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'the embedded PostgreSQL'}\n`);
 
+// The template: no connection may stay open on it, or cloning it fails.
+process.env.CDREX_TEST_SERVER_URL = serverUrl;
+const template = `cdrex_template_${randomBytes(6).toString('hex')}`;
+await createMigratedDatabase(template);
+
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', env: { ...process.env, CDREX_TEST_SERVER_URL: serverUrl } },
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=./test/helpers/file-times.mjs',
+    '--test-reporter-destination=stdout',
+    ...files,
+  ],
+  { stdio: 'inherit', cwd: root, env: { ...process.env, CDREX_TEST_TEMPLATE: template } },
 );
 const code = await new Promise<number>((resolve) =>
   child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
 );
+const admin = new pg.Client({ connectionString: serverUrl });
+await admin.connect();
+await admin.query(`drop database if exists ${template} with (force)`);
+await admin.end();
 await release();
 process.exit(code);

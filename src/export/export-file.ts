@@ -126,9 +126,11 @@ export async function writeExportFile(
     copy = client.query(copyTo(`copy (${select}) to stdout (format csv, header)`));
     // The server's part is over once the COPY ended; the rest (gzip, disk) is not watched here.
     copy.once('end', dog.stop);
+    let chunks = 0;
     const tap = new Transform({
       transform(chunk: Buffer, _enc, done) {
         dog.progress();
+        if (++chunks === 2) crashPoint('export:streaming');
         done(null, chunk);
       },
     });

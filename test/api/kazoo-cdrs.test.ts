@@ -413,23 +413,58 @@ describe('detail, CSV, summary, interactions, users', () => {
   });
 
   test('summary with hour buckets', async () => {
+    // An account of its own, so every expected figure below follows from these 30 records alone:
+    // one in three unanswered (billing 0), five minutes apart from an hour ago back.
+    const carol = await server.newAccount('carol');
+    const times = Array.from({ length: 30 }, (_, i) => nowG - 3600 - i * 300);
+    const records = times.map((timestamp, i) =>
+      cdr(i, {
+        call_id: `summary-${i}`,
+        timestamp: String(timestamp),
+        custom_channel_vars: { account_id: carol.account_id },
+      }),
+    );
+    assert.equal((await upload(records, '', carol)).status, 201);
     const from = nowG - 4 * 3600;
-    const res = await call('GET', `${cdrs()}/summary?created_from=${from}&created_to=${nowG}&bucket=hour`);
+    const res = await call(
+      'GET',
+      `${cdrs(carol.account_id)}/summary?created_from=${from}&created_to=${nowG}&bucket=hour`,
+      {
+        token: carol.api_key,
+      },
+    );
     assert.equal(res.status, 200, res.text);
     const data = res.json.data as {
       calls: number;
       answered: number;
       asr: number;
-      buckets: { start: string; calls: number }[];
+      duration_seconds: number;
+      billing_seconds: number;
+      buckets: { start: string; calls: number; answered: number }[];
     };
-    assert.ok(data.calls > 0);
-    assert.ok(data.answered < data.calls);
-    assert.equal(data.asr, Math.round((data.answered / data.calls) * 10000) / 10000);
-    assert.equal(
-      data.buckets.reduce((n, b) => n + b.calls, 0),
-      data.calls,
+    assert.deepEqual(
+      [data.calls, data.answered, data.asr, data.duration_seconds, data.billing_seconds],
+      [30, 20, 0.6667, 30 * 30, 20 * 25],
     );
-    assert.ok(data.buckets.every((b) => /T\d{2}:00:00Z$/.test(b.start)));
+    // The hours the records fall in, counted here from their timestamps.
+    const perHour = new Map<string, { calls: number; answered: number }>();
+    times.forEach((timestamp, i) => {
+      const unix = timestamp - GREGORIAN_OFFSET;
+      const start = new Date(Math.floor(unix / 3600) * 3600_000).toISOString().replace('.000Z', 'Z');
+      const hour = perHour.get(start) ?? { calls: 0, answered: 0 };
+      hour.calls++;
+      if (i % 3 !== 0) hour.answered++;
+      perHour.set(start, hour);
+    });
+    assert.ok(perHour.size >= 3);
+    assert.deepEqual(
+      data.buckets
+        .map((b) => ({ start: b.start, calls: b.calls, answered: b.answered }))
+        .sort((a, b) => a.start.localeCompare(b.start)),
+      [...perHour]
+        .map(([start, hour]) => ({ start, ...hour }))
+        .sort((a, b) => a.start.localeCompare(b.start)),
+    );
   });
 
   test("interactions group legs; legs lists them; users/{id}/cdrs is the owner's", async () => {

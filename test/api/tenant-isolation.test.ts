@@ -57,12 +57,32 @@ test("DIDWW: B gets 404 for every one of A's exports and files, and sees none in
     ['HEAD', new URL(fileUrl).pathname],
     ['GET', `/v3/cdr_exports/${exportId}`],
   ];
-  for (const [method, path, body] of cases) {
+  // To B, A's export and file must look exactly like ones that never existed: the same answer as
+  // for random ids, but for the id it echoes.
+  const ghostExport = crypto.randomUUID();
+  const fileName = new URL(fileUrl).pathname.split('/').pop()!;
+  const ghostFile = fileName.replace(/^[^.]+/, crypto.randomUUID());
+  const ask = async (method: string, path: string, body?: string) => {
     const res = await fetch(`${server.base}${path}`, { method, headers: asB, body });
-    const text = await res.text();
-    assert.equal(res.status, 404, `${method} ${path}`);
-    assert.ok(!text.includes(exportId) || path.includes(exportId), `${method} ${path} leaks nothing`);
-    assert.ok(!text.includes('Date/Time'), `${method} ${path} returns no CSV`);
+    return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+  };
+  for (const [method, path, body] of cases) {
+    const real = await ask(method, path, body);
+    const ghost = await ask(
+      method,
+      path.replaceAll(exportId, ghostExport).replace(fileName, ghostFile),
+      body?.replaceAll(exportId, ghostExport),
+    );
+    assert.equal(real.status, 404, `${method} ${path}`);
+    assert.deepEqual(
+      real,
+      {
+        ...ghost,
+        text: ghost.text.replaceAll(ghostExport, exportId).replaceAll(ghostFile, fileName),
+      },
+      `${method} ${path}: B learns nothing a random id would not tell`,
+    );
+    assert.ok(!real.text.includes('Date/Time'), `${method} ${path} returns no CSV`);
   }
   const list = (await (await fetch(`${server.base}/v3/exports`, { headers: asB })).json()) as {
     data: unknown[];

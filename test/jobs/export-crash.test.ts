@@ -1,5 +1,7 @@
-// A worker killed (SIGKILL) in the middle of a large export leaves no visible file; when its lease
-// expires another worker takes the job over and publishes a correct, complete file.
+// A worker killed (SIGKILL) in the middle of an export leaves no visible file; when its lease
+// expires another worker takes the job over and publishes a correct, complete file. The kills come
+// from crash points (src/crash-points.ts), so the export only needs more than one COPY chunk of
+// rows, not a size large enough to catch it mid-way from outside.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,11 +21,15 @@ const cdrKey = (line: string) => {
   return `${cells.at(-1)}#${cells[8]}`;
 };
 
-const ROWS = 400_000;
+const ROWS = 20_000;
+// The SIGTERM test signals from outside, so its export must last long enough to be caught.
+const LONG_ROWS = 150_000;
 const db = await createTestDatabase();
 const server = await startServer(db, { worker: false });
 const account = await server.newAccount('crash');
 await server.seed(account.account_id, 'cdr_in', ROWS, 77);
+const long = await server.newAccount('long');
+await server.seed(long.account_id, 'cdr_in', LONG_ROWS, 78);
 const workerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-worker-'));
 after(() => fs.rmSync(workerDir, { recursive: true, force: true }));
 const exportDir = server.config.exportDir;
@@ -53,23 +59,19 @@ const api = async (p: string) =>
   };
 
 test('SIGKILL during the export: no visible file, then another worker finishes it', async () => {
+  const before = new Set(files());
   const id = await server.createExport(account.api_key, {
     export_type: 'cdr_in',
     filters: { year: THIS_YEAR, month: THIS_MONTH },
   });
 
-  const first = startWorker();
-  // Kill it once it has written part of the file.
-  const partial = await waitFor(
-    async () => {
-      const tmp = files().find((f) => f.startsWith('.tmp-'));
-      return tmp && fs.statSync(path.join(exportDir, tmp)).size > 64 * 1024 && tmp;
-    },
-    'the export to be under way',
-    60_000,
-  );
-  first.kill('SIGKILL');
-  await new Promise((r) => first.once('exit', r));
+  // It kills itself once the COPY's rows are flowing into the temp file.
+  const first = startWorker({ CDREX_CRASH_AT: 'export:streaming' });
+  const signal = await new Promise<NodeJS.Signals | null>((r) => first.once('exit', (_c, s) => r(s)));
+  assert.equal(signal, 'SIGKILL', 'the worker died mid-export');
+  const partial = files().filter((f) => !before.has(f));
+  assert.equal(partial.length, 1, `the killed attempt left its temp file: ${partial.join(', ')}`);
+  assert.ok(partial[0].startsWith('.tmp-'), partial[0]);
 
   assert.equal((await api(`/v3/exports/${id}`)).data.attributes.status, 'Processing');
   assert.equal((await api(`/v3/exports/${id}`)).data.attributes.url, null);
@@ -78,7 +80,6 @@ test('SIGKILL during the export: no visible file, then another worker finishes i
     [],
     'no file was published',
   );
-  assert.ok(files().includes(partial));
 
   const second = startWorker();
   const url = await waitFor(
@@ -106,7 +107,7 @@ test('SIGKILL during the export: no visible file, then another worker finishes i
 });
 
 test('SIGTERM during an export: the worker exits cleanly and the export completes exactly once', async () => {
-  const id = await server.createExport(account.api_key, {
+  const id = await server.createExport(long.api_key, {
     export_type: 'cdr_in',
     filters: { year: THIS_YEAR, month: THIS_MONTH },
   });
@@ -117,15 +118,15 @@ test('SIGTERM during an export: the worker exits cleanly and the export complete
   assert.equal(code, 0, 'a clean exit');
   // It finished the export within its shutdown deadline, or gave the job back for the next one.
   const next = startWorker();
-  const url = await server.exportFileUrl(account.api_key, id);
+  const url = await server.exportFileUrl(long.api_key, id);
   next.kill('SIGTERM');
-  const res = await fetch(url, { headers: { 'Api-Key': account.api_key } });
+  const res = await fetch(url, { headers: { 'Api-Key': long.api_key } });
   const lines = zlib
     .gunzipSync(Buffer.from(await res.arrayBuffer()))
     .toString('utf8')
     .trim()
     .split('\n');
-  assert.equal(lines.length, ROWS + 1);
+  assert.equal(lines.length, LONG_ROWS + 1);
   assert.deepEqual(
     files().filter((f) => f.startsWith('.tmp-')),
     [],
