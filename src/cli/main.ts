@@ -144,7 +144,7 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
         bar.end();
         printSummary(totals);
         if (err instanceof DataError) {
-          // COPY checks the header first: line 1 failing means another layout, or none.
+          // The header is checked first: line 1 failing means another layout, or none.
           const wrongType = err.line === 1 && wrongTypeMessage(kind, input?.firstLine ?? '', account, file);
           printError({ error: wrongType || err.message, file, line: err.line });
           return EXIT_DATA;
