@@ -71,6 +71,11 @@ export const COMMANDS: Record<string, string> = {
   name fields, URIs and the stored document, replaced by a stable pseudonym erased-<12 hex>.
   Export files that hold it expire (url null). The audit keeps a keyed hash, never the number.
   Prints {"account_id","pseudonym","number_hash","cdrs","exports","export_files"}.`,
+  trunks: `cdrex trunks list --account ID
+  The voice out trunks the account's outbound CDRs name, the most recently used first, one JSON
+  line each: {"voice_out_trunk_id","names","calls","first_seen","last_seen"}. The id is what a
+  cdr_out export's filters.voice_out_trunk.id takes (required under the default DIDWW API
+  version); a null id counts the calls that carry none.`,
   admin: `cdrex admin token create [--name NAME]
   cdrex admin token list
   cdrex admin token revoke --id TOKEN_ID
@@ -88,9 +93,12 @@ export const COMMANDS: Record<string, string> = {
   Runs a failed export again: it goes back to pending with a new job (a fresh retry period) and
   completes as any export does, callback included. Prints {"export_id":"…","status":"pending","job":"…"}.`,
   import: `cdrex import --account ID --type cdr_in|cdr_out [--voice-out-trunk-id UUID] FILE…
-  Loads CSV files in exactly the DIDWW export format (plain or gzip; - for stdin). Each file is
-  stored whole or not at all; rows already stored count as duplicates. Prints
-  {"inserted":N,"duplicates":M}. A malformed row stops the run with its file and line number.
+  Loads CSV files in exactly the DIDWW export format (plain or gzip, with or without a UTF-8
+  byte-order mark; - for stdin). Each file is stored whole or not at all; rows already stored
+  count as duplicates. Prints {"inserted":N,"duplicates":M}. A malformed row stops the run with
+  its file and line number; a file of another layout (a cdr_out file given as cdr_in, a Kazoo CSV,
+  an Asterisk Master.csv) is named, with the command that reads it. On a terminal, each file
+  shows its progress on stderr (rows, rows/s, time so far); never in a pipe or a file.
   cdrex import --account ID --type kazoo FILE…
   Loads Kazoo CDR documents (.json with {"data":[…]}, .ndjson/.jsonl, or .csv with Kazoo field
   names), tagged imported; any invalid record stores nothing of that file.
@@ -112,7 +120,7 @@ export const COMMANDS: Record<string, string> = {
   weekday traffic curve, answer rates and causes by destination, a long tail of talk times, a few
   second attempts, call ids unique per month and direction, nothing after --now (ISO 8601, default
   the current time). The same seed and --now give the same rows. With --out, writes the CSV there
-  instead of storing it.`,
+  instead of storing it (gzip when FILE ends in .gz; - for stdout).`,
 };
 
 export const USAGE = `cdrex — a call detail record store for voice carriers and hosted PBXs. It serves

@@ -1,13 +1,77 @@
-// Opens an import input: a file or `-` (stdin), gunzipped when it starts with the gzip magic.
+// Opens an import input: a file or `-` (stdin), gunzipped when it starts with the gzip magic,
+// without a UTF-8 byte-order mark (spreadsheets save CSV with one), and watched: its lines are
+// counted (progress) and its first line kept (to say what a file of the wrong --type is).
 import fs from 'node:fs';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 
 const isGzip = (head: Buffer) => head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/** The first line is kept up to this length: enough for any header cdrex knows. */
+const FIRST_LINE_MAX = 64 * 1024;
+const NEWLINE = 0x0a;
 
-function gunzipped(raw: Readable): Readable {
+/** The input's bytes, passed on unchanged but for a leading BOM. */
+export class WatchedInput extends Transform {
+  /** Newlines seen so far (a CSV's rows, header included, unless cells hold line breaks). */
+  lines = 0;
+  /** Called as lines go by. */
+  onLines?: (lines: number) => void;
+  #head: Buffer | undefined = Buffer.alloc(0); // until the BOM question is settled
+  #first: Buffer[] = [];
+  #firstLength = 0;
+  #firstDone = false;
+
+  /** The first line, without its line end (what has arrived of it, if no line end yet). */
+  get firstLine(): string {
+    return Buffer.concat(this.#first).toString('utf8').replace(/\r$/, '');
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.#head) {
+      const head = Buffer.concat([this.#head, chunk]);
+      if (head.length < BOM.length && BOM.subarray(0, head.length).equals(head)) {
+        this.#head = head; // maybe a BOM, cut by the chunking: wait for more
+        return done();
+      }
+      this.#head = undefined;
+      chunk = head.subarray(0, BOM.length).equals(BOM) ? head.subarray(BOM.length) : head;
+    }
+    this.#watch(chunk);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.#head?.length) this.#watch(this.#head); // a file shorter than a BOM
+    done(null, this.#head?.length ? this.#head : undefined);
+  }
+
+  #watch(chunk: Buffer): void {
+    let at = chunk.indexOf(NEWLINE);
+    if (!this.#firstDone) {
+      const end = at < 0 ? chunk.length : at;
+      const room = FIRST_LINE_MAX - this.#firstLength;
+      this.#first.push(chunk.subarray(0, Math.min(end, room)));
+      this.#firstLength += Math.min(end, room);
+      this.#firstDone = at >= 0 || this.#firstLength >= FIRST_LINE_MAX;
+    }
+    let seen = 0;
+    while (at >= 0) {
+      seen++;
+      at = chunk.indexOf(NEWLINE, at + 1);
+    }
+    if (seen === 0) return;
+    this.lines += seen;
+    this.onLines?.(this.lines);
+  }
+}
+
+function watched(raw: Readable, gzip: boolean): WatchedInput {
+  const watch = new WatchedInput();
   // pipeline() destroys every stage on error, so the consumer of the last stage sees it.
-  return pipeline(raw, zlib.createGunzip(), () => {});
+  if (gzip) pipeline(raw, zlib.createGunzip(), watch, () => {});
+  else pipeline(raw, watch, () => {});
+  return watch;
 }
 
 async function readStdinHead(): Promise<Buffer> {
@@ -34,10 +98,10 @@ async function readStdinHead(): Promise<Buffer> {
   });
 }
 
-export async function openInput(file: string): Promise<Readable> {
+export async function openInput(file: string): Promise<WatchedInput> {
   if (file === '-') {
     const head = await readStdinHead();
-    return isGzip(head) ? gunzipped(process.stdin) : process.stdin;
+    return watched(process.stdin, isGzip(head));
   }
   const handle = await fs.promises.open(file, 'r');
   const head = Buffer.alloc(2);
@@ -46,6 +110,5 @@ export async function openInput(file: string): Promise<Readable> {
   } finally {
     await handle.close();
   }
-  const raw = fs.createReadStream(file);
-  return isGzip(head) ? gunzipped(raw) : raw;
+  return watched(fs.createReadStream(file), isGzip(head));
 }

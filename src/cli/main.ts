@@ -1,6 +1,8 @@
 // The `cdrex` command line. It parses flags and calls the same functions the server uses; it holds
 // no business logic.
 import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
 import { loadMasterKey } from '../accounts/secrets.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { DataError, NotFoundError } from '../errors.js';
@@ -28,6 +30,7 @@ import {
 } from '../store/embedded.js';
 import { rolesSql } from '../store/roles.js';
 import {
+  accountExists,
   createAccount,
   createCallbackSecret,
   deleteCallbackSecret,
@@ -37,6 +40,7 @@ import {
 } from '../store/queries/accounts.js';
 import { ExportNotFailedError, retryFailedExport } from '../store/queries/exports.js';
 import { listAccounts } from '../store/queries/account-list.js';
+import { listTrunks } from '../store/queries/trunks.js';
 import { recordAudit } from '../store/queries/audit.js';
 import { CDR_KINDS, type CdrKind } from '../store/queries/cdrs.js';
 import { dumpCommand, restoreCommand } from './db-backup.js';
@@ -44,7 +48,8 @@ import { cdrsCommand, maskCommand } from '../lifecycle/commands.js';
 import { type FlagOptions, type Flags, parseFlags, type WithWorker } from './flags.js';
 import { adminCommand, auditCommand } from '../admin/commands.js';
 import { COMMANDS, USAGE } from './help.js';
-import { openInput } from './input.js';
+import { openInput, type WatchedInput } from './input.js';
+import { wrongTypeMessage } from './sniff.js';
 import { requireExistingStore } from './store-check.js';
 import { releaseHungUpTerminalsAtExit } from './terminal.js';
 import { EXIT_DATA, EXIT_OK, EXIT_USAGE, printError, printSummary, progress, UsageError } from './output.js';
@@ -120,8 +125,11 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
   const totals = { inserted: 0, duplicates: 0 };
   return withStore(config, log, async ({ worker: pool }) => {
     for (const file of positionals) {
+      let input: WatchedInput | undefined;
+      const bar = progress(`import ${file}`);
       try {
-        const input = await openInput(file);
+        input = await openInput(file);
+        input.onLines = (lines) => bar.update(lines - 1); // the header is no row
         const result = await importDidwwCsv(pool, input, {
           accountId: account,
           kind,
@@ -129,12 +137,16 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
           fileName: file,
           window: ingestWindow(config),
         });
+        bar.end();
         totals.inserted += result.inserted;
         totals.duplicates += result.duplicates;
       } catch (err) {
+        bar.end();
         printSummary(totals);
         if (err instanceof DataError) {
-          printError({ error: err.message, file, line: err.line });
+          // The header is checked first: line 1 failing means another layout, or none.
+          const wrongType = err.line === 1 && wrongTypeMessage(kind, input?.firstLine ?? '', account, file);
+          printError({ error: wrongType || err.message, file, line: err.line });
           return EXIT_DATA;
         }
         const code = (err as NodeJS.ErrnoException).code;
@@ -175,8 +187,12 @@ async function importAsterisk(
   const totals = { inserted: 0, duplicates: 0 };
   return withStore(config, log, async ({ worker: pool }) => {
     for (const file of files) {
+      let input: WatchedInput | undefined;
+      const bar = progress(`import ${file}`);
       try {
-        const result = await importAsteriskCsv(pool, await openInput(file), {
+        input = await openInput(file);
+        input.onLines = (lines) => bar.update(lines); // Master.csv has no header
+        const result = await importAsteriskCsv(pool, input, {
           accountId: account,
           direction,
           inboundContexts,
@@ -184,15 +200,18 @@ async function importAsterisk(
           window: ingestWindow(config),
           dataDir: config.dataDir,
         });
+        bar.end();
         totals.inserted += result.inserted;
         totals.duplicates += result.duplicates;
       } catch (err) {
+        bar.end();
         const code = (err as NodeJS.ErrnoException).code;
         const known = err instanceof DataError || err instanceof NotFoundError;
         if (!known && code !== 'ENOENT' && code !== 'EACCES' && code !== 'Z_DATA_ERROR') throw err;
         printSummary(totals);
         const line = err instanceof DataError ? err.line : undefined;
-        printError({ error: (err as Error).message, file, line });
+        const wrongType = line === 1 && wrongTypeMessage('asterisk', input?.firstLine ?? '', account, file);
+        printError({ error: wrongType || (err as Error).message, file, line });
         return EXIT_DATA;
       }
     }
@@ -243,7 +262,12 @@ async function importKazoo(account: string, files: string[], config: Config, log
       if (!result.stored) {
         printSummary(totals);
         const first = result.rejected[0];
-        printError({ error: `record ${first.index}: ${first.reason}`, file, line: first.index + 1 });
+        const wrongType = first.index === 0 && wrongTypeMessage('kazoo', input.firstLine, account, file);
+        printError({
+          error: wrongType || `record ${first.index}: ${first.reason}`,
+          file,
+          line: first.index + 1,
+        });
         return EXIT_DATA;
       }
       totals.inserted += result.inserted;
@@ -330,13 +354,14 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
   const csv = generateCsv({ kind, month, rows, seed, now, window, onProgress: (n) => bar.update(n) });
   const out = values.out as string | undefined;
   if (out) {
-    const target = out === '-' ? process.stdout : fs.createWriteStream(out);
-    await new Promise<void>((resolve, reject) => {
-      csv.pipe(target);
-      csv.on('error', reject);
-      if (out === '-') csv.on('end', resolve);
-      else target.on('finish', resolve).on('error', reject);
-    });
+    if (out === '-')
+      await new Promise<void>((resolve, reject) => {
+        csv.pipe(process.stdout);
+        csv.on('error', reject).on('end', resolve);
+      });
+    // FILE.gz is written gzip, as DIDWW serves its exports (import reads either).
+    else if (out.endsWith('.gz')) await pipeline(csv, zlib.createGzip(), fs.createWriteStream(out));
+    else await pipeline(csv, fs.createWriteStream(out));
     bar.end();
     process.stderr.write(`${JSON.stringify({ written: rows })}\n`);
     return EXIT_OK;
@@ -514,6 +539,24 @@ async function exportsCommand(argv: string[], config: Config, log: Logger): Prom
   });
 }
 
+/** `cdrex trunks list --account ID`: one JSON line per voice out trunk id of the account's
+ * outbound CDRs (what a cdr_out export's filters.voice_out_trunk.id takes). */
+async function trunksCommand(argv: string[], config: Config, log: Logger): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values } = parse(rest, { account: { type: 'string' } });
+  if (values.help || !sub) return help('trunks');
+  if (sub !== 'list') throw new UsageError(`Unknown trunks command "${sub}"; use list.`);
+  const account = accountId(required(values, 'account'));
+  return withStore(config, log, async ({ worker, app }) => {
+    if (!(await accountExists(worker, account))) {
+      printError({ error: `No account has the id ${account}.` });
+      return EXIT_DATA;
+    }
+    for (const trunk of await listTrunks(app, account)) printSummary(trunk);
+    return EXIT_OK;
+  });
+}
+
 function help(command?: string): number {
   process.stdout.write(`${command ? COMMANDS[command] : USAGE}\n`);
   return EXIT_OK;
@@ -579,6 +622,8 @@ async function main(argv: string[]): Promise<number> {
       return auditCommand(rest, (fn) => withStore(config, log, ({ worker }) => fn(worker)));
     case 'cdrs':
       return cdrsCommand(rest, config, log, workerOf(config, log));
+    case 'trunks':
+      return trunksCommand(rest, config, log);
   }
   return EXIT_USAGE;
 }
