@@ -63,6 +63,7 @@ test('real admin responses validate against /admin/v1/openapi.json, errors inclu
   await call('PATCH', '/accounts/{account_id}', `/accounts/${id}`, {
     name: 'renamed',
     retention_months: null,
+    mask_digits: 3,
   });
   await call('POST', '/accounts/{account_id}/disable', `/accounts/${id}/disable`);
   await call('POST', '/accounts/{account_id}/enable', `/accounts/${id}/enable`);
