@@ -56,7 +56,7 @@ export const COMMANDS: Record<string, string> = {
   Shows callers' numbers with their last N digits (1 to 10) as X in the Kazoo API, its CSV and the
   portal; DIDWW export files too with --exports (else they stay byte-exact). --digits 0 turns it
   off. Display only: a holder of the API key can still filter by the full number. Prints
-  {"account_id","mask_digits","mask_exports"}.`,
+  {"account_id","mask_digits","mask_exports"}; a change is audited (account.masking_changed).`,
   cdrs: `cdrex cdrs purge --before YYYY-MM [--account ID] [--dry-run]
   Removes CDRs before the month's first day (UTC): without --account, every account's, dropping
   whole month partitions (each blocks ingestion at most CDREX_CDR_RETENTION_LOCK_TIMEOUT_MS); with
@@ -85,7 +85,8 @@ export const COMMANDS: Record<string, string> = {
   audit: `cdrex audit [--account ID] [--action ACTION] [--limit N]
   Prints the audit log, newest first, one JSON line per event (default 100):
   {"id","at","account_id","action","actor","address","detail"}. Actions: account.created,
-  account.renamed, account.disabled, account.enabled, account.retention_changed, api_key.issued,
+  account.renamed, account.disabled, account.enabled, account.retention_changed,
+  account.masking_changed, api_key.issued,
   api_key.revoked, api_key.rotated (rotate-key), callback_secret.created|enabled|deleted,
   export.downloaded, operator_token.created|revoked, and those of other commands (cdrs.erased,
   cdrs.purged, cdrs.retention_run).`,

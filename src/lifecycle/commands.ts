@@ -3,7 +3,9 @@
 import { loadMasterKey } from '../accounts/secrets.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { accountExists, setMasking } from '../store/queries/lifecycle.js';
+import { NotFoundError } from '../errors.js';
+import { updateAccount } from '../store/queries/admin.js';
+import { accountExists } from '../store/queries/lifecycle.js';
 import { flagValues, type Flags, type WithWorker } from '../cli/flags.js';
 import { EXIT_DATA, EXIT_OK, printError, printSummary, UsageError } from '../cli/output.js';
 import { eraseAccountNumber, numberDigits, NumberFormatError } from './erasure.js';
@@ -111,17 +113,21 @@ export async function maskCommand(argv: string[], withWorker: WithWorker): Promi
   const digits = typeof raw === 'string' && /^(10|[0-9])$/.test(raw) ? Number(raw) : undefined;
   if (digits === undefined) throw new UsageError('--digits must be a whole number from 0 (off) to 10.');
   return withWorker(async (pool) => {
-    const set = await setMasking(
-      pool,
-      id,
-      digits === 0 ? null : digits,
-      digits > 0 && Boolean(values.exports),
-    );
-    if (!set) {
+    // The admin API's update: the change and its audit (account.masking_changed) commit together.
+    let set;
+    try {
+      set = await updateAccount(
+        pool,
+        id,
+        { mask_digits: digits === 0 ? null : digits, mask_exports: Boolean(values.exports) },
+        { actor: 'cli' },
+      );
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
       printError({ error: `No account ${id}.` });
       return EXIT_DATA;
     }
-    printSummary({ ...set, mask_digits: set.mask_digits ?? 0 });
+    printSummary({ account_id: id, mask_digits: set.mask_digits ?? 0, mask_exports: set.mask_exports });
     return EXIT_OK;
   });
 }

@@ -1,13 +1,13 @@
 // The OpenAPI documents: /admin/v1/openapi.json describes every admin route, and real responses of
 // each route validate against the schema it publishes for that status; the DIDWW and Kazoo
-// documents list their dialect's routes.
+// documents list their dialect's routes, and real answers of those routes validate against them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { createOperatorToken } from '../../src/store/queries/admin.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { startServer } from '../helpers/server.js';
+import { startServer, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const server = await startServer(db, { worker: false });
@@ -63,6 +63,7 @@ test('real admin responses validate against /admin/v1/openapi.json, errors inclu
   await call('PATCH', '/accounts/{account_id}', `/accounts/${id}`, {
     name: 'renamed',
     retention_months: null,
+    mask_digits: 3,
   });
   await call('POST', '/accounts/{account_id}/disable', `/accounts/${id}/disable`);
   await call('POST', '/accounts/{account_id}/enable', `/accounts/${id}/enable`);
@@ -147,5 +148,87 @@ test('the DIDWW and Kazoo documents list their own routes, and only those', asyn
     for (const p of [`/${version}/api_auth`, `/${version}/accounts/{account_id}/cdrs`])
       assert.ok(paths.includes(p), `${p} in ${paths.join(', ')}`);
     assert.ok(paths.every((p) => p.startsWith(`/${version}/`)));
+  }
+});
+
+/** Checks a real answer of a dialect's route against `doc`'s schema for that path, method and
+ * status (whatever media type the document lists it under). */
+async function validAgainst(doc: Json, method: string, template: string, res: Response): Promise<Json> {
+  const text = await res.text();
+  const operation = doc.paths[template]?.[method.toLowerCase()];
+  assert.ok(operation, `the document describes ${method} ${template}`);
+  const response = operation.responses[String(res.status)];
+  assert.ok(response, `${method} ${template}: the document lists status ${res.status}: ${text}`);
+  const [media] = Object.values(response.content as Json) as Json[];
+  const parsed = JSON.parse(text) as Json;
+  const validate = ajv.compile(media.schema);
+  assert.ok(
+    validate(parsed),
+    `${method} ${template} ${res.status}: ${ajv.errorsText(validate.errors)}\n${text}`,
+  );
+  return parsed;
+}
+
+test('real DIDWW and Kazoo answers validate against /v3, /v2 and /v1 openapi.json', async () => {
+  const account = await server.newAccount('dialects');
+  await server.seed(account.account_id, 'cdr_in', 5);
+  const didww = await getDocument('/v3/openapi.json');
+  const jsonApi = { 'Api-Key': account.api_key, 'Content-Type': 'application/vnd.api+json' };
+  const filters = { year: String(THIS_YEAR), month: String(THIS_MONTH).padStart(2, '0') };
+  const created = await validAgainst(
+    didww,
+    'POST',
+    '/v3/exports',
+    await fetch(`${server.base}/v3/exports`, {
+      method: 'POST',
+      headers: jsonApi,
+      body: JSON.stringify({ data: { type: 'exports', attributes: { export_type: 'cdr_in', filters } } }),
+    }),
+  );
+  const id = created.data.id as string;
+  const get = (url: string, headers: Record<string, string> = jsonApi) =>
+    fetch(`${server.base}${url}`, { headers });
+  await validAgainst(didww, 'GET', '/v3/exports/{id}', await get(`/v3/exports/${id}`));
+  await validAgainst(didww, 'GET', '/v3/exports', await get('/v3/exports'));
+  await validAgainst(
+    didww,
+    'GET',
+    '/v3/exports/{id}',
+    await get(`/v3/exports/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`),
+  );
+  await validAgainst(didww, 'GET', '/v3/exports', await get('/v3/exports', { 'Api-Key': 'wrong' }));
+  const cdrExport = await validAgainst(
+    didww,
+    'POST',
+    '/v3/cdr_exports',
+    await fetch(`${server.base}/v3/cdr_exports`, {
+      method: 'POST',
+      headers: jsonApi,
+      body: JSON.stringify({ data: { type: 'cdr_exports', attributes: { filters } } }),
+    }),
+  );
+  await validAgainst(didww, 'GET', '/v3/cdr_exports/{id}', await get(`/v3/cdr_exports/${cdrExport.data.id}`));
+  await validAgainst(didww, 'GET', '/v3/cdr_exports', await get('/v3/cdr_exports'));
+
+  for (const version of ['v1', 'v2']) {
+    const kazoo = await getDocument(`/${version}/openapi.json`);
+    const auth = await validAgainst(
+      kazoo,
+      'PUT',
+      `/${version}/api_auth`,
+      await fetch(`${server.base}/${version}/api_auth`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ data: { api_key: account.api_key } }),
+      }),
+    );
+    const token = { 'X-Auth-Token': auth.auth_token as string };
+    const cdrs = `/${version}/accounts/{account_id}/cdrs`;
+    const base = `/${version}/accounts/${account.account_id}/cdrs`;
+    const list = await validAgainst(kazoo, 'GET', cdrs, await get(`${base}?page_size=2`, token));
+    assert.ok(list.data.length >= 1, JSON.stringify(list));
+    await validAgainst(kazoo, 'GET', `${cdrs}/{cdr_id}`, await get(`${base}/${list.data[0].id}`, token));
+    await validAgainst(kazoo, 'GET', `${cdrs}/summary`, await get(`${base}/summary`, token));
+    await validAgainst(kazoo, 'GET', `${cdrs}/interaction`, await get(`${base}/interaction`, token));
   }
 });

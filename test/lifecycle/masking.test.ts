@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
+import { createOperatorToken } from '../../src/store/queries/admin.js';
 import { cdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
@@ -124,4 +125,43 @@ test('--digits 0 turns masking off; bad values are usage errors', async () => {
     const r = await cdrex(['accounts', 'mask', '--account', alice.account_id, '--digits', bad], env);
     assert.equal(r.code, 2, bad);
   }
+});
+
+test('the operators API sets masking too; every change, CLI or API, is audited with who did it', async () => {
+  const { token } = await createOperatorToken(db.worker, 'billing', { actor: 'test' });
+  const patch = async (body: unknown) => {
+    const res = await fetch(`${server.base}/admin/v1/accounts/${alice.account_id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as { data: Record<string, unknown> } };
+  };
+  const on = await patch({ mask_digits: 4 });
+  assert.equal(on.status, 200);
+  assert.equal(on.body.data.mask_digits, 4);
+  assert.equal(on.body.data.mask_exports, false);
+  const list = await kazoo(`${range}&filter_caller_id_number=${encodeURIComponent(CALLER)}`);
+  assert.ok(list.includes(MASKED) && !list.includes(CALLER.slice(1)));
+  assert.equal((await patch({ mask_digits: 11 })).status, 400);
+  const off = await patch({ mask_digits: null, mask_exports: true });
+  assert.deepEqual([off.body.data.mask_digits, off.body.data.mask_exports], [null, false]);
+  assert.ok((await kazoo(range)).includes(CALLER));
+
+  const { rows } = await db.pool.query<{ actor: string; detail: { to: Record<string, unknown> } }>(
+    `select actor, detail from audit_log where account_id = $1::text and action = 'account.masking_changed'
+      order by id`,
+    [alice.account_id],
+  );
+  // The earlier tests' CLI changes (4; 4 with exports; off), then the API's (4; off).
+  assert.deepEqual(
+    rows.map((r) => [r.actor, r.detail.to.mask_digits, r.detail.to.mask_exports]),
+    [
+      ['cli', 4, false],
+      ['cli', 4, true],
+      ['cli', null, false],
+      ['operator:billing', 4, false],
+      ['operator:billing', null, false],
+    ],
+  );
 });

@@ -171,6 +171,34 @@ test('under a conflicting lock, ingestion goes on while the purge retries, then 
   assert.match(String(failed.detail.error), /not granted in 2 tries/);
 });
 
+test('the standing job under a held lock fails cleanly and is scheduled again, not given up', async () => {
+  await db.pool.query("update jobs set run_at = now() where task = 'cdr-retention'");
+  const holder = await holdCdrs();
+  try {
+    // Keep 5 months: m-6 is due. One short try, then the run fails.
+    const run = await cdrex(['worker', '--once'], {
+      ...testEnv(db, dataDir),
+      CDREX_CDR_RETENTION_MONTHS: '5',
+      CDREX_CDR_RETENTION_LOCK_TIMEOUT_MS: '200',
+      CDREX_CDR_RETENTION_LOCK_ATTEMPTS: '1',
+    });
+    assert.equal(run.code, 0, run.stderr);
+  } finally {
+    await holder.query('rollback');
+    holder.release();
+  }
+  const { rows } = await db.pool.query<{ last_error: string; later: boolean; dead: boolean }>(
+    `select last_error, run_at > now() + interval '30 seconds' as later, dead_at is not null as dead
+       from jobs where task = 'cdr-retention'`,
+  );
+  assert.equal(rows.length, 1);
+  assert.match(rows[0].last_error, /not granted in 1 tries/);
+  assert.deepEqual([rows[0].later, rows[0].dead], [true, false], 'retried in a minute, never dead');
+  assert.ok((await partitionNames(db.pool)).has(partitionName(m6)), 'nothing of the month went');
+  const failed = await runAudits('failed');
+  assert.equal(failed.at(-1)?.actor, 'job:cdr-retention');
+});
+
 test('once the lock is released, a retry of the same run drops the month', async () => {
   const holder = await holdCdrs();
   const purge = cdrex(['cdrs', 'purge', '--before', addMonths(M, -5).toISOString().slice(0, 7)], {

@@ -87,12 +87,12 @@ export async function adminRoutes(fastify: FastifyInstance): Promise<void> {
     data: await showAccount(pool, req.params.account_id),
   }));
 
-  // Rename, disable or enable, and set the retention, in one request or several.
+  // Rename, disable or enable, set the retention and the masking, in one request or several.
   app.patch(
     '/accounts/:account_id',
     {
       bodyLimit,
-      preValidation: onlyFields('name', 'disabled', 'retention_months'),
+      preValidation: onlyFields('name', 'disabled', 'retention_months', 'mask_digits', 'mask_exports'),
       schema: { tags, ...S.updateAccount },
     },
     async (req) => ({

@@ -10,6 +10,11 @@ const Nullable = <T extends ReturnType<typeof Type.String | typeof Type.Integer>
 /** At least DIDWW's three-month window; null follows CDREX_CDR_RETENTION_MONTHS. */
 const Retention = Nullable(Type.Integer({ minimum: 3, maximum: 1200 }));
 const Name = Type.String({ minLength: 1, maxLength: 200 });
+const MaskDigits = Type.Integer({
+  minimum: 1,
+  maximum: 10,
+  description: "How many of a caller number's last digits the Kazoo API, portal and Kazoo CSV show as X.",
+});
 
 export const ErrorBody = Type.Object({ error: Type.String() });
 const errors = {
@@ -27,6 +32,8 @@ export const Account = Type.Object({
   disabled: Type.Boolean(),
   disabled_at: Nullable(Time),
   retention_months: Retention,
+  mask_digits: Nullable(MaskDigits),
+  mask_exports: Type.Boolean({ description: 'DIDWW export files masked too (else byte-exact).' }),
   keys: Type.Integer({ description: 'How many API keys the account has.' }),
 });
 
@@ -82,6 +89,8 @@ export const S = {
         name: Type.Optional(Name),
         disabled: Type.Optional(Type.Boolean()),
         retention_months: Type.Optional(Retention),
+        mask_digits: Type.Optional(Nullable(MaskDigits)),
+        mask_exports: Type.Optional(Type.Boolean()),
       },
       { additionalProperties: false, minProperties: 1 },
     ),

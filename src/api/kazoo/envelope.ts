@@ -31,8 +31,14 @@ export function envelopeFields(req: FastifyRequest) {
   };
 }
 
-export function success(req: FastifyRequest, data: unknown, extra: Record<string, unknown> = {}) {
-  return { auth_token: req.kazooToken ?? '', data, ...extra, status: 'success', ...envelopeFields(req) };
+export function success<T>(req: FastifyRequest, data: T, extra: Record<string, unknown> = {}) {
+  return {
+    auth_token: req.kazooToken ?? '',
+    data,
+    ...extra,
+    status: 'success' as const,
+    ...envelopeFields(req),
+  };
 }
 
 export function sendKazooError(

@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { kazooDocToRecord } from '../../ingest/kazoo.js';
 import { loadRecords } from '../../ingest/records.js';
 import { ingestWindow } from '../../ingest/window.js';
@@ -29,6 +29,34 @@ const CSV_TYPES = ['application/octet-stream', 'text/csv', 'text/comma-separated
 const AccountParams = Type.Object({ account_id: Type.String({ maxLength: 64 }) });
 const AnyQuery = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]));
 const Envelope = Type.Object({ status: Type.String() }, { additionalProperties: true });
+// Response schemas for the OpenAPI document (/v2/openapi.json). The list, detail, legs and
+// interaction routes send text PostgreSQL serialised (sendRawData), which Fastify passes through
+// untouched; api_auth's object is serialised by its schema, whose properties are in the order
+// success() writes them, so the bytes are as before.
+const Cdr = Type.Object(
+  { id: Type.String(), call_id: Type.String() },
+  { additionalProperties: true, description: 'A Kazoo CDR document (docs/kazoo-cdrs.md).' },
+);
+const envelopeOf = <T extends TSchema>(data: T, extra: Record<string, TSchema> = {}) =>
+  Type.Object(
+    {
+      auth_token: Type.String(),
+      data,
+      ...extra,
+      status: Type.Literal('success'),
+      request_id: Type.String(),
+      revision: Type.String(),
+      timestamp: Type.String(),
+      version: Type.String(),
+      node: Type.String(),
+    },
+    { additionalProperties: true },
+  );
+const PageEnvelope = envelopeOf(Type.Array(Cdr), {
+  page_size: Type.Integer(),
+  start_key: Type.Optional(Type.String()),
+  next_start_key: Type.Optional(Type.String()),
+});
 const tags = ['Kazoo CDRs'];
 /** A CDR id holds a call id, which switches do not bound; longer URL parts get 414 anyway. */
 const MAX_ID = 512;
@@ -156,6 +184,16 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
             scope: Type.Optional(Type.Literal('csv_download')),
           }),
         }),
+        response: {
+          201: envelopeOf(
+            Type.Object({
+              account_id: Type.String(),
+              auth_token: Type.String(),
+              expires_in: Type.Integer(),
+              scope: Type.Optional(Type.Literal('csv_download')),
+            }),
+          ),
+        },
       },
     },
     async (req, reply) => {
@@ -179,7 +217,10 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
   const cdrs = '/accounts/:account_id/cdrs';
   api.get(
     cdrs,
-    { config: { csvDownload: true }, schema: { tags, params: AccountParams, querystring: AnyQuery } },
+    {
+      config: { csvDownload: true },
+      schema: { tags, params: AccountParams, querystring: AnyQuery, response: { 200: PageEnvelope } },
+    },
     (req, reply) => list(req, reply),
   );
 
@@ -190,6 +231,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags,
         params: Type.Object({ account_id: Type.String(), user_id: Type.String({ maxLength: 64 }) }),
+        response: { 200: PageEnvelope },
       },
     },
     (req, reply) => list(req, reply, req.params.user_id),
@@ -217,11 +259,15 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  api.get(`${cdrs}/interaction`, { schema: { tags, params: AccountParams } }, async (req, reply) => {
-    const params = listParams(req);
-    const page = await listInteractions(req.db!, params.search, params.pageSize);
-    return sendPage(req, reply, page);
-  });
+  api.get(
+    `${cdrs}/interaction`,
+    { schema: { tags, params: AccountParams, response: { 200: PageEnvelope } } },
+    async (req, reply) => {
+      const params = listParams(req);
+      const page = await listInteractions(req.db!, params.search, params.pageSize);
+      return sendPage(req, reply, page);
+    },
+  );
 
   api.get(
     `${cdrs}/legs/:interaction_id`,
@@ -232,6 +278,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
           account_id: Type.String(),
           interaction_id: Type.String({ maxLength: MAX_ID }),
         }),
+        response: { 200: envelopeOf(Type.Array(Cdr)) },
       },
     },
     async (req, reply) => {
@@ -247,6 +294,7 @@ export async function kazooRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags,
         params: Type.Object({ account_id: Type.String(), cdr_id: Type.String({ maxLength: MAX_ID }) }),
+        response: { 200: envelopeOf(Cdr) },
       },
     },
     async (req, reply) => {

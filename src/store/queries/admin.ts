@@ -112,6 +112,11 @@ export interface AdminAccount {
   disabled_at: string | null;
   /** Months of CDRs kept for this account; null follows CDREX_CDR_RETENTION_MONTHS. */
   retention_months: number | null;
+  /** Callers' numbers shown with this many last digits masked (Kazoo API, portal, Kazoo CSV);
+   * null: not masked. */
+  mask_digits: number | null;
+  /** DIDWW export files masked too (else byte-exact). */
+  mask_exports: boolean;
   keys: number;
 }
 
@@ -121,9 +126,11 @@ type AccountRow = {
   created_at: Date;
   disabled_at: Date | null;
   retention_months: number | null;
+  mask_digits: number | null;
+  mask_exports: boolean;
   keys: number;
 };
-const ACCOUNT_COLUMNS = `a.id, a.name, a.created_at, a.disabled_at, a.retention_months,
+const ACCOUNT_COLUMNS = `a.id, a.name, a.created_at, a.disabled_at, a.retention_months, a.mask_digits, a.mask_exports,
   (select count(*)::int from api_keys k where k.account_id = a.id) as keys`;
 
 const accountInfo = (r: AccountRow): AdminAccount => ({
@@ -133,6 +140,8 @@ const accountInfo = (r: AccountRow): AdminAccount => ({
   disabled: r.disabled_at !== null,
   disabled_at: r.disabled_at?.toISOString() ?? null,
   retention_months: r.retention_months,
+  mask_digits: r.mask_digits,
+  mask_exports: r.mask_exports,
   keys: r.keys,
 });
 
@@ -168,9 +177,12 @@ export interface AccountChange {
   disabled?: boolean;
   /** null: back to the service-wide retention. */
   retention_months?: number | null;
+  /** null: no masking (and then no masked exports either). */
+  mask_digits?: number | null;
+  mask_exports?: boolean;
 }
 
-/** Applies a rename, disable/enable and retention change, each audited, in one transaction. */
+/** Applies a rename, disable/enable, retention and masking change, each audited, in one transaction. */
 export async function updateAccount(
   pool: pg.Pool,
   id: string,
@@ -178,8 +190,15 @@ export async function updateAccount(
   by: Actor,
 ): Promise<AdminAccount> {
   return withTransaction(pool, async (client) => {
-    const { rows } = await client.query<{ name: string; disabled: boolean; retention_months: number | null }>(
-      'select name, disabled_at is not null as disabled, retention_months from accounts where id = $1::text for update',
+    const { rows } = await client.query<{
+      name: string;
+      disabled: boolean;
+      retention_months: number | null;
+      mask_digits: number | null;
+      mask_exports: boolean;
+    }>(
+      `select name, disabled_at is not null as disabled, retention_months, mask_digits, mask_exports
+         from accounts where id = $1::text for update`,
       [id],
     );
     const before = rows[0];
@@ -205,6 +224,19 @@ export async function updateAccount(
       await audit('account.retention_changed', {
         from: before.retention_months,
         to: change.retention_months,
+      });
+    }
+    // Masked exports only mean something while numbers are masked at all.
+    const digits = change.mask_digits !== undefined ? change.mask_digits : before.mask_digits;
+    const exports = digits !== null && (change.mask_exports ?? before.mask_exports);
+    if (digits !== before.mask_digits || exports !== before.mask_exports) {
+      await client.query(
+        'update accounts set mask_digits = $2::int, mask_exports = $3::boolean where id = $1::text',
+        [id, digits, exports],
+      );
+      await audit('account.masking_changed', {
+        from: { mask_digits: before.mask_digits, mask_exports: before.mask_exports },
+        to: { mask_digits: digits, mask_exports: exports },
       });
     }
     return readAccount(client, id);

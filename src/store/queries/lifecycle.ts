@@ -151,26 +151,7 @@ export const MASK_DIGITS =
 export const MASK_EXPORT_DIGITS =
   "(select case when a.mask_exports then a.mask_digits end from accounts a where a.id = current_setting('cdrex.account', true))";
 
-export interface MaskSetting {
-  account_id: string;
-  mask_digits: number | null;
-  mask_exports: boolean;
-}
-
-/** Sets an account's masking; undefined when there is no such account. */
-export async function setMasking(
-  db: Db,
-  account: string,
-  digits: number | null,
-  exports: boolean,
-): Promise<MaskSetting | undefined> {
-  const { rows } = await db.query<MaskSetting>(
-    `update accounts set mask_digits = $2::int, mask_exports = $3::boolean where id = $1::text
-      returning id as account_id, mask_digits, mask_exports`,
-    [account, digits, exports],
-  );
-  return rows[0];
-}
+// Masking is set by updateAccount (src/store/queries/admin.ts), audited, from the CLI and /admin/v1.
 
 export async function accountExists(db: Db, account: string): Promise<boolean> {
   const { rows } = await db.query('select 1 from accounts where id = $1::text', [account]);
