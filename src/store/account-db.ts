@@ -5,6 +5,8 @@
 import type pg from 'pg';
 
 const ACCOUNT_ID = /^[0-9a-f]{32}$/;
+/** What pg_export_snapshot() returns (PostgreSQL 13 and later): hex, hex, a counter. */
+const SNAPSHOT_ID = /^[0-9A-F]{8}-[0-9A-F]{8}-[0-9]{1,10}$/;
 
 export class AccountIdError extends Error {}
 
@@ -16,6 +18,31 @@ export class AccountIdError extends Error {}
 export async function setAccount(client: pg.ClientBase, accountId: string): Promise<void> {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
   await client.query(`begin; set local cdrex.account = '${accountId}'`);
+}
+
+/**
+ * Opens a REPEATABLE READ transaction with the account set, in the snapshot `snapshot` when given
+ * (one exported by pg_export_snapshot() on another connection). The id is checked against the
+ * snapshot-id pattern first: it comes from the server, and only hex digits and dashes reach the
+ * SQL text (SET TRANSACTION SNAPSHOT takes no bind parameter).
+ */
+async function setAccountInSnapshot(
+  client: pg.ClientBase,
+  accountId: string,
+  snapshot?: string,
+): Promise<void> {
+  if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
+  if (snapshot !== undefined && !SNAPSHOT_ID.test(snapshot)) throw new Error('not a snapshot id');
+  const importing = snapshot === undefined ? '' : ` set transaction snapshot '${snapshot}';`;
+  await client.query(
+    `begin isolation level repeatable read;${importing} set local cdrex.account = '${accountId}'`,
+  );
+}
+
+/** A client inside an open transaction of an account; see AccountDb.stream(). */
+export interface StreamClient {
+  client: pg.PoolClient;
+  done(err?: Error): void;
 }
 
 /** What callers of an account's data use: pg.Pool's query(), one transaction per call. */
@@ -32,7 +59,14 @@ export interface AccountDb extends Queryable {
    * `done()` commits and returns it to the pool; `done(err)` discards it (a stream cut short
    * leaves the connection in an unknown state).
    */
-  stream(): Promise<{ client: pg.PoolClient; done(err?: Error): void }>;
+  stream(): Promise<StreamClient>;
+  /**
+   * Up to `count` such clients whose transactions share one snapshot, for reading one consistent
+   * view on several connections at once (an export's time slices). The first is waited for; the
+   * others are taken only while the pool has room for them at once, so exports that hold one
+   * connection can never wait on each other for more: with no room, fewer come back.
+   */
+  streams(count: number): Promise<StreamClient[]>;
 }
 
 /** A database connection that failed mid-transaction must not go back to the pool. */
@@ -70,6 +104,42 @@ async function inTransaction<T>(
   }
 }
 
+/** Takes a client from the pool and opens its transaction with `open`. */
+async function openStream(
+  pool: pg.Pool,
+  open: (client: pg.PoolClient) => Promise<void>,
+): Promise<StreamClient> {
+  const client = await pool.connect();
+  try {
+    await open(client);
+  } catch (err) {
+    client.release(err as Error);
+    throw err;
+  }
+  let released = false;
+  return {
+    client,
+    done(err?: Error) {
+      if (released) return;
+      released = true;
+      if (err) {
+        // A stream cut short (its client gone, a write-idle timeout) may leave its query
+        // running on the server long after the socket closes: PostgreSQL notices a dead
+        // client only when it next writes to it, and a selective scan may not write for
+        // minutes. Cancel it first, then discard the connection.
+        const pid = (client as unknown as { processID?: number }).processID;
+        const cancel = pid ? pool.query('select pg_cancel_backend($1::int)', [pid]) : Promise.resolve();
+        void cancel.catch(() => undefined).finally(() => client.release(err));
+        return;
+      }
+      client.query('commit').then(
+        () => client.release(),
+        (commitErr: Error) => client.release(commitErr),
+      );
+    },
+  };
+}
+
 /** The account's view of the store through `pool` (a cdrex_app pool). */
 export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
@@ -81,36 +151,28 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
     accountId,
     query,
     transaction,
-    async stream() {
-      const client = await pool.connect();
+    stream: () => openStream(pool, (client) => setAccount(client, accountId)),
+    async streams(count) {
+      const first = await openStream(pool, (client) => setAccountInSnapshot(client, accountId));
+      if (count <= 1) return [first];
+      let snapshot: string;
       try {
-        await setAccount(client, accountId);
+        snapshot = String((await first.client.query('select pg_export_snapshot() as id')).rows[0].id);
       } catch (err) {
-        client.release(err as Error);
+        first.done(err as Error);
         throw err;
       }
-      let released = false;
-      return {
-        client,
-        done(err?: Error) {
-          if (released) return;
-          released = true;
-          if (err) {
-            // A stream cut short (its client gone, a write-idle timeout) may leave its query
-            // running on the server long after the socket closes: PostgreSQL notices a dead
-            // client only when it next writes to it, and a selective scan may not write for
-            // minutes. Cancel it first, then discard the connection.
-            const pid = (client as unknown as { processID?: number }).processID;
-            const cancel = pid ? pool.query('select pg_cancel_backend($1::int)', [pid]) : Promise.resolve();
-            void cancel.catch(() => undefined).finally(() => client.release(err));
-            return;
-          }
-          client.query('commit').then(
-            () => client.release(),
-            (commitErr: Error) => client.release(commitErr),
-          );
-        },
-      };
+      // pg-pool's own counters; connect() claims an idle client or a new slot synchronously,
+      // so the room seen here is the room the calls below get.
+      const room = (pool.options.max ?? 10) - pool.totalCount + pool.idleCount - pool.waitingCount;
+      const wanted = Math.max(0, Math.min(count - 1, room));
+      const others = await Promise.allSettled(
+        Array.from({ length: wanted }, () =>
+          openStream(pool, (client) => setAccountInSnapshot(client, accountId, snapshot)),
+        ),
+      );
+      // One that failed to connect leaves the export with fewer slices, not failed.
+      return [first, ...others.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))];
     },
   };
 }
