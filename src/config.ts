@@ -89,6 +89,11 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+/** A slice for each core keeps PostgreSQL and gzip busy on all of them (bench/, issue 16). */
+export function defaultExportSlices(): number {
+  return Math.min(8, os.availableParallelism());
+}
+
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -234,8 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     exportRetryS: int(env, 'CDREX_EXPORT_RETRY_S', 86400),
     exportBackoffMaxS: int(env, 'CDREX_EXPORT_BACKOFF_MAX_S', 600, 1),
     copyStallMs: int(env, 'CDREX_COPY_STALL_MS', 60000, 100),
-    // A slice for each core keeps PostgreSQL and gzip busy on all of them (bench/, issue 16).
-    exportSlices: int(env, 'CDREX_EXPORT_SLICES', Math.min(8, os.availableParallelism()), 1),
+    exportSlices: int(env, 'CDREX_EXPORT_SLICES', defaultExportSlices(), 1),
     logLevel: logLevel(env.LOG_LEVEL),
     metricsPort: optionalPort(env, 'CDREX_METRICS_PORT'),
     metricsToken: env.CDREX_METRICS_TOKEN || undefined,
