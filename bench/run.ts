@@ -500,12 +500,12 @@ try {
     `\ncdrex bench: ${ROWS.toLocaleString('en-US')} rows, ${RUNS} runs each (medians), PostgreSQL ${postgresVersion}\n`,
   );
   console.log(
-    `${pad('key', 24)}${pad('cdrex', 32)}${pad('baseline', 36)}${pad('ratio', 9)}${pad('target', 18)}pass`,
+    `${pad('key', 26)}${pad('cdrex', 32)}${pad('baseline', 36)}${pad('ratio', 9)}${pad('target', 18)}pass`,
   );
   for (const r of table) {
     const pass = r.pass === null ? (r.ratio === null ? 'not measured' : '—') : r.pass ? 'pass' : 'FAIL';
     console.log(
-      `${pad(r.key, 24)}${pad(r.cdrex, 32)}${pad(r.baseline, 36)}${pad(r.ratio === null ? '—' : r.ratio.toFixed(2), 9)}${pad(r.target, 18)}${pass}`,
+      `${pad(r.key, 26)}${pad(r.cdrex, 32)}${pad(r.baseline, 36)}${pad(r.ratio === null ? '—' : r.ratio.toFixed(2), 9)}${pad(r.target, 18)}${pass}`,
     );
   }
   if (!SMOKE) {

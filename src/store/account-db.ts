@@ -52,6 +52,12 @@ export interface Queryable {
 
 export interface AccountDb extends Queryable {
   readonly accountId: string;
+  /**
+   * One statement in a READ ONLY transaction, answered as soon as its rows arrive: the COMMIT
+   * follows off the caller's path, and the connection goes back to the pool only once it is
+   * done. A page request is then three round trips to the database instead of four (issue 16).
+   */
+  read<R extends pg.QueryResultRow>(query: pg.QueryConfig): Promise<pg.QueryResult<R>>;
   /** Runs fn in one transaction with the account set; commits, or rolls back on a throw. */
   transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
   /**
@@ -151,6 +157,23 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
     accountId,
     query,
     transaction,
+    async read<R extends pg.QueryResultRow>(config: pg.QueryConfig) {
+      const client = await pool.connect();
+      let result: pg.QueryResult<R>;
+      try {
+        if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
+        await client.query(`begin read only; set local cdrex.account = '${accountId}'`);
+        result = await client.query<R>(config);
+      } catch (err) {
+        await finish(client, err ?? new Error('read failed'));
+        throw err;
+      }
+      client.query('commit').then(
+        () => client.release(),
+        (commitErr: Error) => client.release(commitErr),
+      );
+      return result;
+    },
     stream: () => openStream(pool, (client) => setAccount(client, accountId)),
     async streams(count) {
       const first = await openStream(pool, (client) => setAccountInSnapshot(client, accountId));
