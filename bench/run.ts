@@ -87,7 +87,14 @@ async function storageBreakdown(pool: pg.Pool) {
   );
   const n = Math.max(1, Number(rows[0].n));
   const [table, indexes, toast] = [rows[0].heap, rows[0].indexes, rows[0].toast].map((b) => Number(b) / n);
-  return { rows: n, table, indexes, toast, perCdr: table + indexes + toast };
+  // Each index of cdrs over all partitions, largest first: what each costs per CDR.
+  const each = await pool.query<{ name: string; bytes: string }>(
+    `select pg_partition_root(i.indexrelid)::regclass::text as name, sum(pg_relation_size(i.indexrelid)) as bytes
+       from pg_index i join pg_partition_tree('cdrs') t on t.relid = i.indrelid
+      where t.isleaf group by 1 order by 2 desc`,
+  );
+  const perIndex = each.rows.map((r) => `${r.name} ${(Number(r.bytes) / n).toFixed(0)}`);
+  return { rows: n, table, indexes, toast, perCdr: table + indexes + toast, perIndex };
 }
 
 interface Row {
@@ -133,6 +140,7 @@ try {
   log(
     `storage: ${storage.perCdr.toFixed(0)} bytes/CDR (table ${storage.table.toFixed(0)}, indexes ${storage.indexes.toFixed(0)}, toast ${storage.toast.toFixed(0)})`,
   );
+  log(`storage: bytes/CDR by index: ${storage.perIndex.join(', ')}`);
 
   // ---- exports ----
   // The baseline is psql's \copy of the same SELECT, its (our own, constant) values written in.
