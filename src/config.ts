@@ -1,5 +1,6 @@
 // Every setting cdrex reads from the environment, checked in one place.
 // docs/configuration.md lists the same names and defaults (a test compares them).
+import os from 'node:os';
 import { isIP } from 'node:net';
 import path from 'node:path';
 
@@ -78,6 +79,8 @@ export interface Config {
   exportBackoffMaxS: number;
   /** An export whose database sends no byte for this long (a silent server or network) is cut off. */
   copyStallMs: number;
+  /** How many time slices (connections, COPYs) one export is cut into, at most. */
+  exportSlices: number;
   logLevel: string;
   /** A listener of its own for GET /metrics (serve and worker); undefined: none (serve still
    * answers /metrics on PORT). */
@@ -87,6 +90,11 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+/** A slice for each core keeps PostgreSQL and gzip busy on all of them (bench/, issue 16). */
+export function defaultExportSlices(): number {
+  return Math.min(8, os.availableParallelism());
+}
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
   const raw = env[name];
@@ -234,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     exportRetryS: int(env, 'CDREX_EXPORT_RETRY_S', 86400),
     exportBackoffMaxS: int(env, 'CDREX_EXPORT_BACKOFF_MAX_S', 600, 1),
     copyStallMs: int(env, 'CDREX_COPY_STALL_MS', 60000, 100),
+    exportSlices: int(env, 'CDREX_EXPORT_SLICES', defaultExportSlices(), 1),
     logLevel: logLevel(env.LOG_LEVEL),
     metricsPort: optionalPort(env, 'CDREX_METRICS_PORT'),
     metricsToken: env.CDREX_METRICS_TOKEN || undefined,

@@ -1,6 +1,14 @@
 // Writes one export's file: `COPY (SELECT …) TO STDOUT (FORMAT csv, HEADER)` streamed through gzip
 // (in parallel on every core) into a temp file, hashed on the way, fsynced, then renamed to its final,
 // unguessable name. Nothing buffers the export: memory stays flat whatever the number of rows.
+//
+// With several connections the month is cut into time slices copied at once, one COPY per
+// connection (all in one snapshot, see AccountDb.streams): PostgreSQL's side of an export is one
+// core's work per COPY, and gzip keeps up only when several run. Slice 0 is written to the temp
+// file itself, slice i to a side file `<temp>.slice-i`; once all are done the side files are
+// appended in order. Slices are cut on time_start alone and the rows are ordered by time_start
+// first, so rows of equal time_start are never split and the file is the single COPY's, row for
+// row (gzip members end where slices do; one gunzip reads them all, RFC 1952 §2.2).
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,17 +36,29 @@ export interface WrittenFile {
   rows: number;
 }
 
+/** A part of an export's range, [from, to). */
+export interface TimeSlice {
+  from: Date;
+  to: Date;
+}
+
 /**
- * The SELECT an export runs. COPY takes no bind parameters, so its values are transaction-local
- * settings read back by the query (SqlParams 'setting' style): no value becomes SQL text.
+ * The SELECT an export runs (over `slice` of its range when given). COPY takes no bind parameters,
+ * so its values are transaction-local settings read back by the query (SqlParams 'setting'
+ * style): no value becomes SQL text.
  */
-export function exportSelect(exp: ExportRow, params: SqlParams): string {
+export function exportSelect(exp: ExportRow, params: SqlParams, slice?: TimeSlice): string {
   const columns = exp.dialect === 'cdr_exports' ? LEGACY_COLUMNS : columnsFor(exp.export_type);
+  return `select ${columns.map(exportExpression).join(', ')} from cdrs
+    where ${exportWhere(exp, params, slice)} order by time_start, call_id, attempt`;
+}
+
+function exportWhere(exp: ExportRow, params: SqlParams, slice?: TimeSlice): string {
   const where = [
     `account_id = ${params.add(exp.account_id)}::text`,
     `kind = ${params.add(exp.export_type)}::text`,
-    `time_start >= ${params.add(exp.range_from)}::timestamptz`,
-    `time_start < ${params.add(exp.range_to)}::timestamptz`,
+    `time_start >= ${params.add(slice?.from ?? exp.range_from)}::timestamptz`,
+    `time_start < ${params.add(slice?.to ?? exp.range_to)}::timestamptz`,
   ];
   if (exp.did_number) {
     // Stored numbers may carry a leading + or not (E.164 from one source, DIDWW's digits from
@@ -47,8 +67,31 @@ export function exportSelect(exp: ExportRow, params: SqlParams): string {
     where.push(`did_number in (${params.add(digits)}::text, ${params.add(`+${digits}`)}::text)`);
   }
   if (exp.voice_out_trunk_id) where.push(`voice_out_trunk_id = ${params.add(exp.voice_out_trunk_id)}::text`);
-  return `select ${columns.map(exportExpression).join(', ')} from cdrs
-    where ${where.join(' and ')} order by time_start, call_id, attempt`;
+  return where.join(' and ');
+}
+
+/**
+ * Cuts the export's range into `count` slices of equal time between its first and last row, so
+ * that a month exported before its end does not leave slices empty. The first slice starts at
+ * the range's start and the last ends at its end: the slices cover the range whatever the rows.
+ */
+export async function timeSlices(client: pg.ClientBase, exp: ExportRow, count: number): Promise<TimeSlice[]> {
+  const whole = { from: exp.range_from, to: exp.range_to };
+  if (count <= 1) return [whole];
+  const params = new SqlParams();
+  const { rows } = await client.query<{ lo: Date | null; hi: Date | null }>(
+    `select min(time_start) as lo, max(time_start) as hi from cdrs where ${exportWhere(exp, params)}`,
+    params.values,
+  );
+  const { lo, hi } = rows[0];
+  if (!lo || !hi) return [whole];
+  const step = (hi.getTime() - lo.getTime()) / count;
+  const cuts = Array.from(
+    { length: count - 1 },
+    (_, i) => new Date(lo.getTime() + Math.ceil(step * (i + 1))),
+  );
+  const edges = [whole.from, ...cuts, whole.to];
+  return cuts.concat(whole.to).map((to, i) => ({ from: edges[i], to }));
 }
 
 function hashing(hash: ReturnType<typeof createHash>, counter: { bytes: number }): Transform {
@@ -89,25 +132,22 @@ function watchdog(stallMs: number, waiting: () => boolean, onStall: () => void) 
   };
 }
 
-/** `client` must be inside the export account's transaction (AccountDb.stream()). */
-export async function writeExportFile(
+/**
+ * One slice's COPY into `out`, with its own no-progress watchdog; returns its row count. Only
+ * slice 0 prints the header.
+ */
+async function copySlice(
   client: pg.PoolClient,
   exp: ExportRow,
-  exportDir: string,
-  tmpPath: string,
+  slice: TimeSlice,
+  first: boolean,
+  stages: Transform[],
+  out: fs.WriteStream,
   signal: AbortSignal,
-  stallMs = 60_000,
-): Promise<WrittenFile> {
-  // Only cdrex reads its exports (it serves them itself; PostgreSQL's COPY streams to us and
-  // never touches this directory), so nobody else on the machine gets to list or read them.
-  fs.mkdirSync(exportDir, { recursive: true, mode: 0o700 });
-  const gzipped = exp.dialect === 'exports';
-  const fileId = randomUUID();
-  const fileName = `${fileId}${gzipped ? '.csv.gz' : '.csv'}`;
-  const hash = createHash('sha256');
-  const counter = { bytes: 0 };
+  stallMs: number,
+): Promise<number> {
   const params = new SqlParams('setting');
-  const select = exportSelect(exp, params);
+  const select = exportSelect(exp, params, slice);
   let copy: ReturnType<typeof copyTo> | undefined;
   let stalled: ConnectionLostError | undefined;
   const dog = watchdog(
@@ -123,7 +163,8 @@ export async function writeExportFile(
   );
   try {
     await client.query(params.settings());
-    copy = client.query(copyTo(`copy (${select}) to stdout (format csv, header)`));
+    const options = first ? '(format csv, header)' : '(format csv)';
+    copy = client.query(copyTo(`copy (${select}) to stdout ${options}`));
     // The server's part is over once the COPY ended; the rest (gzip, disk) is not watched here.
     copy.once('end', dog.stop);
     let chunks = 0;
@@ -134,14 +175,80 @@ export async function writeExportFile(
         done(null, chunk);
       },
     });
-    const stages = [
-      copy,
-      tap,
-      ...(gzipped ? [new ParallelGzip({ level: GZIP_LEVEL })] : []),
-      hashing(hash, counter),
-    ];
-    await pipeline([...stages, fs.createWriteStream(tmpPath, { mode: 0o600 })], { signal });
+    await pipeline([copy, tap, ...stages, out], { signal });
+    return Number(copy.rowCount ?? 0);
+  } catch (err) {
+    throw stalled ?? err;
+  } finally {
     dog.stop();
+  }
+}
+
+/**
+ * `clients` must be inside the export account's transactions, all in one snapshot when there is
+ * more than one (AccountDb.streams()); the export is cut into as many time slices.
+ */
+export async function writeExportFile(
+  clients: pg.PoolClient[],
+  exp: ExportRow,
+  exportDir: string,
+  tmpPath: string,
+  signal: AbortSignal,
+  stallMs = 60_000,
+): Promise<WrittenFile> {
+  // Only cdrex reads its exports (it serves them itself; PostgreSQL's COPY streams to us and
+  // never touches this directory), so nobody else on the machine gets to list or read them.
+  fs.mkdirSync(exportDir, { recursive: true, mode: 0o700 });
+  const gzipped = exp.dialect === 'exports';
+  const fileId = randomUUID();
+  const fileName = `${fileId}${gzipped ? '.csv.gz' : '.csv'}`;
+  const hash = createHash('sha256');
+  const counter = { bytes: 0 };
+  let paths = [tmpPath];
+  // One slice failing stops the others: their connections are discarded with it.
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let failure: unknown;
+  try {
+    // An export with no rows has one slice whatever the number of clients.
+    const slices = await timeSlices(clients[0], exp, clients.length);
+    paths = slices.map((_, i) => (i === 0 ? tmpPath : sliceFilePath(tmpPath, i)));
+    // The slices share the thread pool's gzip work; fewer members in flight each keeps memory flat.
+    const maxInFlight = Math.max(2, Math.ceil(4 / slices.length));
+    const results = await Promise.allSettled(
+      slices.map((slice, i) =>
+        copySlice(
+          clients[i],
+          exp,
+          slice,
+          i === 0,
+          [
+            ...(gzipped ? [new ParallelGzip({ level: GZIP_LEVEL, maxInFlight })] : []),
+            // Slice 0 is the file's start: hashed as it is written; the others as they are appended.
+            ...(i === 0 ? [hashing(hash, counter)] : []),
+          ],
+          fs.createWriteStream(paths[i], { mode: 0o600 }),
+          abort.signal,
+          stallMs,
+        ).catch((err: unknown) => {
+          failure ??= err;
+          abort.abort(err);
+          throw err;
+        }),
+      ),
+    );
+    if (failure !== undefined) throw failure;
+    for (const side of paths.slice(1)) {
+      await pipeline(
+        fs.createReadStream(side),
+        hashing(hash, counter),
+        fs.createWriteStream(tmpPath, { flags: 'a' }),
+        { signal },
+      );
+      await fs.promises.rm(side, { force: true });
+    }
     const handle = await fs.promises.open(tmpPath, 'r');
     try {
       await handle.sync();
@@ -153,18 +260,24 @@ export async function writeExportFile(
     await fs.promises.rename(tmpPath, finalPath);
     await syncDir(exportDir);
     crashPoint('export:renamed');
+    return {
+      fileId,
+      fileName,
+      size: counter.bytes,
+      sha256: hash.digest('hex'),
+      rows: results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0),
+    };
   } catch (err) {
-    dog.stop();
-    await fs.promises.rm(tmpPath, { force: true });
-    throw stalled ?? err;
+    await Promise.all(paths.map((p) => fs.promises.rm(p, { force: true })));
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
-  return {
-    fileId,
-    fileName,
-    size: counter.bytes,
-    sha256: hash.digest('hex'),
-    rows: Number(copy.rowCount ?? 0),
-  };
+}
+
+/** Where slice `i` (> 0) is written until it is appended; named after the temp file it joins. */
+export function sliceFilePath(tmpPath: string, i: number): string {
+  return `${tmpPath}.slice-${i}`;
 }
 
 /** Makes a rename durable: fsync the directory that holds the entry. */

@@ -38,20 +38,22 @@ export const exportTask: Task = {
     await removeEarlierAttempts(exportDir, job.id);
     // The rows are read as cdrex_app with the export's account set: row-level security holds
     // for exports too. Only the bookkeeping below runs as the worker.
-    const reader = await accountDb(ctx.appPool, exp.account_id).stream();
+    // Several connections in one snapshot: the export is copied as that many time slices at once.
+    const readers = await accountDb(ctx.appPool, exp.account_id).streams(ctx.config.exportSlices);
     let written;
     try {
       written = await writeExportFile(
-        reader.client,
+        readers.map((r) => r.client),
         exp,
         exportDir,
         tempFilePath(exportDir, job.id, job.lease_token),
         ctx.signal,
         ctx.config.copyStallMs,
       );
-      reader.done();
+      for (const reader of readers) reader.done();
     } catch (err) {
-      reader.done(err as Error); // a COPY cut short leaves the connection unusable
+      // a COPY cut short leaves the connection unusable
+      for (const reader of readers) reader.done(err as Error);
       throw err;
     }
     const finalPath = path.join(exportDir, written.fileName);

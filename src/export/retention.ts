@@ -47,7 +47,8 @@ export async function sweepExportFiles(
     for (const name of names) {
       const full = path.join(exportDir, name);
       const isTemp = name.startsWith('.tmp-');
-      if (isTemp ? leased.has(name) : referenced.has(name)) continue;
+      // A slice's side file belongs to the temp file it will be appended to.
+      if (isTemp ? leased.has(name.replace(/\.slice-\d+$/, '')) : referenced.has(name)) continue;
       const stat = await fs.promises.stat(full).catch(() => undefined);
       if (!stat?.isFile() || (!isTemp && now.getTime() - stat.mtimeMs < ORPHAN_GRACE_MS)) continue;
       await fs.promises.rm(full, { force: true });

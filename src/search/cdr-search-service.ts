@@ -98,7 +98,7 @@ function prepared(query: { text: string; values: unknown[] }): pg.QueryConfig {
 
 export async function listPage(db: AccountDb, search: CdrSearch, pageSize: number): Promise<Page> {
   const query = buildSearch({ ...search, limit: pageSize + 1 }, `${LIST_JSON}, ${KEYSET_COLUMNS}`);
-  const { rows } = await db.query<PageRow>(search.conditions.length === 0 ? prepared(query) : query);
+  const { rows } = await db.read<PageRow>(search.conditions.length === 0 ? prepared(query) : query);
   const keyOf = (r: PageRow) => encodeKey({ t: r.k_t, c: r.k_c, a: r.k_a, k: r.k_k });
   const page = rows.slice(0, pageSize);
   return {

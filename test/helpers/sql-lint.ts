@@ -30,6 +30,8 @@ const SQL_FRAGMENT = /::\w+|[=<>(']|\b(select|like|any|limit|offset|current_sett
 export const AUDITED: Record<string, Record<string, string>> = {
   'src/store/account-db.ts': {
     accountId: 'checked against ^[0-9a-f]{32}$ on the line before (setAccount)',
+    snapshot: 'a snapshot id from pg_export_snapshot(), checked against SNAPSHOT_ID on the line before',
+    importing: 'a snapshot id from pg_export_snapshot(), checked against SNAPSHOT_ID first',
   },
   'src/store/roles.ts': {
     role: 'one of the two role-name constants',
@@ -112,8 +114,10 @@ export const AUDITED: Record<string, Record<string, string>> = {
   },
   'src/export/export-file.ts': {
     "columns.map(exportExpression).join(', ')": 'the constant DIDWW column table',
-    "where.join(' and ')": 'fragments built of placeholders',
     select: 'a query built of constants and placeholders',
+    'exportWhere(exp, params, slice)': 'fragments built of placeholders',
+    'exportWhere(exp, params)': 'fragments built of placeholders',
+    options: 'one of two constant COPY option lists',
   },
   'src/store/queries/exports.ts': {
     where: 'a constant fragment',
