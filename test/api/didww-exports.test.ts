@@ -64,6 +64,17 @@ function exportBody(attributes: Record<string, unknown>) {
   return { data: { type: 'exports', attributes } };
 }
 
+/** Alice's CDRs of a kind (and trunk) on the 1st of this month, UTC, as stored. */
+async function storedOnDay1(kind: string, trunk?: string): Promise<number> {
+  const { rows } = await server.db.pool.query<{ n: number }>(
+    `select count(*)::int as n from cdrs
+      where account_id = $1 and kind = $2 and time_start >= $3 and time_start < $4
+        and ($5::text is null or voice_out_trunk_id::text = $5)`,
+    [alice.account_id, kind, MONTH_START, new Date(MONTH_START.getTime() + 86_400_000), trunk ?? null],
+  );
+  return rows[0].n;
+}
+
 const monthFilters = { year: String(THIS_YEAR), month: String(THIS_MONTH).padStart(2, '0') };
 
 async function createExport(attributes: Record<string, unknown>, key = alice.api_key, headers = {}) {
@@ -485,6 +496,7 @@ describe('export files', () => {
         [alice.account_id, did],
       )
     ).rows[0].n;
+    assert.ok(expected > 0);
     assert.equal(rows.length, expected);
     assert.ok(rows.every((r) => r.split(',')[6] === did));
   });
@@ -511,6 +523,7 @@ describe('export files', () => {
       'Date/Time Start (UTC),Date/Time Connect (UTC),Date/Time End (UTC),Status,Source,CLI,Destination Number,Call Duration (sec),Billing Duration (sec),Disconnect Code,Disconnect Reason,Voice OUT Trunk,Destination Country,Network,Call Type,Rate (USD),Charged (USD),P-Charge-Info,Call ID',
     );
     const day1 = `${THIS_YEAR}-${String(THIS_MONTH).padStart(2, '0')}-01`;
+    assert.equal(lines.length - 1, await storedOnDay1('cdr_out', trunk));
     assert.ok(lines.length > 1);
     assert.ok(lines.slice(1).every((l) => l.startsWith(day1) && l.split(',')[11] === trunk));
   });
@@ -544,6 +557,9 @@ describe('API version 2026-04-16', () => {
     assert.equal(done.attributes.status, 'completed');
     const file = (await download(String(done.attributes.url))).body;
     const lines = zlib.gunzipSync(file).toString().trim().split('\n');
+    // Every stored row of that day, and only those (an empty file passed the `every` alone).
+    assert.equal(lines.length - 1, await storedOnDay1('cdr_in'));
+    assert.ok(lines.length > 1);
     assert.ok(lines.slice(1).every((l) => l.slice(0, 10) === from.slice(0, 10)));
     // The resource's meta says what the file holds: its CDRs (the header line aside) and bytes.
     assert.deepEqual(done.meta, { rows: lines.length - 1, size: file.length });

@@ -7,10 +7,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CDREX_BIN, cdrex, ROOT, spawnCdrex, summary } from '../helpers/cli.js';
+import { cdrex, CDREX_BIN, ROOT, ROOT_CLUSTERS_DIR, spawnCdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { destroyEmbedded, statusEmbedded } from '../../src/store/embedded.js';
-import { startServer, testEnv, waitFor } from '../helpers/server.js';
+import { freePort, startServer, testEnv, waitFor } from '../helpers/server.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
 const alice = await server.newAccount('alice');
@@ -50,14 +50,6 @@ function embeddedDataDir(): string {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
   return dataDir;
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 describe("Kazoo bodies, as Kazoo's crossbar takes them", () => {
@@ -385,7 +377,7 @@ describe('clusters of deleted checkouts (as root: /var/lib/cdrex/clusters)', () 
       assert.equal(summary(await cdrex(['db', 'start'], env)).running, true);
       const clusterDir = String(summary(await cdrex(['db', 'status'], env)).cluster_dir);
       after(() => fs.rmSync(clusterDir, { recursive: true, force: true }));
-      assert.ok(clusterDir.startsWith('/var/lib/cdrex/clusters/'), clusterDir);
+      assert.ok(clusterDir.startsWith(`${ROOT_CLUSTERS_DIR}/`), clusterDir);
       // A checkout deleted while its cluster still runs.
       fs.rmSync(checkout, { recursive: true, force: true });
       const elsewhere = embeddedDataDir();

@@ -8,13 +8,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { CDREX_BIN, ROOT, spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { MASTER_KEY, waitFor } from '../helpers/server.js';
+import { freePort, MASTER_KEY, waitFor } from '../helpers/server.js';
 
 /** An example block: where it is, and its marker if any. */
 export interface DocBlock {
@@ -182,15 +181,6 @@ function run(command: string, cwd: string, env: NodeJS.ProcessEnv) {
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
   });
 }
 

@@ -6,6 +6,9 @@ import { after } from 'node:test';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CDREX_BIN = path.join(ROOT, 'bin', 'cdrex.js');
+/** Where an embedded cluster lives when cdrex runs as root (src/store/embedded.ts), not in the
+ * data directory: tests clean up and look for clusters there. */
+export const ROOT_CLUSTERS_DIR = '/var/lib/cdrex/clusters';
 
 export interface CliResult {
   code: number | null;

@@ -23,6 +23,8 @@ test('an account runs at most its cap of exports at once; other accounts are not
 
   let maxGreedy = 0;
   let overlapped = false;
+  // Generous (tests never time speed), but bounded: a queue that stops moving fails, not hangs.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const { rows } = await server.db.pool.query<{ account_id: string; status: string; n: number }>(
       `select account_id, status, count(*)::int as n from exports group by account_id, status`,
@@ -34,6 +36,7 @@ test('an account runs at most its cap of exports at once; other accounts are not
     const done = rows.filter((r) => r.status === 'completed').reduce((n, r) => n + r.n, 0);
     if (done === 5) break;
     assert.ok(!rows.some((r) => r.status === 'failed'), 'no export failed');
+    assert.ok(Date.now() < deadline, `only ${done} of 5 exports completed: ${JSON.stringify(rows)}`);
     await new Promise((r) => setTimeout(r, 5));
   }
   assert.equal(maxGreedy, 1, 'never more than one of its exports at once');

@@ -8,14 +8,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
 import { cdrex, spawnCdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import { freePort, startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
 
 const ROWS = 300_000;
 const db = await createTestDatabase();
@@ -27,15 +26,6 @@ const SMALL_ROWS = 5000;
 const small = await helper.newAccount('recovery-small');
 await helper.seed(small.account_id, 'cdr_in', SMALL_ROWS, 13);
 const dbName = new URL(db.url).pathname.slice(1);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 interface Child {
   proc: ChildProcess;

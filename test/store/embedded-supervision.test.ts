@@ -5,12 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
-import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
-import { waitFor } from '../helpers/server.js';
+import { cdrex, CDREX_BIN, ROOT_CLUSTERS_DIR, summary } from '../helpers/cli.js';
+import { freePort, waitFor } from '../helpers/server.js';
 
 const isRoot = process.getuid?.() === 0;
 const now = new Date();
@@ -49,8 +48,7 @@ after(async () => {
     }
     await cdrex(['db', 'stop', '--force'], env);
     fs.rmSync(dataDir, { recursive: true, force: true });
-    if (cluster)
-      fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
+    if (cluster) fs.rmSync(path.join(ROOT_CLUSTERS_DIR, cluster.id), { recursive: true, force: true });
   }
 });
 
@@ -71,16 +69,7 @@ function readJson(file: string): unknown {
 }
 
 function pgdataOf(dataDir: string, id: string): string {
-  return isRoot ? path.join('/var/lib/cdrex/clusters', id, 'pgdata') : path.join(dataDir, 'pg', 'pgdata');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+  return isRoot ? path.join(ROOT_CLUSTERS_DIR, id, 'pgdata') : path.join(dataDir, 'pg', 'pgdata');
 }
 
 /** A running process: not gone, not a zombie. */

@@ -3,12 +3,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
-import { waitFor } from '../helpers/server.js';
+import { cdrex, CDREX_BIN, ROOT_CLUSTERS_DIR, summary } from '../helpers/cli.js';
+import { freePort, waitFor } from '../helpers/server.js';
 
 // A data dir of this test's own, under the home folder (as root: /root, where the postgres user
 // cannot go — the cluster must still start).
@@ -18,17 +17,8 @@ after(async () => {
   await cdrex(['db', 'stop', '--force'], env);
   const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { id: string };
   fs.rmSync(dataDir, { recursive: true, force: true });
-  fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
+  fs.rmSync(path.join(ROOT_CLUSTERS_DIR, cluster.id), { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const status = async () =>
   summary(await cdrex(['db', 'status'], env)) as { running: boolean; users: number; port: number };
