@@ -1,13 +1,16 @@
-// What every dialect's auth hook does once it knows the account: the request gets that account's
-// view of the store, and nothing else. Every query a handler runs goes through `req.db` or
-// `req.streamDb`, each transaction of which sets the account for row-level security.
-import type { FastifyReply, FastifyRequest } from 'fastify';
+// How a request becomes an account's: each dialect (DIDWW, Kazoo, FreeSWITCH ingestion) says how
+// its credential names an account and how it refuses one; requireAccount() does the rest, the
+// same way for all of them. The request then gets that account's view of the store and nothing
+// else: every query a handler runs goes through `req.db` or `req.streamDb`, each transaction of
+// which sets the account for row-level security.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TooManyRequestsError } from '../errors.js';
 import { accountDb, type AccountDb } from '../store/account-db.js';
 import { accountLimits, SLOT_RETRY_AFTER_S } from './long-streams.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The account the request's credential names, once requireAccount() accepted it. */
     accountId?: string;
     /** The authenticated account's view of the store (row-level security), with a statement timeout. */
     db?: AccountDb;
@@ -21,7 +24,7 @@ declare module 'fastify' {
  * request also holds one of the account's CDREX_REQUESTS_PER_ACCOUNT slots until its response
  * closes; beyond them this throws a 429 with Retry-After, which each dialect answers in its format.
  */
-export function authenticate(req: FastifyRequest, accountId: string, reply?: FastifyReply): void {
+function authenticate(req: FastifyRequest, accountId: string, reply?: FastifyReply): void {
   if (reply) {
     const { requests } = accountLimits(req.server.store, req.server.store.config);
     if (!requests.take(reply.raw, accountId)) {
@@ -33,6 +36,36 @@ export function authenticate(req: FastifyRequest, accountId: string, reply?: Fas
   req.accountId = accountId;
   req.db = accountDb(req.server.store.pool, accountId);
   req.streamDb = accountDb(req.server.store.streamPool, accountId);
+}
+
+export interface AccountCredential {
+  /**
+   * The account the request's credential names, or undefined to refuse it. `after` runs once the
+   * request is the account's (a Kazoo token echoed in answers, say).
+   */
+  identify(req: FastifyRequest): Promise<{ accountId: string; after?: () => void } | undefined>;
+  /** The dialect's 401. */
+  refuse(req: FastifyRequest, reply: FastifyReply): FastifyReply;
+  /** Routes that need no credential (Kazoo's api_auth). */
+  isPublic?(req: FastifyRequest): boolean;
+  /** Whether the request takes one of the account's concurrent-request slots (authenticate()).
+   * Default: yes. */
+  holdsSlot?(req: FastifyRequest): boolean;
+}
+
+/**
+ * Adds the onRequest hook that admits only requests whose credential names an account. Hooks run
+ * in the order they are added: a dialect adds its own checks before this one (a NUL byte in the
+ * URL) or after it (DIDWW's version and media types).
+ */
+export function requireAccount(app: FastifyInstance, credential: AccountCredential): void {
+  app.addHook('onRequest', async (req, reply) => {
+    if (credential.isPublic?.(req)) return;
+    const found = await credential.identify(req);
+    if (!found) return credential.refuse(req, reply);
+    authenticate(req, found.accountId, credential.holdsSlot?.(req) === false ? undefined : reply);
+    found.after?.();
+  });
 }
 
 /** Kazoo's credential: X-Auth-Token, then ?auth_token (seed 003's curl), then Authorization: Bearer. */

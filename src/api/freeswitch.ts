@@ -11,7 +11,7 @@ import { loadFreeswitchCdr, parseFreeswitchJson } from '../ingest/freeswitch.js'
 import { ingestWindow } from '../ingest/window.js';
 import { BadRequestError } from '../errors.js';
 import { findAccountByApiKey } from '../store/queries/accounts.js';
-import { authenticate } from './auth.js';
+import { requireAccount } from './auth.js';
 import { classify, logAndHint, type ErrorKind } from './errors.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -67,13 +67,16 @@ export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
 
   const fail = (reply: FastifyReply, status: number, error: string) => reply.code(status).send({ error });
 
-  app.addHook('onRequest', async (req, reply) => {
-    const creds = basicAuth(req.headers.authorization);
-    const accountId = creds ? await findAccountByApiKey(pool, creds.password) : undefined;
-    if (!creds || !accountId || accountId !== creds.user) {
-      return fail(reply.header('WWW-Authenticate', 'Basic realm="cdrex"'), 401, 'invalid credentials');
-    }
-    authenticate(req, accountId);
+  requireAccount(app, {
+    async identify(req) {
+      const creds = basicAuth(req.headers.authorization);
+      const accountId = creds ? await findAccountByApiKey(pool, creds.password) : undefined;
+      return creds && accountId && accountId === creds.user ? { accountId } : undefined;
+    },
+    refuse: (_req, reply) =>
+      fail(reply.header('WWW-Authenticate', 'Basic realm="cdrex"'), 401, 'invalid credentials'),
+    // A switch's posts have a rate limit of their own (the route's config), not request slots.
+    holdsSlot: () => false,
   });
 
   app.setErrorHandler((err, req, reply) => {

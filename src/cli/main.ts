@@ -16,7 +16,7 @@ import { importDidwwCsv } from '../ingest/didww-csv.js';
 import { kazooDocToRecord } from '../ingest/kazoo.js';
 import { replayFreeswitchFiles } from '../ingest/freeswitch-replay.js';
 import { loadRecords } from '../ingest/records.js';
-import { uploadRecords } from '../api/upload-body.js';
+import { uploadRecords } from '../ingest/upload-body.js';
 import { generateCsv, generationSpan } from '../ingest/generate.js';
 import { ingestWindow } from '../ingest/window.js';
 import { createLogger, type Logger } from '../log.js';

@@ -10,10 +10,9 @@ export const GREGORIAN_OFFSET = 62167219200;
  * as to_char cuts them, so `timestamp` and `datetime` name the same second. */
 const WHEN = 'time_start';
 const EPOCH = `floor(extract(epoch from ${WHEN}))::bigint`;
-/** Local time for `utc_offset` (seconds east of UTC): the query builder writes the validated
- * integer in place of the `:utc_offset` token. */
-export const UTC_OFFSET_TOKEN = ':utc_offset';
-const LOCAL = `((${WHEN} at time zone 'UTC') + make_interval(secs => ${UTC_OFFSET_TOKEN}))`;
+/** Local time for `utc_offset` (seconds east of UTC). `offset` is the SQL that reads it: a
+ * placeholder the query builder added, never the value. */
+const local = (offset: string) => `((${WHEN} at time zone 'UTC') + make_interval(secs => ${offset}))`;
 
 /**
  * A Kazoo id names one row of the dedupe key (kind, time_start, call_id, attempt):
@@ -134,44 +133,46 @@ const masked = (sql: string) => `cdrex_mask_number((${sql})::text, source_number
  * it: `cost` in units (1 USD = 10000, kapps_call_util:call_cost), `rate` in dollars
  * (kz_currency:units_to_dollars of the units, cut to whole units, printed as an Erlang float).
  */
-export const LIST_FIELDS: [string, string][] = [
-  ['id', KAZOO_ID],
-  ['call_id', 'call_id'],
-  ['caller_id_number', masked('source_number')],
-  ['caller_id_name', masked('source_name')],
-  ['callee_id_number', 'destination'],
-  ['callee_id_name', 'callee_name'],
-  ['duration_seconds', 'duration_s'],
-  ['billing_seconds', "coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0)"],
-  ['timestamp', `(${EPOCH} + ${GREGORIAN_OFFSET})::text`],
-  ['hangup_cause', HANGUP_CAUSE],
-  ['other_leg_call_id', 'other_leg_call_id'],
-  ['owner_id', 'owner_id'],
-  ['to', 'to_uri'],
-  ['from', masked('from_uri')],
-  ['direction', "case kind when 'cdr_in' then 'inbound' else 'outbound' end"],
-  ['request', "extra->>'request'"],
-  ['authorizing_id', 'authorizing_id'],
-  ['cost', 'round(coalesce(cost, 0) * 10000)::bigint::text'],
-  ['dialed_number', "coalesce(extra->>'dialed_number', destination)"],
-  ['calling_from', masked("coalesce(extra->>'calling_from', source_number)")],
-  // utc_offset shifts `datetime` only: col_pretty_print is the one column that reads it.
-  ['datetime', `to_char(${LOCAL}, 'YYYY-MM-DD HH24:MI:SS')`],
-  ['unix_timestamp', `${EPOCH}::text`],
-  ['rfc_1036', `to_char(${WHEN} at time zone 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS') || ' GMT'`],
-  ['iso_8601', `to_char(${WHEN} at time zone 'UTC', 'YYYY-MM-DD')`],
-  ['iso_8601_combined', `to_char(${WHEN} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`],
-  ['call_type', "coalesce(call_type, extra #>> '{custom_channel_vars,account_billing}')"],
-  // An Erlang float: shortest digits, at least one after the point ("0.0", "1.0", "0.0125").
-  ['rate', "regexp_replace(trim_scale(trunc(coalesce(rate, 0), 4))::text, '^(-?[0-9]+)$', '\\1.0')"],
-  ['rate_name', "coalesce(extra->>'rate_name', extra #>> '{custom_channel_vars,rate_name}')"],
-  ['bridge_id', "coalesce(extra->>'bridge_id', extra #>> '{custom_channel_vars,bridge_id}')"],
-  ['recording_url', "extra->>'recording_url'"],
-  ['media_server', "extra->>'media_server'"],
-  ['call_priority', "coalesce(extra->>'call_priority', extra #>> '{custom_channel_vars,call_priority}')"],
-  ['interaction_id', 'interaction_id'],
-  ['imported', 'imported'],
-];
+export function listFields(offset: string): [string, string][] {
+  return [
+    ['id', KAZOO_ID],
+    ['call_id', 'call_id'],
+    ['caller_id_number', masked('source_number')],
+    ['caller_id_name', masked('source_name')],
+    ['callee_id_number', 'destination'],
+    ['callee_id_name', 'callee_name'],
+    ['duration_seconds', 'duration_s'],
+    ['billing_seconds', "coalesce(billing_s, case when status = 'Success' then duration_s else 0 end, 0)"],
+    ['timestamp', `(${EPOCH} + ${GREGORIAN_OFFSET})::text`],
+    ['hangup_cause', HANGUP_CAUSE],
+    ['other_leg_call_id', 'other_leg_call_id'],
+    ['owner_id', 'owner_id'],
+    ['to', 'to_uri'],
+    ['from', masked('from_uri')],
+    ['direction', "case kind when 'cdr_in' then 'inbound' else 'outbound' end"],
+    ['request', "extra->>'request'"],
+    ['authorizing_id', 'authorizing_id'],
+    ['cost', 'round(coalesce(cost, 0) * 10000)::bigint::text'],
+    ['dialed_number', "coalesce(extra->>'dialed_number', destination)"],
+    ['calling_from', masked("coalesce(extra->>'calling_from', source_number)")],
+    // utc_offset shifts `datetime` only: col_pretty_print is the one column that reads it.
+    ['datetime', `to_char(${local(offset)}, 'YYYY-MM-DD HH24:MI:SS')`],
+    ['unix_timestamp', `${EPOCH}::text`],
+    ['rfc_1036', `to_char(${WHEN} at time zone 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS') || ' GMT'`],
+    ['iso_8601', `to_char(${WHEN} at time zone 'UTC', 'YYYY-MM-DD')`],
+    ['iso_8601_combined', `to_char(${WHEN} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`],
+    ['call_type', "coalesce(call_type, extra #>> '{custom_channel_vars,account_billing}')"],
+    // An Erlang float: shortest digits, at least one after the point ("0.0", "1.0", "0.0125").
+    ['rate', "regexp_replace(trim_scale(trunc(coalesce(rate, 0), 4))::text, '^(-?[0-9]+)$', '\\1.0')"],
+    ['rate_name', "coalesce(extra->>'rate_name', extra #>> '{custom_channel_vars,rate_name}')"],
+    ['bridge_id', "coalesce(extra->>'bridge_id', extra #>> '{custom_channel_vars,bridge_id}')"],
+    ['recording_url', "extra->>'recording_url'"],
+    ['media_server', "extra->>'media_server'"],
+    ['call_priority', "coalesce(extra->>'call_priority', extra #>> '{custom_channel_vars,call_priority}')"],
+    ['interaction_id', 'interaction_id'],
+    ['imported', 'imported'],
+  ];
+}
 
 /** List columns Kazoo prints as JSON integers ("" when absent); `imported` is a boolean; the rest
  * are strings. */

@@ -16,7 +16,7 @@ import {
   claimJobs,
   completeJob,
   failJob,
-  JOBS_CHANNEL,
+  listenForJobs,
   releaseJob,
   releaseLostJob,
   renewLease,
@@ -340,7 +340,7 @@ export class Worker {
         await client.connect();
         this.listener = client;
         client.on('notification', () => this.wake?.());
-        await client.query(`listen ${JOBS_CHANNEL}`);
+        await listenForJobs(client);
         await lost;
       } catch (err) {
         if (!this.stopping) log.debug({ err }, 'job notifications unavailable; polling');

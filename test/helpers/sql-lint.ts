@@ -38,9 +38,6 @@ export const AUDITED: Record<string, Record<string, string>> = {
     'ROLE_ATTRIBUTES[role]': 'constant attribute lists',
   },
   'src/store/queries/cdr-search.ts': {
-    n: 'the placeholder number',
-    'i + 1': 'the placeholder number',
-    "calls.join(', ') || 'null'": 'set_config calls of placeholders',
     root: 'one of JSON_FILTER_ROOTS, checked by resolve()',
     rootSql: 'JSON_ROOT_SQL, literals of the JSON_FILTER_ROOTS constants',
     "any.join(' or ')": 'fragments built of placeholders',
@@ -63,20 +60,32 @@ export const AUDITED: Record<string, Record<string, string>> = {
     expression: "a projection's column SQL from the constant field tables (streamCsv's LIST_FIELDS)",
     text: 'concat() of that same expression',
   },
-  'src/search/cdr-search-service.ts': {
+  'src/store/queries/cdr-views.ts': {
     "fields.map(([name, sql]) => `'${name}', ${sql}`).join(', ')": 'the constant field tables',
     name: 'a field name from the constant field tables',
     sql: 'an expression from the constant field tables',
+    'listObject(offset)': 'the constant list fields around the offset placeholder',
     'query.text': 'a query built of constants and placeholders',
-    doc: 'the constant list projection with its offset bound',
-    keyset: 'a fragment built of placeholders',
+    detail: 'the constant list and detail fields around the offset placeholder',
+    where: 'a fragment built of placeholders (idMatch)',
+    unit: 'a placeholder',
+    offset: 'a placeholder (project() in src/store/sql.ts)',
+    'start(offset)': 'a fragment built of placeholders',
+    'listObject(`${params.add(Math.trunc(search.utcOffsetS ?? 0))}::int`)':
+      'the constant list fields around the offset placeholder',
+    doc: 'the constant list projection around the offset placeholder',
     'inner.text': 'a query built of constants and placeholders',
+    keyset: 'a fragment built of placeholders',
     'orderBy(search)': 'constant keywords',
-    limit: 'a placeholder',
-    start: 'a fragment built of placeholders',
-    "LIST_JSON.replace(/ as doc$/, '')": 'a constant with a constant suffix removed',
+    'idMatch(db, key, params)': 'a fragment built of placeholders',
+    "listJson('$3::int')": 'the constant list projection around the placeholder $3',
   },
-  'src/ingest/didww-csv.ts': {
+  'src/store/sql.ts': {
+    n: 'the placeholder number',
+    'i + 1': 'the placeholder number',
+    "calls.join(', ') || 'null'": 'set_config calls of placeholders',
+  },
+  'src/store/queries/didww-import.ts': {
     "defs.join(', ')": 'column definitions from the constant DIDWW column table',
     "targets.join(', ')": 'column names from the constant DIDWW column table',
     "values.join(', ')": 'column names and placeholders',
@@ -84,6 +93,8 @@ export const AUDITED: Record<string, Record<string, string>> = {
     'quoteIdent(c.header)': 'a header from the constant DIDWW column table',
     "times.map((c) => quoteIdent(c.header)).join(', ')": 'headers from the constant column table',
     'outsideSql(columns)': 'headers from the constant column table and placeholders',
+  },
+  'src/ingest/didww-csv.ts': {
     'pgErr.message': 'an error message',
     column: 'an error message',
   },
@@ -219,5 +230,39 @@ export function lintProject(root: string): Finding[] {
   return sourceFiles(path.join(root, 'src')).flatMap((full) => {
     const file = path.relative(root, full).split(path.sep).join('/');
     return lintSource(file, fs.readFileSync(full, 'utf8'), AUDITED[file]);
+  });
+}
+
+/**
+ * Where SQL lives: a file outside src/store/ that calls `.query()` or holds a literal that reads
+ * as SQL. Data access belongs to src/store/ (one module per table family), so a reader finds
+ * every statement on a table in one place and the role, RLS and transaction rules in one layer.
+ */
+export function sqlOutsideStore(root: string): { file: string; line: number; text: string }[] {
+  return sourceFiles(path.join(root, 'src')).flatMap((full) => {
+    const file = path.relative(root, full).split(path.sep).join('/');
+    if (file.startsWith('src/store/')) return [];
+    const sf = ts.createSourceFile(file, fs.readFileSync(full, 'utf8'), ts.ScriptTarget.Latest, true);
+    const found: { file: string; line: number; text: string }[] = [];
+    const visit = (node: ts.Node) => {
+      const query =
+        ts.isCallExpression(node) &&
+        ts.isPropertyAccessExpression(node.expression) &&
+        node.expression.name.text === 'query';
+      const literal =
+        (ts.isStringLiteral(node) ||
+          ts.isNoSubstitutionTemplateLiteral(node) ||
+          ts.isTemplateExpression(node)) &&
+        SQL_WORDS.test(node.getText(sf));
+      if (query || literal)
+        found.push({
+          file,
+          line: sf.getLineAndCharacterOfPosition(node.getStart()).line + 1,
+          text: node.getText(sf).slice(0, 80),
+        });
+      else ts.forEachChild(node, visit);
+    };
+    visit(sf);
+    return found;
   });
 }

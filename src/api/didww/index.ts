@@ -9,11 +9,10 @@ import { errorDocument, JSON_API, sendError, UNAUTHORIZED, validationDocument } 
 import { notAcceptable, requestedVersion, unsupportedMediaType } from './negotiation.js';
 import { exportRoutes } from './routes.js';
 import { SUPPORTED_VERSIONS } from './versions.js';
-import { authenticate } from '../auth.js';
+import { presentedApiKey, requireAccount } from '../auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    accountId?: string;
     apiVersion: string;
   }
   interface FastifyContextConfig {
@@ -59,16 +58,23 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
   });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (hasNulByte(req.url)) {
-      if (isDownload(req)) return reply.code(404).send();
-      return sendError(reply, 400, errorDocument(400, 'Bad Request', 'NUL bytes are not allowed in URLs.'));
-    }
-    const key = req.headers['api-key'];
-    const accountId =
-      typeof key === 'string' && key ? await findAccountByApiKey(app.store.pool, key) : undefined;
-    if (!accountId) return sendError(reply, 401, UNAUTHORIZED);
+    if (!hasNulByte(req.url)) return;
+    if (isDownload(req)) return reply.code(404).send();
+    return sendError(reply, 400, errorDocument(400, 'Bad Request', 'NUL bytes are not allowed in URLs.'));
+  });
+
+  requireAccount(app, {
+    async identify(req) {
+      const key = presentedApiKey(req);
+      const accountId = key ? await findAccountByApiKey(app.store.pool, key) : undefined;
+      return accountId ? { accountId } : undefined;
+    },
+    refuse: (_req, reply) => sendError(reply, 401, UNAUTHORIZED),
     // A file download streams from disk, holding no database connection: not counted.
-    authenticate(req, accountId, isDownload(req) ? undefined : reply);
+    holdsSlot: (req) => !isDownload(req),
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
     const version = requestedVersion(req);
     if (!version) {
       return sendError(

@@ -5,7 +5,7 @@
 // So a Kazoo client's `curl -X PUT …/api_auth -d '{"data":…}'` works here as it works on Kazoo.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../../errors.js';
-import { JSON_TYPE, STREAMED_TYPES } from '../upload-body.js';
+import { JSON_TYPE, STREAMED_TYPES } from '../../ingest/upload-body.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 /** Read exactly as `application/json` is. */

@@ -9,7 +9,7 @@ import { BAD_IDENTIFIER, INVALID_CREDENTIALS, sendKazooError } from './envelope.
 import { KazooValidationError } from './list-params.js';
 import { kazooBodyParsers, unsupportedTypeMessage } from './body-types.js';
 import { kazooRoutes, wantsCsv } from './routes.js';
-import { authenticate, presentedToken } from '../auth.js';
+import { presentedToken, requireAccount } from '../auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,24 +32,26 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
       return sendKazooError(req, reply, 400, 'invalid request', {
         message: 'NUL bytes are not allowed in URLs',
       });
-    if (req.routeOptions.config?.public) return;
-    const token = presentedToken(req);
-    // A token from api_auth, or the account's API key itself (documented in docs/api-kazoo.md).
-    const credential = token ? await findCredential(pool, token) : undefined;
-    const accountId = credential?.accountId;
-    const target = (req.params as { account_id?: string } | undefined)?.account_id;
-    // Another account's path answers exactly as a bad token does: nothing about it leaks.
-    if (!accountId || (target !== undefined && target !== accountId)) {
-      return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
-    }
-    // The portal's CSV-link token reads a CDR list as CSV, nothing more.
-    if (credential?.scope === 'csv_download' && !(req.routeOptions.config?.csvDownload && wantsCsv(req))) {
-      return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
-    }
-    authenticate(req, accountId, reply);
-    // Only an api_auth token is echoed in `auth_token`; the API key never is (a response body
-    // ends up in logs, caches and browser tools far more often than a request header does).
-    req.kazooToken = credential?.kind === 'token' ? token : undefined;
+  });
+
+  requireAccount(app, {
+    isPublic: (req) => req.routeOptions.config?.public === true,
+    async identify(req) {
+      const token = presentedToken(req);
+      // A token from api_auth, or the account's API key itself (documented in docs/api-kazoo.md).
+      const credential = token ? await findCredential(pool, token) : undefined;
+      const accountId = credential?.accountId;
+      const target = (req.params as { account_id?: string } | undefined)?.account_id;
+      // Another account's path answers exactly as a bad token does: nothing about it leaks.
+      if (!accountId || (target !== undefined && target !== accountId)) return undefined;
+      // The portal's CSV-link token reads a CDR list as CSV, nothing more.
+      if (credential.scope === 'csv_download' && !(req.routeOptions.config?.csvDownload && wantsCsv(req)))
+        return undefined;
+      // Only an api_auth token is echoed in `auth_token`; the API key never is (a response body
+      // ends up in logs, caches and browser tools far more often than a request header does).
+      return { accountId, after: () => (req.kazooToken = credential.kind === 'token' ? token : undefined) };
+    },
+    refuse: (req, reply) => sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS),
   });
 
   app.setNotFoundHandler((req, reply) => {

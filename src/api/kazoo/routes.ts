@@ -20,7 +20,7 @@ import { accountDb } from '../../store/account-db.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import { createToken } from '../../store/queries/tokens.js';
 import { accountLimits, longStreams, SLOT_RETRY_AFTER_S, STREAM_RETRY_AFTER_S } from '../long-streams.js';
-import { JSON_TYPE, uploadRecords } from '../upload-body.js';
+import { JSON_TYPE, uploadRecords } from '../../ingest/upload-body.js';
 import { JSON_ALIASES, UPLOAD_BODY_TYPES } from './body-types.js';
 import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
 import { parseListParams, type ListParams } from './list-params.js';

@@ -2,7 +2,8 @@
 // both directions and across month partitions, ordered by (time_start, call_id, attempt, kind),
 // the order of the `cdrs_dedupe` index, so a page is an index range scan whatever the depth.
 import { ValidationError } from '../../errors.js';
-import { FILTER_FIELDS, JSON_FILTER_ROOTS, UTC_OFFSET_TOKEN, type FilterField } from '../../formats/kazoo.js';
+import { FILTER_FIELDS, JSON_FILTER_ROOTS, type FilterField } from '../../formats/kazoo.js';
+import { project, SqlParams, type BuiltQuery, type Projection } from '../sql.js';
 
 export type ConditionOp = 'eq' | 'not' | 'has_key' | 'key_missing' | 'has_value' | 'value_missing';
 
@@ -32,40 +33,8 @@ export interface CdrSearch {
   limit?: number;
 }
 
-export interface BuiltQuery {
-  text: string;
-  values: unknown[];
-}
-
-/**
- * Values of a query, kept out of its text. `add()` returns the placeholder to write: `$N` for a
- * bound statement, or, for COPY (which takes no bind parameters), a read of a transaction-local
- * setting that `settings()` sets with bind parameters first. Either way the value itself never
- * becomes SQL text.
- */
-export class SqlParams {
-  readonly values: unknown[] = [];
-  constructor(readonly style: 'bind' | 'setting' = 'bind') {}
-
-  add(value: unknown): string {
-    if (value === null || value === undefined) throw new Error('SqlParams: null values are not supported');
-    this.values.push(value);
-    const n = this.values.length;
-    return this.style === 'bind' ? `$${n}` : `current_setting('cdrex.p${n}')`;
-  }
-
-  /** For the 'setting' style: the statement that sets every value (run it in the same transaction). */
-  settings(): BuiltQuery {
-    const calls = this.values.map((_, i) => `set_config('cdrex.p${i + 1}', $${i + 1}::text, true)`);
-    return { text: `select ${calls.join(', ') || 'null'}`, values: this.values.map(settingText) };
-  }
-}
-
-/** A value as the text its cast reads back (arrays in PostgreSQL's array syntax, by the driver). */
-function settingText(value: unknown): unknown {
-  if (value instanceof Date) return value.toISOString();
-  return value;
-}
+// Kept here too for src/export/export-file.ts and bench/run.ts, which import it from this module.
+export { SqlParams, type BuiltQuery };
 
 function resolve(key: string): { field: FilterField } | { jsonPath: string[] } {
   // hasOwn: a key such as `toString` must not find Object.prototype's members.
@@ -178,13 +147,6 @@ function conditionSql(cond: CdrCondition, params: SqlParams): string {
   }
 }
 
-/** A projection with its `:utc_offset` token bound as a parameter (the offset is a value). */
-export function bindOffset(sql: string, params: SqlParams, utcOffsetS = 0): string {
-  return sql.includes(UTC_OFFSET_TOKEN)
-    ? sql.replaceAll(UTC_OFFSET_TOKEN, `${params.add(Math.trunc(utcOffsetS))}::int`)
-    : sql;
-}
-
 /** The WHERE clause of a search (no keyset). */
 function whereSql(search: CdrSearch, params: SqlParams): string {
   const parts = [
@@ -200,8 +162,8 @@ export const KEYSET_COLUMNS = `to_char(time_start at time zone 'UTC', 'YYYY-MM-D
   call_id as k_c, attempt as k_a, kind as k_k`;
 
 /** A page (or, without a limit, all) of rows: `select <projection> … order by the keyset`. */
-export function buildSearch(search: CdrSearch, projection: string, params = new SqlParams()): BuiltQuery {
-  const select = bindOffset(projection, params, search.utcOffsetS);
+export function buildSearch(search: CdrSearch, projection: Projection, params = new SqlParams()): BuiltQuery {
+  const select = project(projection, params, search.utcOffsetS);
   const where = [whereSql(search, params)];
   if (search.startKey) where.push(keysetSql(search, search.startKey, params));
   const limit = search.limit ? ` limit ${params.add(search.limit)}::int` : '';
@@ -226,11 +188,11 @@ export function orderBy(search: CdrSearch): string {
 
 export function buildAggregate(
   search: CdrSearch,
-  select: string,
+  select: Projection,
   groupBy?: string,
   params = new SqlParams(),
 ): BuiltQuery {
-  const projection = bindOffset(select, params, search.utcOffsetS);
+  const projection = project(select, params, search.utcOffsetS);
   const where = whereSql(search, params);
   return {
     text: `select ${projection} from cdrs where ${where}${groupBy ? ` group by ${groupBy} order by ${groupBy}` : ''}`,

@@ -21,6 +21,11 @@ type Queryable = pg.Pool | pg.PoolClient;
 
 export const JOBS_CHANNEL = 'cdrex_jobs';
 
+/** Subscribes `client` to the notification enqueueJob sends; it then emits 'notification'. */
+export async function listenForJobs(client: pg.ClientBase): Promise<void> {
+  await client.query(`listen ${JOBS_CHANNEL}`);
+}
+
 export interface EnqueueOptions {
   accountId?: string;
   runAt?: Date;

@@ -1,0 +1,49 @@
+// The one way SQL is assembled from fragments: every value goes through SqlParams.add(), which
+// numbers it and returns its placeholder, so no fragment counts parameters by hand (`$${n - 3}`)
+// and no value is ever written into SQL text (`.replace()` on a query). Fragments that need a
+// value are functions of its placeholder, called once the placeholder exists.
+
+export interface BuiltQuery {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * Values of a query, kept out of its text. `add()` returns the placeholder to write: `$N` for a
+ * bound statement, or, for COPY (which takes no bind parameters), a read of a transaction-local
+ * setting that `settings()` sets with bind parameters first. Either way the value itself never
+ * becomes SQL text.
+ */
+export class SqlParams {
+  readonly values: unknown[] = [];
+  constructor(readonly style: 'bind' | 'setting' = 'bind') {}
+
+  add(value: unknown): string {
+    if (value === null || value === undefined) throw new Error('SqlParams: null values are not supported');
+    this.values.push(value);
+    const n = this.values.length;
+    return this.style === 'bind' ? `$${n}` : `current_setting('cdrex.p${n}')`;
+  }
+
+  /** For the 'setting' style: the statement that sets every value (run it in the same transaction). */
+  settings(): BuiltQuery {
+    const calls = this.values.map((_, i) => `set_config('cdrex.p${i + 1}', $${i + 1}::text, true)`);
+    return { text: `select ${calls.join(', ') || 'null'}`, values: this.values.map(settingText) };
+  }
+}
+
+/** A value as the text its cast reads back (arrays in PostgreSQL's array syntax, by the driver). */
+function settingText(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
+
+/** A select list: constant SQL, or SQL around the placeholder of the search's utc_offset. */
+export type Projection = string | ((offset: string) => string);
+
+/** The projection's SQL; the offset becomes a parameter only when the projection reads it. */
+export function project(projection: Projection, params: SqlParams, utcOffsetS = 0): string {
+  return typeof projection === 'string'
+    ? projection
+    : projection(`${params.add(Math.trunc(utcOffsetS))}::int`);
+}
