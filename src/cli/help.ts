@@ -113,7 +113,8 @@ export const COMMANDS: Record<string, string> = {
   cdrex import --account ID --type freeswitch [--move-done DIR] [--move-failed DIR] PATH…
   Replays the CDRs FreeSWITCH's mod_json_cdr wrote to its err-log-dir when it could not post them
   (files, or directories searched recursively for *.json), stored as if posted. Prints one line
-  per file, {"file":…,"status":"stored"|"duplicate"|"failed","reason":…}, then the totals; goes
+  per file, {"file":…,"status":"stored"|"duplicate"|"failed","id":…,"reason":…} (id: the CDR's
+  Kazoo id, as POST /ingest/freeswitch answers it), then the totals; goes
   on past a bad file and exits 1 if any failed. Stored and duplicate files are moved to
   --move-done, failed ones to --move-failed. Running it again stores nothing twice.`,
   generate: `cdrex generate --account ID --type cdr_in|cdr_out --month YYYY-MM --rows N [--seed S] [--now TIME] [--out FILE|-]

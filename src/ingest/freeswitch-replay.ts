@@ -8,6 +8,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { storeFailure } from '../store/errors.js';
+import { kazooId } from '../formats/kazoo.js';
 import { loadFreeswitchCdr, parseFreeswitchJson } from './freeswitch.js';
 import type { IngestWindow } from './window.js';
 
@@ -17,6 +18,9 @@ const MAX_FILE_BYTES = 16 * 1024 * 1024;
 export interface ReplayOutcome {
   file: string;
   status: 'stored' | 'duplicate' | 'failed';
+  /** The CDR's Kazoo id (stored, or the one a duplicate repeats), as POST /ingest/freeswitch
+   * answers it. */
+  id?: string;
   reason?: string;
   /** Where the file was moved (--move-done, --move-failed). */
   moved_to?: string;
@@ -99,8 +103,11 @@ async function replayOne(pool: pg.Pool, file: string, options: ReplayOptions): P
     if (size > MAX_FILE_BYTES) throw new FileFailure(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`);
     const doc = decodeErrLogFile(await fs.promises.readFile(file, 'utf8'));
     const result = await loadFreeswitchCdr(pool, doc, options);
-    if (!result.stored) throw new FileFailure(result.rejected[0]?.reason ?? 'not a valid CDR');
-    return { file, status: result.inserted > 0 ? 'stored' : 'duplicate' };
+    if (!result.stored || !result.record)
+      throw new FileFailure(result.rejected[0]?.reason ?? 'not a valid CDR');
+    const { kind, time_start: start, call_id: callId, attempt } = result.record;
+    const id = kazooId({ kind, timeStart: start.toISOString(), callId, attempt });
+    return { file, status: result.inserted > 0 ? 'stored' : 'duplicate', id };
   } catch (err) {
     if (err instanceof FileFailure) return { file, status: 'failed', reason: err.message };
     const code = (err as NodeJS.ErrnoException).code;

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { cdrex, ROOT, summary, type CliResult } from '../helpers/cli.js';
+import { KAZOO_ID } from '../../src/formats/kazoo.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { NOW, testEnv } from '../helpers/server.js';
 
@@ -63,7 +64,7 @@ const files = {
 const notJson = write('README.txt', 'not a CDR');
 const GOOD = [files.plain, files.encoded, files.base64, files.duplicate];
 
-type Outcome = { file: string; status: string; reason?: string; moved_to?: string };
+type Outcome = { file: string; status: string; reason?: string; moved_to?: string; id?: string };
 
 /** The per-file lines and the totals line of one run. */
 function report(result: CliResult): { outcomes: Map<string, Outcome>; totals: Record<string, number> } {
@@ -103,6 +104,13 @@ test('a directory: good files stored, the copy a duplicate, the broken one faile
   for (const f of [files.plain, files.encoded, files.base64])
     assert.equal(outcomes.get(f)?.status, 'stored', f);
   assert.equal(outcomes.get(files.duplicate)?.status, 'duplicate');
+  // Each line names its CDR by its Kazoo id; the copy names the one stored before it.
+  const { rows: ids } = await db.pool.query(`select ${KAZOO_ID} as id from cdrs where call_id = $1`, [
+    '6c1f0a52-0b7e-4c41-9d0e-3b3f1c2a0001',
+  ]);
+  assert.equal(outcomes.get(files.plain)?.id, ids[0].id);
+  assert.equal(outcomes.get(files.duplicate)?.id, ids[0].id);
+  assert.equal(outcomes.get(files.broken)?.id, undefined);
   assert.equal(outcomes.get(files.broken)?.status, 'failed');
   assert.match(outcomes.get(files.broken)?.reason ?? '', /JSON/);
 
