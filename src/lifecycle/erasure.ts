@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
-import { withTransaction } from '../store/account-db.js';
+import { withTransaction } from '../store/transaction.js';
 import { recordAudit } from '../store/queries/audit.js';
 import { eraseNumber } from '../store/queries/lifecycle.js';
 

@@ -29,7 +29,7 @@ const SQL_FRAGMENT = /::\w+|[=<>(']|\b(select|like|any|limit|offset|current_sett
  */
 export const AUDITED: Record<string, Record<string, string>> = {
   'src/store/account-db.ts': {
-    accountId: 'checked against ^[0-9a-f]{32}$ on the line before (setAccount)',
+    accountId: 'checked against ^[0-9a-f]{32}$ on the line before (beginAs, setAccountInSnapshot)',
     snapshot: 'a snapshot id from pg_export_snapshot(), checked against SNAPSHOT_ID on the line before',
     importing: 'a snapshot id from pg_export_snapshot(), checked against SNAPSHOT_ID first',
   },

@@ -9,7 +9,7 @@ import {
   hashSecret,
 } from '../../accounts/secrets.js';
 import { NotFoundError } from '../../errors.js';
-import { withTransaction } from '../account-db.js';
+import { withTransaction } from '../transaction.js';
 
 export interface CreatedAccount {
   account_id: string;

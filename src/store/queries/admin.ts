@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { decryptSecret, encryptSecret, generateApiKey, hashSecret } from '../../accounts/secrets.js';
 import { CdrexError, NotFoundError } from '../../errors.js';
-import { withTransaction } from '../account-db.js';
+import { withTransaction } from '../transaction.js';
 import { recordAudit } from './audit.js';
 
 /** Who made a change, for the audit log, and from which address. */
