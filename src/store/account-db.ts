@@ -16,9 +16,11 @@ export class AccountIdError extends Error {}
  * checked against the account-id pattern first, so the literal below can only ever be 32 hex
  * digits: the one value the SQL-text lint (test/security/sql-text-lint.test.ts) lets into SQL text.
  */
-function beginAs(accountId: string, mode = ''): string {
+function beginAs(accountId: string, readOnly = false): string {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
-  return `begin${mode}; set local cdrex.account = '${accountId}'`;
+  return readOnly
+    ? `begin read only; set local cdrex.account = '${accountId}'`
+    : `begin; set local cdrex.account = '${accountId}'`;
 }
 
 /** Opens the transaction on `client` with the account set. */
@@ -132,7 +134,7 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
       const client = await pool.connect();
       let result: pg.QueryResult<R>;
       try {
-        await client.query(beginAs(accountId, ' read only'));
+        await client.query(beginAs(accountId, true));
         result = await client.query<R>(config);
       } catch (err) {
         // A connection that cannot roll back is in an unknown state: destroy it.
