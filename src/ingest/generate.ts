@@ -5,7 +5,13 @@
 // ends after "now". For demos and benchmarks; the rows go through the same import path as a
 // customer's file.
 import { Readable } from 'node:stream';
-import { headerLine, INBOUND_COLUMNS, OUTBOUND_COLUMNS } from '../formats/didww-csv.js';
+import {
+  columnsFor,
+  headerLine,
+  INBOUND_COLUMNS,
+  OUTBOUND_COLUMNS,
+  type CsvColumn,
+} from '../formats/didww-csv.js';
 import type { CdrKind } from '../store/queries/cdrs.js';
 import type { IngestWindow } from './window.js';
 
@@ -243,154 +249,202 @@ function money(value: number): string {
   return value.toFixed(4);
 }
 
-export function generateCsv(options: GenerateOptions): Readable {
-  const rand = prng(streamSeed(options.seed, options.month, options.kind));
-  const pick = <T>(list: T[]): T => list[Math.floor(rand() * list.length)];
-  const weighted = <T extends { weight: number }>(list: T[]): T => {
-    let r = rand() * list.reduce((sum, item) => sum + item.weight, 0);
+/** The random draws a generated row is made of, all from one stream (the order of draws is the
+ * data: same seed, same calls). */
+class Dice {
+  constructor(readonly rand: () => number) {}
+  pick<T>(list: T[]): T {
+    return list[Math.floor(this.rand() * list.length)];
+  }
+  weighted<T extends { weight: number }>(list: T[]): T {
+    let r = this.rand() * list.reduce((sum, item) => sum + item.weight, 0);
     for (const item of list) if ((r -= item.weight) < 0) return item;
     return list[list.length - 1];
-  };
-  const digits = (n: number) => {
-    let s = String(1 + Math.floor(rand() * 9));
-    while (s.length < n) s += Math.floor(rand() * 10);
+  }
+  /** `n` digits, the first not 0. */
+  digits(n: number): string {
+    let s = String(1 + Math.floor(this.rand() * 9));
+    while (s.length < n) s += Math.floor(this.rand() * 10);
     return s;
-  };
-  const number = () => {
-    const country = weighted(COUNTRIES.map((c) => ({ ...c, weight: c.share })));
-    return { country, e164: country.prefix + digits(country.digits) };
-  };
-  const uuid = () => uuidFrom(rand);
+  }
+  /** A number in a country drawn by its share of traffic. */
+  number(): { country: Country; e164: string } {
+    const country = this.weighted(COUNTRIES.map((c) => ({ ...c, weight: c.share })));
+    return { country, e164: country.prefix + this.digits(country.digits) };
+  }
+  uuid(): string {
+    return uuidFrom(this.rand);
+  }
   /** Talk time: lognormal around a minute and a half (median), so most calls are short and a
    * few run long; at least 1 s, at most MAX_TALK_S. */
-  const talkSeconds = (medianS: number) => {
-    const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  talkSeconds(medianS: number): number {
+    const z = Math.sqrt(-2 * Math.log(1 - this.rand())) * Math.cos(2 * Math.PI * this.rand());
     return Math.min(MAX_TALK_S, Math.max(1, Math.round(medianS * Math.exp(1.1 * z))));
-  };
-  // The account's own numbers and trunks come from the seed alone, so they are the same in
-  // every month and direction.
-  const accountRand = prng(options.seed);
-  const accountDigits = (n: number) => {
-    let s = String(1 + Math.floor(accountRand() * 9));
-    while (s.length < n) s += Math.floor(accountRand() * 10);
-    return s;
-  };
+  }
+}
+
+type Country = (typeof COUNTRIES)[number];
+type Caller = ReturnType<Dice['number']>;
+
+/** The account's own numbers and trunks: from the seed alone, so the same in every month and
+ * direction. */
+function accountOf(seed: number) {
+  const dice = new Dice(prng(seed));
   const dids = Array.from({ length: 5 }, (_, i) => {
     const country = COUNTRIES[i % 3];
-    return country.prefix + accountDigits(country.digits);
+    return country.prefix + dice.digits(country.digits);
   });
   const inTrunks = ['Main SIP trunk', 'Backup SIP trunk', 'PBX Office'];
-  const outTrunks = Array.from({ length: 3 }, () => uuidFrom(accountRand));
+  const outTrunks = Array.from({ length: 3 }, () => uuidFrom(dice.rand));
+  return { dids, inTrunks, outTrunks };
+}
 
+/** What the row builders share: the draws, the account, and the latest time a call may end. */
+interface Generation {
+  dice: Dice;
+  account: ReturnType<typeof accountOf>;
+  /** Ends after "now" are cut: the call is still ringing or talking, so its talk is shortened. */
+  latestEnd: number;
+}
+
+/** One row's cells by `cdrs` column (the `column` of the layout in formats/didww-csv.ts). */
+type Cells = Record<string, string | number>;
+
+/** A CSV line of `cells` in the order of `columns`. The generated cells need no quoting. */
+function lineOf(columns: CsvColumn[], cells: Cells): string {
+  return columns
+    .map((c) => {
+      const cell = cells[c.column];
+      // A layout column the builder does not fill is a bug here, not an empty cell.
+      if (cell === undefined) throw new Error(`generate: no value for the ${c.column} column`);
+      return cell;
+    })
+    .join(',');
+}
+
+/** One attempt of an inbound call (a failed first attempt when `failFirst`). The cells are drawn
+ * in a fixed order, which is part of the data a seed gives. */
+function inboundAttempt(
+  g: Generation,
+  startMs: number,
+  callId: string,
+  attempt: number,
+  caller: Caller,
+  did: string,
+  failFirst: boolean,
+): { line: string; endMs: number } {
+  const { dice, latestEnd } = g;
+  const answered = !failFirst && dice.rand() < caller.country.answerRate;
+  const ring = 1000 * (1 + Math.floor(dice.rand() * 20));
+  const connect = startMs + ring;
+  const talk = answered ? Math.min(dice.talkSeconds(90), Math.floor((latestEnd - connect) / 1000)) : 0;
+  const duration = Math.max(answered ? 1 : 0, talk);
+  const endMs = answered ? connect + duration * 1000 : startMs + ring;
+  const failure = failFirst ? dice.weighted(RETRYABLE) : dice.weighted(caller.country.failures);
+  const tollFree = did.startsWith('1') && dice.rand() < 0.3;
+  const minutes = duration / 60;
+  const tollfreeCost = tollFree ? minutes * 0.018 : 0;
+  const pstn = minutes * 0.0025;
+  const metered = answered && dice.rand() < 0.2 ? minutes * 0.001 : 0;
+  const cnam = answered && caller.country.prefix === '1' ? 0.004 : 0;
+  const total = tollfreeCost + pstn + metered + cnam;
+  const name = caller.country.prefix === '1' ? dice.pick(FIRST_NAMES) : '';
+  const cells: Cells = {
+    time_start: formatTime(startMs),
+    time_connect: answered ? formatTime(connect) : '',
+    time_end: answered ? formatTime(endMs) : '',
+    status: answered ? 'Success' : 'Failed',
+    source_number: caller.e164,
+    source_name: name,
+    did_number: did,
+    duration_s: duration,
+    attempt,
+    disconnect_code: answered ? '200' : failure.code,
+    disconnect_reason: answered ? 'OK' : failure.reason,
+    disconnect_initiator: answered
+      ? dice.pick(INITIATORS)
+      : failFirst
+        ? 'System'
+        : dice.pick(['Caller', 'Callee']),
+    trunk_name: dice.pick(g.account.inTrunks),
+    destination: did,
+    trunk_group: '',
+    capacity_group: dice.rand() < 0.5 ? 'Default capacity' : '',
+    cost_tollfree: money(tollfreeCost),
+    cost_pstn: money(pstn),
+    cost_metered: money(metered),
+    cost_cnam: money(cnam),
+    cost: money(total),
+    call_id: callId,
+  };
+  return { line: lineOf(INBOUND_COLUMNS, cells), endMs };
+}
+
+/** One inbound call: one row, or (RETRY_SHARE of them) a failed first attempt and a second
+ * attempt a few seconds later with the same call id. */
+function inboundRows(g: Generation, startMs: number, room: number): string[] {
+  const { dice } = g;
+  const caller = dice.number();
+  const did = dice.pick(g.account.dids);
+  const callId = dice.uuid();
+  const retry = room > 1 && dice.rand() < RETRY_SHARE;
+  const first = inboundAttempt(g, startMs, callId, 1, caller, did, retry);
+  if (!retry) return [first.line];
+  const secondStart = first.endMs + 1000 * (1 + Math.floor(dice.rand() * 3));
+  if (secondStart >= g.latestEnd - RING_MARGIN_MS) return [first.line];
+  return [first.line, inboundAttempt(g, secondStart, callId, 2, caller, did, false).line];
+}
+
+/** One outbound call; its cells are drawn in a fixed order, which is part of the data a seed gives. */
+function outboundRows(g: Generation, startMs: number): string[] {
+  const { dice, latestEnd } = g;
+  const callee = dice.number();
+  const answered = dice.rand() < callee.country.answerRate;
+  const cli = dice.pick(g.account.dids);
+  const ring = 1000 * (1 + Math.floor(dice.rand() * 25));
+  const connect = startMs + ring;
+  const talk = answered ? Math.min(dice.talkSeconds(75), Math.floor((latestEnd - connect) / 1000)) : 0;
+  const duration = answered ? Math.max(1, talk) : 0;
+  const billing = answered ? Math.ceil(duration / 60) * 60 : 0;
+  const failure = dice.weighted(callee.country.failures);
+  const mobile = dice.rand() < 0.6;
+  const rate = (mobile ? 0.012 : 0.006) * (1 + dice.rand());
+  const charged = (billing / 60) * rate;
+  const cells: Cells = {
+    time_start: formatTime(startMs),
+    time_connect: answered ? formatTime(connect) : '',
+    time_end: answered ? formatTime(connect + duration * 1000) : '',
+    status: answered ? 'Success' : 'Failed',
+    source_number: cli,
+    cli,
+    destination: callee.e164,
+    duration_s: duration,
+    billing_s: billing,
+    disconnect_code: answered ? '200' : failure.code,
+    disconnect_reason: answered ? 'OK' : failure.reason,
+    trunk_name: dice.pick(g.account.outTrunks),
+    destination_country: callee.country.name,
+    network: dice.pick(callee.country.networks),
+    call_type: mobile ? 'Mobile' : 'Fixed',
+    rate: money(rate),
+    cost: money(charged),
+    p_charge_info: answered ? `<sip:+${cli}@sip.example.net>;npi=ISDN;noa=4` : '',
+    call_id: dice.uuid(),
+  };
+  return [lineOf(OUTBOUND_COLUMNS, cells)];
+}
+
+export function generateCsv(options: GenerateOptions): Readable {
   const span = generationSpan(options.month, options.window, options.now);
   if (!span) throw new RangeError('No time of that month lies in the ingestion window before now.');
+  const g: Generation = {
+    dice: new Dice(prng(streamSeed(options.seed, options.month, options.kind))),
+    account: accountOf(options.seed),
+    latestEnd: options.now ? options.now.getTime() : Infinity,
+  };
   const timeAt = curveTimes(span.start, span.end);
-  /** Ends after "now" are cut: the call is still ringing or talking, so its talk is shortened. */
-  const latestEnd = options.now ? options.now.getTime() : Infinity;
-  const header = headerLine(options.kind === 'cdr_in' ? INBOUND_COLUMNS : OUTBOUND_COLUMNS);
+  const header = headerLine(columnsFor(options.kind));
   let row = 0;
-
-  const inboundAttempt = (
-    startMs: number,
-    callId: string,
-    attempt: number,
-    caller: ReturnType<typeof number>,
-    did: string,
-    failFirst: boolean,
-  ): { line: string; endMs: number } => {
-    const answered = !failFirst && rand() < caller.country.answerRate;
-    const ring = 1000 * (1 + Math.floor(rand() * 20));
-    const connect = startMs + ring;
-    const talk = answered ? Math.min(talkSeconds(90), Math.floor((latestEnd - connect) / 1000)) : 0;
-    const duration = Math.max(answered ? 1 : 0, talk);
-    const endMs = answered ? connect + duration * 1000 : startMs + ring;
-    const failure = failFirst ? weighted(RETRYABLE) : weighted(caller.country.failures);
-    const tollFree = did.startsWith('1') && rand() < 0.3;
-    const minutes = duration / 60;
-    const tollfreeCost = tollFree ? minutes * 0.018 : 0;
-    const pstn = minutes * 0.0025;
-    const metered = answered && rand() < 0.2 ? minutes * 0.001 : 0;
-    const cnam = answered && caller.country.prefix === '1' ? 0.004 : 0;
-    const total = tollfreeCost + pstn + metered + cnam;
-    const name = caller.country.prefix === '1' ? pick(FIRST_NAMES) : '';
-    const line = [
-      formatTime(startMs),
-      answered ? formatTime(connect) : '',
-      answered ? formatTime(endMs) : '',
-      answered ? 'Success' : 'Failed',
-      caller.e164,
-      name,
-      did,
-      duration,
-      attempt,
-      answered ? '200' : failure.code,
-      answered ? 'OK' : failure.reason,
-      answered ? pick(INITIATORS) : failFirst ? 'System' : pick(['Caller', 'Callee']),
-      pick(inTrunks),
-      did,
-      '',
-      rand() < 0.5 ? 'Default capacity' : '',
-      money(tollfreeCost),
-      money(pstn),
-      money(metered),
-      money(cnam),
-      money(total),
-      callId,
-    ].join(',');
-    return { line, endMs };
-  };
-
-  /** One inbound call: one row, or (RETRY_SHARE of them) a failed first attempt and a second
-   * attempt a few seconds later with the same call id. */
-  const inboundRows = (startMs: number, room: number): string[] => {
-    const caller = number();
-    const did = pick(dids);
-    const callId = uuid();
-    const retry = room > 1 && rand() < RETRY_SHARE;
-    const first = inboundAttempt(startMs, callId, 1, caller, did, retry);
-    if (!retry) return [first.line];
-    const secondStart = first.endMs + 1000 * (1 + Math.floor(rand() * 3));
-    if (secondStart >= latestEnd - RING_MARGIN_MS) return [first.line];
-    return [first.line, inboundAttempt(secondStart, callId, 2, caller, did, false).line];
-  };
-
-  const outboundRows = (startMs: number): string[] => {
-    const callee = number();
-    const answered = rand() < callee.country.answerRate;
-    const cli = pick(dids);
-    const ring = 1000 * (1 + Math.floor(rand() * 25));
-    const connect = startMs + ring;
-    const talk = answered ? Math.min(talkSeconds(75), Math.floor((latestEnd - connect) / 1000)) : 0;
-    const duration = answered ? Math.max(1, talk) : 0;
-    const billing = answered ? Math.ceil(duration / 60) * 60 : 0;
-    const failure = weighted(callee.country.failures);
-    const mobile = rand() < 0.6;
-    const rate = (mobile ? 0.012 : 0.006) * (1 + rand());
-    const charged = (billing / 60) * rate;
-    return [
-      [
-        formatTime(startMs),
-        answered ? formatTime(connect) : '',
-        answered ? formatTime(connect + duration * 1000) : '',
-        answered ? 'Success' : 'Failed',
-        cli,
-        cli,
-        callee.e164,
-        duration,
-        billing,
-        answered ? '200' : failure.code,
-        answered ? 'OK' : failure.reason,
-        pick(outTrunks),
-        callee.country.name,
-        pick(callee.country.networks),
-        mobile ? 'Mobile' : 'Fixed',
-        money(rate),
-        money(charged),
-        answered ? `<sip:+${cli}@sip.example.net>;npi=ISDN;noa=4` : '',
-        uuid(),
-      ].join(','),
-    ];
-  };
 
   const BATCH = 2000;
   return new Readable({
@@ -400,9 +454,9 @@ export function generateCsv(options: GenerateOptions): Readable {
       const stop = Math.min(options.rows, row + BATCH);
       while (row < stop) {
         // Start times follow the traffic curve, in ascending order (a retry follows its call).
-        const startMs = timeAt((row + rand()) / Math.max(1, options.rows));
+        const startMs = timeAt((row + g.dice.rand()) / Math.max(1, options.rows));
         const call =
-          options.kind === 'cdr_in' ? inboundRows(startMs, options.rows - row) : outboundRows(startMs);
+          options.kind === 'cdr_in' ? inboundRows(g, startMs, options.rows - row) : outboundRows(g, startMs);
         lines.push(...call);
         row += call.length;
       }

@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { kazooDocToRecord } from '../../ingest/kazoo.js';
 import { loadRecords } from '../../ingest/records.js';
 import { ingestWindow } from '../../ingest/window.js';
@@ -57,6 +57,14 @@ const PageEnvelope = envelopeOf(Type.Array(Cdr), {
   start_key: Type.Optional(Type.String()),
   next_start_key: Type.Optional(Type.String()),
 });
+const ApiAuthAnswer = envelopeOf(
+  Type.Object({
+    account_id: Type.String(),
+    auth_token: Type.String(),
+    expires_in: Type.Integer(),
+    scope: Type.Optional(Type.Literal('csv_download')),
+  }),
+);
 const tags = ['Kazoo CDRs'];
 /** A CDR id holds a call id, which switches do not bound; longer URL parts get 414 anyway. */
 const MAX_ID = 512;
@@ -139,221 +147,201 @@ async function sendCsv(req: FastifyRequest, reply: FastifyReply, params: ListPar
     .send(stream);
 }
 
+const ApiAuthBody = Type.Object({
+  data: Type.Object({
+    api_key: Type.String({ minLength: 1, maxLength: 256 }),
+    // cdrex extension: a short-lived token for one CSV link (the portal's download).
+    scope: Type.Optional(Type.Literal('csv_download')),
+  }),
+});
+const UserParams = Type.Object({ account_id: Type.String(), user_id: Type.String({ maxLength: 64 }) });
+const SummaryQuery = Type.Intersect([
+  AnyQuery,
+  Type.Object({ bucket: Type.Optional(Type.Union([Type.Literal('hour'), Type.Literal('day')])) }),
+]);
+const LegsParams = Type.Object({
+  account_id: Type.String(),
+  interaction_id: Type.String({ maxLength: MAX_ID }),
+});
+const CdrParams = Type.Object({ account_id: Type.String(), cdr_id: Type.String({ maxLength: MAX_ID }) });
+const CDRS = '/accounts/:account_id/cdrs';
+
 export async function kazooRoutes(app: FastifyInstance): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
-  const { pool, config } = app.store;
-  const streams = longStreams(app.store, config);
-  const listParams = (req: FastifyRequest, extraOwner?: string) => {
-    const params = parseListParams(req.query as Record<string, string>, req.accountId!, {
-      maxRangeS: config.kazooMaxRangeS,
-      now: app.store.now(),
-    });
-    if (extraOwner !== undefined)
-      params.search.conditions.push({ op: 'eq', key: 'owner_id', values: [extraOwner] });
-    return params;
-  };
-  const list = async (req: FastifyRequest, reply: FastifyReply, ownerId?: string) => {
-    const params = listParams(req, ownerId);
-    // Long streams hold a connection while the client reads: a few per account at once (429
-    // beyond), each ended when its client stops reading (src/api/long-streams.ts).
-    if ((wantsCsv(req) || !params.paginate) && !streams.begin(req, reply, req.accountId!)) {
-      reply.header('Retry-After', String(STREAM_RETRY_AFTER_S));
-      return sendKazooError(req, reply, 429, 'too_many_requests', {
-        message: `at most ${config.streamsPerAccount} CSV or paginate=false streams per account at once; retry when one ends`,
-      });
-    }
-    if (wantsCsv(req)) return sendCsv(req, reply, params);
-    if (!params.paginate)
-      return sendAll(req, reply, streamDocs(req.streamDb!, params.search, abandoned(reply)));
-    const page = await listPage(req.db!, params.search, params.pageSize);
-    return sendPage(req, reply, page);
-  };
-
+  // Public: anyone can send one, so it is read only up to a few KiB (413 beyond).
   api.put(
     '/api_auth',
     {
       config: { public: true },
-      // Public: anyone can send one, so it is read only up to a few KiB (413 beyond).
       bodyLimit: 4 * 1024,
-      schema: {
-        tags,
-        body: Type.Object({
-          data: Type.Object({
-            api_key: Type.String({ minLength: 1, maxLength: 256 }),
-            // cdrex extension: a short-lived token for one CSV link (the portal's download).
-            scope: Type.Optional(Type.Literal('csv_download')),
-          }),
-        }),
-        response: {
-          201: envelopeOf(
-            Type.Object({
-              account_id: Type.String(),
-              auth_token: Type.String(),
-              expires_in: Type.Integer(),
-              scope: Type.Optional(Type.Literal('csv_download')),
-            }),
-          ),
-        },
-      },
+      schema: { tags, body: ApiAuthBody, response: { 201: ApiAuthAnswer } },
     },
-    async (req, reply) => {
-      const accountId = await findAccountByApiKey(pool, req.body.data.api_key);
-      if (!accountId) return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
-      const { scope } = req.body.data;
-      const ttlS = scope ? config.downloadTokenTtlS : config.tokenTtlS;
-      const token = await createToken(accountDb(pool, accountId), ttlS, scope);
-      req.kazooToken = token;
-      // Kazoo clients read the token from the envelope's auth_token, some from data (seed 003).
-      const data = {
-        account_id: accountId,
-        auth_token: token,
-        expires_in: ttlS,
-        ...(scope ? { scope } : {}),
-      };
-      return reply.code(201).send(success(req, data));
-    },
+    authenticate,
   );
-
-  const cdrs = '/accounts/:account_id/cdrs';
   api.get(
-    cdrs,
+    CDRS,
     {
       config: { csvDownload: true },
       schema: { tags, params: AccountParams, querystring: AnyQuery, response: { 200: PageEnvelope } },
     },
-    (req, reply) => list(req, reply),
+    (req, reply) => listCdrs(req, reply),
   );
-
   api.get(
-    `/accounts/:account_id/users/:user_id/cdrs`,
-    {
-      config: { csvDownload: true },
-      schema: {
-        tags,
-        params: Type.Object({ account_id: Type.String(), user_id: Type.String({ maxLength: 64 }) }),
-        response: { 200: PageEnvelope },
-      },
-    },
-    (req, reply) => list(req, reply, req.params.user_id),
+    '/accounts/:account_id/users/:user_id/cdrs',
+    { config: { csvDownload: true }, schema: { tags, params: UserParams, response: { 200: PageEnvelope } } },
+    (req, reply) => listCdrs(req, reply, req.params.user_id),
   );
-
   api.get(
-    `${cdrs}/summary`,
-    {
-      schema: {
-        tags,
-        params: AccountParams,
-        querystring: Type.Intersect([
-          AnyQuery,
-          Type.Object({ bucket: Type.Optional(Type.Union([Type.Literal('hour'), Type.Literal('day')])) }),
-        ]),
-        response: { 200: Envelope },
-      },
-    },
-    async (req) => {
-      const params = listParams(req);
-      return success(
-        req,
-        await summarize(req.db!, params.search, req.query.bucket as 'hour' | 'day' | undefined),
-      );
-    },
+    `${CDRS}/summary`,
+    { schema: { tags, params: AccountParams, querystring: SummaryQuery, response: { 200: Envelope } } },
+    summary,
   );
-
   api.get(
-    `${cdrs}/interaction`,
+    `${CDRS}/interaction`,
     { schema: { tags, params: AccountParams, response: { 200: PageEnvelope } } },
-    async (req, reply) => {
-      const params = listParams(req);
-      const page = await listInteractions(req.db!, params.search, params.pageSize);
-      return sendPage(req, reply, page);
-    },
+    interactions,
   );
-
   api.get(
-    `${cdrs}/legs/:interaction_id`,
-    {
-      schema: {
-        tags,
-        params: Type.Object({
-          account_id: Type.String(),
-          interaction_id: Type.String({ maxLength: MAX_ID }),
-        }),
-        response: { 200: envelopeOf(Type.Array(Cdr)) },
-      },
-    },
-    async (req, reply) => {
-      const legs = await listLegs(req.db!, req.params.interaction_id);
-      if (legs.length === 0) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
-      return sendRawData(req, reply, `[${legs.join(',')}]`);
-    },
+    `${CDRS}/legs/:interaction_id`,
+    { schema: { tags, params: LegsParams, response: { 200: envelopeOf(Type.Array(Cdr)) } } },
+    legs,
   );
-
   api.get(
-    `${cdrs}/:cdr_id`,
-    {
-      schema: {
-        tags,
-        params: Type.Object({ account_id: Type.String(), cdr_id: Type.String({ maxLength: MAX_ID }) }),
-        response: { 200: envelopeOf(Cdr) },
-      },
-    },
-    async (req, reply) => {
-      const doc = await findCdr(req.db!, req.params.cdr_id);
-      if (!doc) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
-      return sendRawData(req, reply, doc);
-    },
+    `${CDRS}/:cdr_id`,
+    { schema: { tags, params: CdrParams, response: { 200: envelopeOf(Cdr) } } },
+    oneCdr,
   );
-
   await app.register(uploadRoutes);
+}
+
+/** The search a list asks for, bounded by the configured range; `extraOwner` narrows it to a user. */
+function listParams(req: FastifyRequest, extraOwner?: string): ListParams {
+  const { store } = req.server;
+  const params = parseListParams(req.query as Record<string, string>, req.accountId!, {
+    maxRangeS: store.config.kazooMaxRangeS,
+    now: store.now(),
+  });
+  if (extraOwner !== undefined)
+    params.search.conditions.push({ op: 'eq', key: 'owner_id', values: [extraOwner] });
+  return params;
+}
+
+/** PUT /api_auth: an API key for a token (or a one-link CSV download token). */
+async function authenticate(req: FastifyRequest<{ Body: Static<typeof ApiAuthBody> }>, reply: FastifyReply) {
+  const { pool, config } = req.server.store;
+  const accountId = await findAccountByApiKey(pool, req.body.data.api_key);
+  if (!accountId) return sendKazooError(req, reply, 401, 'invalid_credentials', INVALID_CREDENTIALS);
+  const { scope } = req.body.data;
+  const ttlS = scope ? config.downloadTokenTtlS : config.tokenTtlS;
+  const token = await createToken(accountDb(pool, accountId), ttlS, scope);
+  req.kazooToken = token;
+  // Kazoo clients read the token from the envelope's auth_token, some from data (seed 003).
+  const data = {
+    account_id: accountId,
+    auth_token: token,
+    expires_in: ttlS,
+    ...(scope ? { scope } : {}),
+  };
+  return reply.code(201).send(success(req, data));
+}
+
+/** GET …/cdrs: a page, every row (paginate=false) or CSV. */
+async function listCdrs(req: FastifyRequest, reply: FastifyReply, ownerId?: string) {
+  const { config } = req.server.store;
+  const params = listParams(req, ownerId);
+  // Long streams hold a connection while the client reads: a few per account at once (429
+  // beyond), each ended when its client stops reading (src/api/long-streams.ts).
+  const streams = longStreams(req.server.store, config);
+  if ((wantsCsv(req) || !params.paginate) && !streams.begin(req, reply, req.accountId!)) {
+    reply.header('Retry-After', String(STREAM_RETRY_AFTER_S));
+    return sendKazooError(req, reply, 429, 'too_many_requests', {
+      message: `at most ${config.streamsPerAccount} CSV or paginate=false streams per account at once; retry when one ends`,
+    });
+  }
+  if (wantsCsv(req)) return sendCsv(req, reply, params);
+  if (!params.paginate)
+    return sendAll(req, reply, streamDocs(req.streamDb!, params.search, abandoned(reply)));
+  const page = await listPage(req.db!, params.search, params.pageSize);
+  return sendPage(req, reply, page);
+}
+
+/** GET …/cdrs/summary: calls, answered, ASR and minutes, optionally per hour or day. */
+async function summary(req: FastifyRequest<{ Querystring: Static<typeof SummaryQuery> }>) {
+  const params = listParams(req);
+  return success(
+    req,
+    await summarize(req.db!, params.search, req.query.bucket as 'hour' | 'day' | undefined),
+  );
+}
+
+/** GET …/cdrs/interaction: a page of interactions (calls grouped with their legs). */
+async function interactions(req: FastifyRequest, reply: FastifyReply) {
+  const params = listParams(req);
+  const page = await listInteractions(req.db!, params.search, params.pageSize);
+  return sendPage(req, reply, page);
+}
+
+/** GET …/cdrs/legs/:interaction_id: every leg of one interaction. */
+async function legs(req: FastifyRequest<{ Params: Static<typeof LegsParams> }>, reply: FastifyReply) {
+  const found = await listLegs(req.db!, req.params.interaction_id);
+  if (found.length === 0) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
+  return sendRawData(req, reply, `[${found.join(',')}]`);
+}
+
+/** GET …/cdrs/:cdr_id: one CDR. */
+async function oneCdr(req: FastifyRequest<{ Params: Static<typeof CdrParams> }>, reply: FastifyReply) {
+  const doc = await findCdr(req.db!, req.params.cdr_id);
+  if (!doc) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
+  return sendRawData(req, reply, doc);
 }
 
 /** Uploads, in a context of their own where every body type reaches the handler as a stream. */
 async function uploadRoutes(app: FastifyInstance): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
-  const { config } = app.store;
-  const { uploads } = accountLimits(app.store, config);
   app.removeContentTypeParser([JSON_TYPE, ...JSON_ALIASES]);
   app.addContentTypeParser(UPLOAD_BODY_TYPES, (_req, payload, done) => done(null, payload));
-  const cdrs = '/accounts/:account_id/cdrs';
-
-  // Upload of additional CDRs (seed 003), stored tagged `imported`.
-  const upload = async (req: FastifyRequest, reply: FastifyReply) => {
-    const sent = String(req.headers['content-type'] ?? '')
-      .split(';')[0]
-      .trim()
-      .toLowerCase();
-    // curl's default form type and application/x-json carry JSON, as on Kazoo (body-types.ts).
-    const type = JSON_ALIASES.includes(sent) ? JSON_TYPE : sent;
-    if (!UPLOAD_BODY_TYPES.includes(type)) {
-      const message = `Upload CDRs as one of: ${UPLOAD_BODY_TYPES.join(', ')}.`;
-      return sendKazooError(req, reply, 415, 'unsupported_media_type', { message });
-    }
-    // A few uploads per account at once, taken before the body is read and a connection is
-    // taken: slow senders of one tenant cannot hold the ingest pool (src/api/long-streams.ts).
-    if (!uploads.take(reply.raw, req.accountId!)) {
-      // The body may still be arriving: close rather than read the rest.
-      reply.header('Retry-After', String(SLOT_RETRY_AFTER_S)).header('Connection', 'close');
-      return sendKazooError(req, reply, 429, 'too_many_requests', {
-        message: `at most ${uploads.perAccount} uploads per account at once; retry when one ends`,
-      });
-    }
-    const partial = (req.query as Record<string, string>).partial === 'true';
-    const records = uploadRecords(type, req.body, config.uploadLimitMb * 1024 * 1024);
-    const result = await loadRecords(app.store.workerPool, records, kazooDocToRecord, {
-      accountId: req.accountId!,
-      source: 'upload',
-      imported: true,
-      partial,
-      window: ingestWindow(config, app.store.now()),
-      maxNewMonths: config.newMonthsPerLoad,
-      dataDir: config.dataDir,
-    });
-    const data = { inserted: result.inserted, duplicates: result.duplicates, rejected: result.rejected };
-    if (!result.stored) return sendKazooError(req, reply, 400, 'invalid records; nothing was stored', data);
-    return reply.code(201).send(success(req, data));
-  };
   // The upload cap for every content type (streamed ones are also capped as they stream).
-  const bodyLimit = config.uploadLimitMb * 1024 * 1024;
-  api.put(cdrs, { bodyLimit, schema: { tags, params: AccountParams } }, upload);
-  api.post(cdrs, { bodyLimit, schema: { tags, params: AccountParams } }, upload);
+  const bodyLimit = app.store.config.uploadLimitMb * 1024 * 1024;
+  api.put(CDRS, { bodyLimit, schema: { tags, params: AccountParams } }, upload);
+  api.post(CDRS, { bodyLimit, schema: { tags, params: AccountParams } }, upload);
+}
+
+/** PUT/POST …/cdrs: upload of additional CDRs (seed 003), stored tagged `imported`. */
+async function upload(req: FastifyRequest, reply: FastifyReply) {
+  const store = req.server.store;
+  const { config } = store;
+  const sent = String(req.headers['content-type'] ?? '')
+    .split(';')[0]
+    .trim()
+    .toLowerCase();
+  // curl's default form type and application/x-json carry JSON, as on Kazoo (body-types.ts).
+  const type = JSON_ALIASES.includes(sent) ? JSON_TYPE : sent;
+  if (!UPLOAD_BODY_TYPES.includes(type)) {
+    const message = `Upload CDRs as one of: ${UPLOAD_BODY_TYPES.join(', ')}.`;
+    return sendKazooError(req, reply, 415, 'unsupported_media_type', { message });
+  }
+  // A few uploads per account at once, taken before the body is read and a connection is
+  // taken: slow senders of one tenant cannot hold the ingest pool (src/api/long-streams.ts).
+  const { uploads } = accountLimits(store, config);
+  if (!uploads.take(reply.raw, req.accountId!)) {
+    // The body may still be arriving: close rather than read the rest.
+    reply.header('Retry-After', String(SLOT_RETRY_AFTER_S)).header('Connection', 'close');
+    return sendKazooError(req, reply, 429, 'too_many_requests', {
+      message: `at most ${uploads.perAccount} uploads per account at once; retry when one ends`,
+    });
+  }
+  const partial = (req.query as Record<string, string>).partial === 'true';
+  const records = uploadRecords(type, req.body, config.uploadLimitMb * 1024 * 1024);
+  const result = await loadRecords(store.workerPool, records, kazooDocToRecord, {
+    accountId: req.accountId!,
+    source: 'upload',
+    imported: true,
+    partial,
+    window: ingestWindow(config, store.now()),
+    maxNewMonths: config.newMonthsPerLoad,
+    dataDir: config.dataDir,
+  });
+  const data = { inserted: result.inserted, duplicates: result.duplicates, rejected: result.rejected };
+  if (!result.stored) return sendKazooError(req, reply, 400, 'invalid records; nothing was stored', data);
+  return reply.code(201).send(success(req, data));
 }
