@@ -13,6 +13,7 @@ async function requestTables() {
   const { accounts, api_keys, cdrs, exports } = await tableCounts(server.db.pool);
   return { accounts, api_keys, cdrs, exports };
 }
+import { didwwClient, JSON_API } from '../helpers/http.js';
 import {
   MONTH_START,
   NOW,
@@ -23,7 +24,6 @@ import {
   type TestServer,
 } from '../helpers/server.js';
 
-const JSON_API = 'application/vnd.api+json';
 const UNAUTHORIZED = {
   errors: [{ title: 'Unauthorized', detail: 'Authorization failed', code: '401', status: '401' }],
 };
@@ -37,28 +37,7 @@ await server.seed(alice.account_id, 'cdr_in', 3000, 11);
 await server.seed(alice.account_id, 'cdr_out', 2000, 12);
 await server.seed(bob.account_id, 'cdr_in', 500, 13);
 
-async function api(
-  method: string,
-  url: string,
-  options: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {},
-) {
-  const headers: Record<string, string> = { Accept: JSON_API, ...options.headers };
-  const key = options.key === undefined ? alice.api_key : options.key;
-  if (key !== null) headers['Api-Key'] = key;
-  if (options.body !== undefined && !('Content-Type' in headers)) headers['Content-Type'] = JSON_API;
-  const res = await fetch(`${server.base}${url}`, {
-    method,
-    headers,
-    body:
-      options.body === undefined
-        ? undefined
-        : typeof options.body === 'string'
-          ? options.body
-          : JSON.stringify(options.body),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : undefined };
-}
+const api = didwwClient(server.base, alice.api_key);
 
 function exportBody(attributes: Record<string, unknown>) {
   return { data: { type: 'exports', attributes } };

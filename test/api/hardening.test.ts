@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { cdrex } from '../helpers/cli.js';
+import { kazooClient } from '../helpers/http.js';
 import { NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 
 // Every file this process opens for writing, with the mode it was created with. cdrex's modules
@@ -33,28 +34,7 @@ const alice = await server.newAccount('alice');
 const nowG = Math.floor(NOW.getTime() / 1000) + GREGORIAN_OFFSET;
 const cdrsPath = (account = alice) => `/v2/accounts/${account.account_id}/cdrs`;
 
-async function call(
-  method: string,
-  url: string,
-  options: { token?: string; body?: unknown; type?: string; headers?: Record<string, string> } = {},
-) {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token) headers['X-Auth-Token'] = options.token;
-  let body: string | undefined;
-  if (options.body !== undefined) {
-    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    headers['Content-Type'] = options.type ?? 'application/json';
-  }
-  const res = await fetch(`${server.base}${url}`, { method, headers, body });
-  const text = await res.text();
-  let json: Record<string, unknown> | undefined;
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    /* CSV */
-  }
-  return { status: res.status, text, json: json ?? {} };
-}
+const call = kazooClient(server.base);
 
 async function apiAuth(apiKey: string, extra: Record<string, unknown> = {}) {
   const res = await call('PUT', '/v2/api_auth', { body: { data: { api_key: apiKey, ...extra } } });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { kazooClient } from '../helpers/http.js';
 import { NOW, startServer } from '../helpers/server.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
@@ -24,34 +25,7 @@ interface Envelope {
   request_id?: string;
 }
 
-async function call(
-  method: string,
-  path: string,
-  options: {
-    token?: string | null;
-    body?: string | object;
-    type?: string;
-    headers?: Record<string, string>;
-  } = {},
-) {
-  const headers: Record<string, string> = { ...options.headers };
-  const token = options.token === undefined ? alice.api_key : options.token;
-  if (token !== null) headers['X-Auth-Token'] = token;
-  let body: string | undefined;
-  if (options.body !== undefined) {
-    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    headers['Content-Type'] = options.type ?? 'application/json';
-  }
-  const res = await fetch(`${server.base}${path}`, { method, headers, body });
-  const text = await res.text();
-  let json: Envelope | undefined;
-  try {
-    json = JSON.parse(text) as Envelope;
-  } catch {
-    /* CSV */
-  }
-  return { status: res.status, headers: res.headers, text, json: json! };
-}
+const call = kazooClient<Envelope>(server.base, alice.api_key);
 
 const cdrs = (account = alice.account_id) => `/v2/accounts/${account}/cdrs`;
 

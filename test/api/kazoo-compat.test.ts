@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GREGORIAN_OFFSET, parseKazooId } from '../../src/formats/kazoo.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { kazooClient } from '../helpers/http.js';
 import { NOW, startServer } from '../helpers/server.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
@@ -22,28 +23,7 @@ interface Envelope {
   auth_token?: string;
 }
 
-async function call(
-  method: string,
-  path: string,
-  options: { token?: string | null; body?: string | object; type?: string; headers?: Record<string, string> },
-) {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token) headers['X-Auth-Token'] = options.token;
-  let body: string | undefined;
-  if (options.body !== undefined) {
-    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    headers['Content-Type'] = options.type ?? 'application/json';
-  }
-  const res = await fetch(`${server.base}${path}`, { method, headers, body });
-  const text = await res.text();
-  let json: Envelope | undefined;
-  try {
-    json = JSON.parse(text) as Envelope;
-  } catch {
-    /* CSV */
-  }
-  return { status: res.status, headers: res.headers, text, json: json! };
-}
+const call = kazooClient<Envelope>(server.base);
 
 /** An account of its own per test group, so counts are the group's. */
 async function tenant() {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import type { FastifyRequest } from 'fastify';
 import { credentialKeyer } from '../../src/api/request-limits.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { assertRetryAfter } from '../helpers/http.js';
 import { startServer } from '../helpers/server.js';
 
 const server = await startServer(await createTestDatabase(), {
@@ -17,14 +18,6 @@ const bob = await server.newAccount('bob');
 
 const get = (path: string, headers: Record<string, string>) => fetch(`${server.base}${path}`, { headers });
 const burst = (n: number, send: () => Promise<Response>) => Promise.all(Array.from({ length: n }, send));
-
-/** Every 429 says when to come back: a whole number of seconds, at least 1. */
-function assertRetryAfter(res: Response): void {
-  const value = res.headers.get('retry-after');
-  assert.ok(value !== null, 'a 429 without Retry-After');
-  assert.match(value, /^\d+$/);
-  assert.ok(Number(value) >= 1, `Retry-After ${value}`);
-}
 
 test('a burst above the limit gets 429 with Retry-After, per account', async () => {
   const responses = await burst(20, () => get('/v3/exports', { 'Api-Key': alice.api_key }));
@@ -88,6 +81,7 @@ test('a header the dialect does not read opens no new bucket (an Api-Key sent to
   );
   const limited = responses.filter((r) => r.status === 429);
   assert.ok(limited.length >= 10, `only ${limited.length} of 20 limited`);
+  limited.forEach(assertRetryAfter);
 });
 
 test("the limiter's key is a hash of the credential, never the credential", () => {

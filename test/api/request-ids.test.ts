@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { UUID } from '../helpers/http.js';
 import {
   callbackReceiver,
   freePort,
@@ -38,8 +39,6 @@ await waitFor(
   `cdrex serve to answer (${JSON.stringify(serve.logs.slice(-3))})`,
   120_000,
 );
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 test('an acceptable X-Request-Id is echoed; a missing or unacceptable one is replaced by a new id', async () => {
   const given = 'lb-7f3a/2026-12-02 11:30:00.123 #42';

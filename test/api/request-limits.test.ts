@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 import { REDACT_PATHS } from '../../src/log.js';
 import { ROOT } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { assertRetryAfter } from '../helpers/http.js';
 import { NOW, startServer } from '../helpers/server.js';
 
 const MiB = 1024 * 1024;
@@ -236,10 +237,6 @@ const from = (base: string, client: string, route: string, init: RequestInit = {
     ...init,
     headers: { ...(init.headers as Record<string, string>), 'X-Forwarded-For': client },
   });
-
-function assertRetryAfter(res: Response): void {
-  assert.match(res.headers.get('retry-after') ?? '', /^[1-9]\d*$/, 'a 429 needs Retry-After in seconds');
-}
 
 test('failed authentications are limited per client address, before the credential is looked up', async () => {
   const wrong = { headers: { 'Api-Key': 'not-a-key' } };

@@ -10,8 +10,10 @@ import { migrate } from '../../src/store/migrate.js';
 import { ensureDefaultPartitions } from '../../src/store/partitions.js';
 import { resolveRoles, type RoleUrls } from '../../src/store/roles.js';
 
-/** Where role passwords live when the server's URL has none (trust auth): one per test run. */
-const rolesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-roles-'));
+/** Where role passwords live when the server's URL has none (trust auth): one directory for the
+ * whole run (test/run.ts passes its own), so files running at once set the same passwords. */
+export const rolesDir =
+  process.env.CDREX_TEST_ROLES_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-roles-'));
 
 export function serverUrl(): string {
   const url = process.env.CDREX_TEST_SERVER_URL ?? process.env.DATABASE_URL;

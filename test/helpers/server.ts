@@ -18,6 +18,7 @@ import { Worker } from '../../src/jobs/worker.js';
 import { createAccount } from '../../src/store/queries/accounts.js';
 import type { CdrKind } from '../../src/store/queries/cdrs.js';
 import type { TestDatabase } from './db.js';
+import { send } from './http.js';
 
 export const NOW = new Date();
 export const THIS_YEAR = NOW.getUTCFullYear();
@@ -107,20 +108,8 @@ export async function startServer(
     worker,
     db,
     newAccount: (name = 'test') => createAccount(db.pool, masterKey, name),
-    async createExport(apiKey, attributes) {
-      const res = await fetch(`${base}/v3/exports`, {
-        method: 'POST',
-        headers: { 'Api-Key': apiKey, 'Content-Type': 'application/vnd.api+json' },
-        body: JSON.stringify({ data: { type: 'exports', attributes } }),
-      });
-      if (res.status !== 201) throw new Error(`create export: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { data: { id: string } }).data.id;
-    },
-    exportFileUrl: (apiKey, id) =>
-      waitFor(async () => {
-        const res = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': apiKey } });
-        return ((await res.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
-      }, `export ${id} to complete`),
+    createExport: (apiKey, attributes) => createExport(base, apiKey, attributes),
+    exportFileUrl: (apiKey, id) => exportFileUrl(base, apiKey, id, `export ${id} to complete`),
     async seed(accountId, kind, rows, seed = 1) {
       const csv = generateCsv({ kind, month: MONTH_START, rows, seed });
       const result = await importDidwwCsv(db.pool, csv, { accountId, kind, source: 'generate' });
@@ -144,29 +133,43 @@ export async function waitFor<T>(
   }
 }
 
-/** Asks `base` (any cdrex serve) for this month's inbound export and waits until it has a file;
- * returns the file's URL. */
-export async function exportThisMonth(base: string, apiKey: string, what: string, timeoutMs = 60_000) {
-  const res = await fetch(`${base}/v3/exports`, {
+/** POST /v3/exports on `base` (any cdrex serve); returns the export id. */
+export async function createExport(
+  base: string,
+  apiKey: string,
+  attributes: Record<string, unknown>,
+): Promise<string> {
+  const res = await send<{ data: { id: string } }>(`${base}/v3/exports`, {
     method: 'POST',
     headers: { 'Api-Key': apiKey, 'Content-Type': 'application/vnd.api+json' },
-    body: JSON.stringify({
-      data: {
-        type: 'exports',
-        attributes: { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } },
-      },
-    }),
+    body: { data: { type: 'exports', attributes } },
   });
-  if (res.status !== 201) throw new Error(`create export: ${res.status} ${await res.text()}`);
-  const { id } = ((await res.json()) as { data: { id: string } }).data;
+  if (res.status !== 201) throw new Error(`create export: ${res.status} ${res.text}`);
+  return res.json.data.id;
+}
+
+/** Waits until the export on `base` has a file; returns the file's URL. */
+export function exportFileUrl(base: string, apiKey: string, id: string, what: string, timeoutMs = 30_000) {
   return waitFor(
     async () => {
-      const show = await fetch(`${base}/v3/exports/${id}`, { headers: { 'Api-Key': apiKey } });
-      return ((await show.json()) as { data: { attributes: { url: string | null } } }).data.attributes.url;
+      const show = await send<{ data: { attributes: { url: string | null } } }>(`${base}/v3/exports/${id}`, {
+        headers: { 'Api-Key': apiKey },
+      });
+      return show.json.data.attributes.url;
     },
     what,
     timeoutMs,
   );
+}
+
+/** Asks `base` (any cdrex serve) for this month's inbound export and waits until it has a file;
+ * returns the file's URL. */
+export async function exportThisMonth(base: string, apiKey: string, what: string, timeoutMs = 60_000) {
+  const id = await createExport(base, apiKey, {
+    export_type: 'cdr_in',
+    filters: { year: THIS_YEAR, month: THIS_MONTH },
+  });
+  return exportFileUrl(base, apiKey, id, what, timeoutMs);
 }
 
 /** A port nothing listens on now, for a `cdrex serve` the test spawns. */
