@@ -204,7 +204,9 @@ test('the upload routes keep the upload cap, for every content type', async () =
   // 1.5 MiB: over the global limit, under the 3 MiB upload cap.
   const big = await ingest(switchCdr('11111111-2222-4333-8444-000000000001', 1.5 * MiB));
   assert.equal(big.status, 200, await big.clone().text());
-  assert.deepEqual(await big.json(), { inserted: 1, duplicates: 0 });
+  const stored = (await big.json()) as { inserted: number; duplicates: number; id: string };
+  assert.deepEqual([stored.inserted, stored.duplicates], [1, 0]);
+  assert.match(stored.id, /-11111111-2222-4333-8444-000000000001=in1-/);
   const over = await ingest(switchCdr('11111111-2222-4333-8444-000000000002', 4 * MiB));
   assert.equal(over.status, 413);
   assert.match(((await over.json()) as { error: string }).error, /.+/);

@@ -62,13 +62,12 @@ test('up to 100 values per filter are accepted', async () => {
 
 test('filtered pages run as unnamed statements: no per-shape statement stays in a connection', async () => {
   const seen: unknown[] = [];
-  const db = {
-    accountId: account.account_id,
-    query: async (config: unknown) => {
-      seen.push(config);
-      return { rows: [] };
-    },
-  } as unknown as AccountDb;
+  const record = async (config: unknown) => {
+    seen.push(config);
+    return { rows: [] };
+  };
+  // Pages go through read() (a read-only transaction); query() too, should that change.
+  const db = { accountId: account.account_id, query: record, read: record } as unknown as AccountDb;
   const search = { accountId: account.account_id, from: MONTH_START, to: NOW };
   await listPage(db, { ...search, conditions: [{ op: 'eq', key: 'call_id', values: ['a', 'b'] }] }, 10);
   await listPage(db, { ...search, conditions: [] }, 10);
