@@ -173,7 +173,12 @@ try {
   for (const slices of sliceCounts) {
     const times = { cdrex: [] as number[], baseline: [] as number[] };
     exportTimes.set(slices, times);
-    const sliced = await harness.serve({ CDREX_EXPORT_SLICES: String(slices) });
+    // One export at a time here: a worker keeps connections free for its other job slots
+    // (export-task.ts), which would cap the slices of a lone export at 8 slots on a pool of 10.
+    const sliced = await harness.serve({
+      CDREX_EXPORT_SLICES: String(slices),
+      CDREX_WORKER_CONCURRENCY: '1',
+    });
     base = sliced.base;
     for (let run = 0; run < RUNS; run++) {
       let line = '';

@@ -39,7 +39,12 @@ export const exportTask: Task = {
     // The rows are read as cdrex_app with the export's account set: row-level security holds
     // for exports too. Only the bookkeeping below runs as the worker.
     // Several connections in one snapshot: the export is copied as that many time slices at once.
-    const readers = await accountDb(ctx.appPool, exp.account_id).streams(ctx.config.exportSlices);
+    // Enough stay free for the first connection of every other job this worker may run at once
+    // (without them, 8 exports at once on a pool of 10 waited for connections and timed out).
+    const readers = await accountDb(ctx.appPool, exp.account_id).streams(
+      ctx.config.exportSlices,
+      ctx.config.workerConcurrency - 1,
+    );
     let written;
     try {
       written = await writeExportFile(

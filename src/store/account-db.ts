@@ -78,9 +78,11 @@ export interface AccountDb extends Queryable {
    * Up to `count` such clients whose transactions share one snapshot, for reading one consistent
    * view on several connections at once (an export's time slices). The first is waited for; the
    * others are taken only while the pool has room for them at once, so exports that hold one
-   * connection can never wait on each other for more: with no room, fewer come back.
+   * connection can never wait on each other for more: with no room, fewer come back. Extra ones
+   * are taken only while `keepFree` connections stay free besides them: the first connections
+   * of the caller's other job slots, which would otherwise wait behind these slices.
    */
-  streams(count: number): Promise<StreamClient[]>;
+  streams(count: number, keepFree?: number): Promise<StreamClient[]>;
 }
 
 /** Takes a client from the pool and opens its transaction with `open`. */
@@ -151,7 +153,7 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
       return result;
     },
     stream: () => openStream(pool, (client) => setAccount(client, accountId)),
-    async streams(count) {
+    async streams(count, keepFree = 0) {
       const first = await openStream(pool, (client) => setAccountInSnapshot(client, accountId));
       if (count <= 1) return [first];
       let snapshot: string;
@@ -163,7 +165,7 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
       }
       // pg-pool's own counters; connect() claims an idle client or a new slot synchronously,
       // so the room seen here is the room the calls below get.
-      const room = (pool.options.max ?? 10) - pool.totalCount + pool.idleCount - pool.waitingCount;
+      const room = (pool.options.max ?? 10) - pool.totalCount + pool.idleCount - pool.waitingCount - keepFree;
       const wanted = Math.max(0, Math.min(count - 1, room));
       const others = await Promise.allSettled(
         Array.from({ length: wanted }, () =>

@@ -1,4 +1,5 @@
-// Promise (issue 16, pages): AccountDb.read() answers a page's statement before its COMMIT has
+// Promise (issue 16, pages and exports): AccountDb.streams() leaves room for other callers, and
+// AccountDb.read() answers a page's statement before its COMMIT has
 // run, yet the connection it used goes back to the pool only with its transaction ended (no
 // account setting left on it for the next caller), and the statement cannot write.
 import assert from 'node:assert/strict';
@@ -36,4 +37,23 @@ test('read(): a statement that writes is refused', async () => {
     accountDb(db.app, account.account_id).read({ text: "delete from cdrs where call_id = 'x'" }),
     /read-only transaction/,
   );
+});
+
+test('streams(): extra connections only while `keepFree` stay free for other callers', async () => {
+  const small = createPool(db.roles.app, undefined, { max: 4, connectTimeoutMs: 2000 });
+  const held: { done(err?: Error): void }[] = [];
+  try {
+    const reader = accountDb(small, account.account_id);
+    // 4 connections, 1 kept free: the first and 2 extra.
+    const first = await reader.streams(8, 1);
+    held.push(...first);
+    assert.equal(first.length, 3);
+    // The one kept free serves another caller's first connection at once; it gets no extra.
+    const second = await reader.streams(8, 1);
+    held.push(...second);
+    assert.equal(second.length, 1);
+  } finally {
+    for (const r of held) r.done();
+    await small.end();
+  }
 });
