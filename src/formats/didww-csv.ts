@@ -17,17 +17,25 @@ export interface CsvColumn {
 
 const MONEY_SCALE = 4;
 
-export const INBOUND_COLUMNS: CsvColumn[] = [
+/** The columns both directions begin with: the call's times, its status and who called. */
+const CALL_COLUMNS: CsvColumn[] = [
   { header: 'Date/Time Start (UTC)', type: 'timestamptz', column: 'time_start', required: true },
   { header: 'Date/Time Connect (UTC)', type: 'timestamptz', column: 'time_connect' },
   { header: 'Date/Time End (UTC)', type: 'timestamptz', column: 'time_end' },
   { header: 'Status', type: 'text', column: 'status', required: true },
   { header: 'Source', type: 'text', column: 'source_number' },
+];
+const DISCONNECT_CODE: CsvColumn = { header: 'Disconnect Code', type: 'text', column: 'disconnect_code' };
+/** The last column of both directions. */
+const CALL_ID: CsvColumn = { header: 'Call ID', type: 'text', column: 'call_id', required: true };
+
+export const INBOUND_COLUMNS: CsvColumn[] = [
+  ...CALL_COLUMNS,
   { header: 'Source Name', type: 'text', column: 'source_name' },
   { header: 'Destination DID', type: 'text', column: 'did_number' },
   { header: 'Duration (sec)', type: 'integer', column: 'duration_s' },
   { header: 'Attempt', type: 'integer', column: 'attempt' },
-  { header: 'Disconnect Code', type: 'text', column: 'disconnect_code' },
+  DISCONNECT_CODE,
   { header: 'Response', type: 'text', column: 'disconnect_reason' },
   { header: 'Disconnect Initiator', type: 'text', column: 'disconnect_initiator' },
   { header: 'Voice IN Trunk', type: 'text', column: 'trunk_name' },
@@ -39,20 +47,16 @@ export const INBOUND_COLUMNS: CsvColumn[] = [
   { header: 'Metered (USD)', type: 'numeric', column: 'cost_metered' },
   { header: 'CNAM IN (USD)', type: 'numeric', column: 'cost_cnam' },
   { header: 'Total (USD)', type: 'numeric', column: 'cost' },
-  { header: 'Call ID', type: 'text', column: 'call_id', required: true },
+  CALL_ID,
 ];
 
 export const OUTBOUND_COLUMNS: CsvColumn[] = [
-  { header: 'Date/Time Start (UTC)', type: 'timestamptz', column: 'time_start', required: true },
-  { header: 'Date/Time Connect (UTC)', type: 'timestamptz', column: 'time_connect' },
-  { header: 'Date/Time End (UTC)', type: 'timestamptz', column: 'time_end' },
-  { header: 'Status', type: 'text', column: 'status', required: true },
-  { header: 'Source', type: 'text', column: 'source_number' },
+  ...CALL_COLUMNS,
   { header: 'CLI', type: 'text', column: 'cli' },
   { header: 'Destination Number', type: 'text', column: 'destination' },
   { header: 'Call Duration (sec)', type: 'integer', column: 'duration_s' },
   { header: 'Billing Duration (sec)', type: 'integer', column: 'billing_s' },
-  { header: 'Disconnect Code', type: 'text', column: 'disconnect_code' },
+  DISCONNECT_CODE,
   { header: 'Disconnect Reason', type: 'text', column: 'disconnect_reason' },
   { header: 'Voice OUT Trunk', type: 'text', column: 'trunk_name' },
   { header: 'Destination Country', type: 'text', column: 'destination_country' },
@@ -61,7 +65,7 @@ export const OUTBOUND_COLUMNS: CsvColumn[] = [
   { header: 'Rate (USD)', type: 'numeric', column: 'rate' },
   { header: 'Charged (USD)', type: 'numeric', column: 'cost' },
   { header: 'P-Charge-Info', type: 'text', column: 'p_charge_info' },
-  { header: 'Call ID', type: 'text', column: 'call_id', required: true },
+  CALL_ID,
 ];
 
 /** The 2017 layout of the legacy /v3/cdr_exports (inbound only). */

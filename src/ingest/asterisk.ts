@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { DataError, NotFoundError } from '../errors.js';
 import { accountExists } from '../store/queries/accounts.js';
 import { loadRecords, type CdrRecord } from './records.js';
+import { switchCallFields } from './switch-call.js';
 import { recordOutsideWindow, type IngestWindow } from './window.js';
 
 export type Direction = 'inbound' | 'outbound';
@@ -197,13 +198,7 @@ export function asteriskRowToRecord(
   const disposition = DISPOSITIONS[row.disposition];
   const callId = row.uniqueid || rowHashId(row);
   return {
-    kind: inbound ? 'cdr_in' : 'cdr_out',
-    time_start: start,
-    time_connect: answer,
-    time_end: end,
-    call_id: callId,
-    attempt: 1,
-    status: billsec > 0 ? 'Success' : 'Failed',
+    ...switchCallFields({ inbound, start, answer, end, callId, billsec }),
     source_number: row.src || caller.number,
     source_name: caller.name,
     destination: row.dst || null,

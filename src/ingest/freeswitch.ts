@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { loadRecords, type CdrRecord, type LoadResult } from './records.js';
+import { switchCallFields } from './switch-call.js';
 import type { IngestWindow } from './window.js';
 
 type Doc = Record<string, unknown>;
@@ -134,13 +135,7 @@ export function freeswitchToRecord(raw: unknown, options: FreeswitchOptions): Cd
   const billsec = seconds(v.billsec);
   const callee = str(profile.destination_number) ?? str(v.destination_number) ?? str(v.sip_to_user);
   return {
-    kind: inbound ? 'cdr_in' : 'cdr_out',
-    time_start: start,
-    time_connect: answer,
-    time_end: end,
-    call_id: callId,
-    attempt: 1,
-    status: billsec > 0 ? 'Success' : 'Failed',
+    ...switchCallFields({ inbound, start, answer, end, callId, billsec }),
     source_number:
       str(v.effective_caller_id_number) ??
       str(profile.caller_id_number) ??

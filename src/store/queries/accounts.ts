@@ -97,8 +97,30 @@ async function requireAccount(client: pg.PoolClient, accountId: string): Promise
   if (!rows[0]) throw new NotFoundError(`No account has the id ${accountId}.`);
 }
 
-const secretNotFound = (accountId: string, id: string) =>
-  new NotFoundError(`Account ${accountId} has no callback secret ${id}.`);
+/** `fn` in one transaction, after checking that the account exists (NotFoundError if not). */
+function withAccount<T>(
+  pool: pg.Pool,
+  accountId: string,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return withTransaction(pool, async (client) => {
+    await requireAccount(client, accountId);
+    return fn(client);
+  });
+}
+
+/** What every callback-secret statement returns (`returning id, created_at, enabled`). */
+interface SecretRow {
+  id: string;
+  created_at: Date;
+  enabled: boolean;
+}
+
+/** The secret a statement on one id returned; NotFoundError when it matched none. */
+function theSecret(rows: SecretRow[], accountId: string, id: string): CallbackSecretInfo {
+  if (!rows[0]) throw new NotFoundError(`Account ${accountId} has no callback secret ${id}.`);
+  return secretInfo(rows[0]);
+}
 
 /** A new, not yet enabled secret; its value is returned this once and stored only encrypted. */
 export async function createCallbackSecret(
@@ -107,9 +129,8 @@ export async function createCallbackSecret(
   accountId: string,
 ): Promise<CallbackSecretInfo & { secret: string }> {
   const secret = generateCallbackSecret();
-  return withTransaction(pool, async (client) => {
-    await requireAccount(client, accountId);
-    const { rows } = await client.query<{ id: string; created_at: Date; enabled: boolean }>(
+  return withAccount(pool, accountId, async (client) => {
+    const { rows } = await client.query<SecretRow>(
       `insert into callback_secrets (account_id, secret_ciphertext) values ($1::text, $2::bytea)
        returning id, created_at, enabled`,
       [accountId, encryptSecret(masterKey, secret)],
@@ -118,7 +139,7 @@ export async function createCallbackSecret(
   });
 }
 
-function secretInfo(row: { id: string; created_at: Date; enabled: boolean }): CallbackSecretInfo {
+function secretInfo(row: SecretRow): CallbackSecretInfo {
   return { id: row.id, created_at: row.created_at.toISOString(), enabled: row.enabled };
 }
 
@@ -128,8 +149,7 @@ export async function enableCallbackSecret(
   accountId: string,
   id: string,
 ): Promise<CallbackSecretInfo> {
-  return withTransaction(pool, async (client) => {
-    await requireAccount(client, accountId);
+  return withAccount(pool, accountId, async (client) => {
     // Two enables of one account at once would both clear the old row, then one would break the
     // one-enabled index: locking the account's secrets first makes the second wait instead.
     await client.query('select id from callback_secrets where account_id = $1::text for update', [accountId]);
@@ -137,21 +157,19 @@ export async function enableCallbackSecret(
       'update callback_secrets set enabled = false where account_id = $1::text and enabled and id <> $2::uuid',
       [accountId, id],
     );
-    const { rows } = await client.query<{ id: string; created_at: Date; enabled: boolean }>(
+    const { rows } = await client.query<SecretRow>(
       `update callback_secrets set enabled = true where account_id = $1::text and id = $2::uuid
        returning id, created_at, enabled`,
       [accountId, id],
     );
-    if (!rows[0]) throw secretNotFound(accountId, id);
-    return secretInfo(rows[0]);
+    return theSecret(rows, accountId, id);
   });
 }
 
 /** The account's secrets, oldest first: ids, dates and which is enabled, never a value. */
 export async function listCallbackSecrets(pool: pg.Pool, accountId: string): Promise<CallbackSecretInfo[]> {
-  return withTransaction(pool, async (client) => {
-    await requireAccount(client, accountId);
-    const { rows } = await client.query<{ id: string; created_at: Date; enabled: boolean }>(
+  return withAccount(pool, accountId, async (client) => {
+    const { rows } = await client.query<SecretRow>(
       `select id, created_at, enabled from callback_secrets where account_id = $1::text
         order by created_at, id`,
       [accountId],
@@ -166,14 +184,12 @@ export async function deleteCallbackSecret(
   accountId: string,
   id: string,
 ): Promise<CallbackSecretInfo> {
-  return withTransaction(pool, async (client) => {
-    await requireAccount(client, accountId);
-    const { rows } = await client.query<{ id: string; created_at: Date; enabled: boolean }>(
+  return withAccount(pool, accountId, async (client) => {
+    const { rows } = await client.query<SecretRow>(
       'delete from callback_secrets where account_id = $1::text and id = $2::uuid returning id, created_at, enabled',
       [accountId, id],
     );
-    if (!rows[0]) throw secretNotFound(accountId, id);
-    return secretInfo(rows[0]);
+    return theSecret(rows, accountId, id);
   });
 }
 
