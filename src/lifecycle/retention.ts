@@ -170,6 +170,8 @@ async function auditRun(
   });
 }
 
+// Not split yet (issue #18): the month drops and the per-account cuts share the dry-run switch
+// and the audited `emit`; two functions over one context is the follow-up.
 async function removeAll(
   pool: pg.Pool,
   plan: RetentionPlan,
