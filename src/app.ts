@@ -129,6 +129,8 @@ function poolUse(pool: pg.Pool) {
   return { ...use, exhausted: use.total >= max && use.idle === 0 };
 }
 
+// Kept whole on purpose: Fastify runs hooks and plugins in registration order, so this body is the
+// request pipeline read top to bottom; split up, that order would be spread over files.
 export async function buildApp(store: AppStore, log: Logger): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child(

@@ -177,6 +177,7 @@ function logLevel(raw: string | undefined): string {
   return level;
 }
 
+// Kept whole on purpose: one line per environment variable, the single place they are read.
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = int(env, 'PORT', 8080);
   const host = env.HOST || '127.0.0.1';

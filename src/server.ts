@@ -67,6 +67,8 @@ function supervise(config: Config, log: Logger, pools: Pool[]): Supervisor | und
   return supervisor;
 }
 
+// Kept whole on purpose: the pools, the worker and the server start here and are closed in the
+// reverse order; one place shows both orders.
 export async function serve(config: Config, log: Logger, options: { worker: boolean }): Promise<void> {
   await sweepSpool(config.dataDir, log); // spool files of processes that died mid-load
   const store = await openStore(config, log);

@@ -46,6 +46,8 @@ const FREESWITCH_MESSAGES: Partial<Record<ErrorKind, string>> = {
   internal: 'internal error',
 };
 
+// Kept whole on purpose: its parsers, hook, error handler and route belong to one encapsulated
+// Fastify context and only apply together.
 export async function freeswitchIngest(app: FastifyInstance): Promise<void> {
   const { pool, config } = app.store;
   // In this plugin only: a repeated `callflow` key keeps every profile (see parseFreeswitchJson).

@@ -199,6 +199,8 @@ export class Worker {
     this.running.set(job.id, { job, slots, abort, done });
   }
 
+  // Kept whole on purpose: the lease renewal, the task and its release share one job's lifetime
+  // (one try/finally); split, the timer's stop would sit apart from its start.
   private async execute(job: Job, abort: AbortController): Promise<void> {
     const { pool, appPool, config, log: baseLog, masterKey } = this.opts;
     const task = this.opts.tasks[job.task];

@@ -170,6 +170,8 @@ async function auditRun(
   });
 }
 
+type Emit = (line: RemovedLine) => Promise<void>;
+
 async function removeAll(
   pool: pg.Pool,
   plan: RetentionPlan,
@@ -178,7 +180,7 @@ async function removeAll(
   files: { expired: number },
 ): Promise<void> {
   const dryRun = options.dryRun ?? false;
-  const emit = async (line: RemovedLine) => {
+  const emit: Emit = async (line) => {
     lines.push(line);
     options.onLine?.(line);
     // Each removal is audited as it happens (a run cut short keeps the record of what it did).
@@ -191,49 +193,64 @@ async function removeAll(
       detail: line,
     });
   };
-  if (plan.dropBefore) {
-    let inPartitions = 0;
-    for (const m of await monthsBefore(pool, plan.dropBefore)) {
-      const rows = await countRows(pool, null, m, addMonths(m, 1));
-      inPartitions += rows;
-      const dropped = dryRun
-        ? false
-        : await dropMonthPartition(pool, m, {
-            lockTimeoutMs: options.lockTimeoutMs,
-            attempts: options.lockAttempts,
-            onLockTimeout: (attempt) => {
-              countRetentionLockTimeout();
-              options.log.warn(
-                { partition: partitionName(m), attempt, lockTimeoutMs: options.lockTimeoutMs },
-                'retention: the partition lock was not granted in time; ingestion went on, retrying',
-              );
-            },
-          });
-      await emit({ partition: partitionName(m), month: month(m), rows, dropped });
-    }
-    // Rows of those months that fell into the DEFAULT partition (a safety net that should be empty).
-    const strays = dryRun
-      ? (await countRows(pool, null, null, plan.dropBefore)) - inPartitions
-      : await deleteRowsBefore(pool, null, plan.dropBefore);
-    if (strays > 0)
-      await emit({ partition: 'cdrs_default', before: month(plan.dropBefore), rows: strays, dropped: false });
-    if (!dryRun) {
-      const expired = await expireExportFilesBefore(pool, null, plan.dropBefore);
-      await deleteFiles(options.exportDir, expired);
-      files.expired += expired.length;
-    }
-  }
+  if (plan.dropBefore) await dropMonths(pool, plan.dropBefore, options, emit, files);
   for (const a of plan.accounts) {
     const rows = dryRun
       ? await countRows(pool, a.account_id, null, a.before)
       : await deleteRowsBefore(pool, a.account_id, a.before);
-    if (!dryRun) {
-      const expired = await expireExportFilesBefore(pool, a.account_id, a.before);
-      await deleteFiles(options.exportDir, expired);
-      files.expired += expired.length;
-    }
+    if (!dryRun) files.expired += await expireFiles(pool, a.account_id, a.before, options.exportDir);
     await emit({ account_id: a.account_id, before: month(a.before), rows });
   }
+}
+
+/** The global retention: every month partition before `dropBefore` dropped (counted on a dry
+ * run), then the strays of those months in the DEFAULT partition, then their export files. */
+async function dropMonths(
+  pool: pg.Pool,
+  dropBefore: Date,
+  options: RunOptions,
+  emit: Emit,
+  files: { expired: number },
+): Promise<void> {
+  const dryRun = options.dryRun ?? false;
+  let inPartitions = 0;
+  for (const m of await monthsBefore(pool, dropBefore)) {
+    const rows = await countRows(pool, null, m, addMonths(m, 1));
+    inPartitions += rows;
+    const dropped = dryRun
+      ? false
+      : await dropMonthPartition(pool, m, {
+          lockTimeoutMs: options.lockTimeoutMs,
+          attempts: options.lockAttempts,
+          onLockTimeout: (attempt) => {
+            countRetentionLockTimeout();
+            options.log.warn(
+              { partition: partitionName(m), attempt, lockTimeoutMs: options.lockTimeoutMs },
+              'retention: the partition lock was not granted in time; ingestion went on, retrying',
+            );
+          },
+        });
+    await emit({ partition: partitionName(m), month: month(m), rows, dropped });
+  }
+  // Rows of those months that fell into the DEFAULT partition (a safety net that should be empty).
+  const strays = dryRun
+    ? (await countRows(pool, null, null, dropBefore)) - inPartitions
+    : await deleteRowsBefore(pool, null, dropBefore);
+  if (strays > 0)
+    await emit({ partition: 'cdrs_default', before: month(dropBefore), rows: strays, dropped: false });
+  if (!dryRun) files.expired += await expireFiles(pool, null, dropBefore, options.exportDir);
+}
+
+/** Marks the export files of data before `before` expired and deletes them; how many. */
+async function expireFiles(
+  pool: pg.Pool,
+  accountId: string | null,
+  before: Date,
+  exportDir: string,
+): Promise<number> {
+  const expired = await expireExportFilesBefore(pool, accountId, before);
+  await deleteFiles(exportDir, expired);
+  return expired.length;
 }
 
 /** The standing job's run: the plan from the accounts' and the global retention. */

@@ -148,6 +148,8 @@ export interface DumpOptions {
  * transaction so the tables agree with each other while cdrex keeps writing. The client must
  * be the owner's, as a superuser or a BYPASSRLS role. The file appears whole or not at all:
  * written to FILE.tmp (mode 0600: it holds key hashes and ciphertexts), fsynced, renamed.
+ * Kept whole on purpose: the snapshot transaction, the gzip pipeline and the fsync + rename are
+ * one all-or-nothing write, read together.
  */
 export async function dumpStore(client: pg.ClientBase, file: string, options: DumpOptions = {}) {
   const tmp = `${file}.tmp`;

@@ -84,6 +84,8 @@ function checkHeader(value: Record<string, unknown>): DumpHeader {
  * Reads a dump's (gunzipped) bytes as events, checking its structure on the way: the header
  * first, the tables the header lists in its order, each table's row count, and the end line
  * last, with nothing after it. Rows come as chunks of whole COPY text lines.
+ * Kept whole on purpose: one state machine over the dump's lines whose states share `expect`,
+ * the header and the row counts.
  */
 export async function* readDump(input: AsyncIterable<Buffer>): AsyncGenerator<DumpEvent> {
   type Expect = 'header' | 'table-or-end' | 'rows' | 'count' | 'nothing';

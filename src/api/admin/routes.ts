@@ -46,10 +46,19 @@ function actor(req: FastifyRequest): Actor {
 }
 
 export async function adminRoutes(fastify: FastifyInstance): Promise<void> {
+  accountRoutes(fastify);
+  apiKeyRoutes(fastify);
+  callbackSecretRoutes(fastify);
+  erasureAndAuditRoutes(fastify);
+}
+
+// Operators act on every account: each group below uses the worker's pool (BYPASSRLS), never a
+// request's account view.
+
+/** Accounts: list, create (with its first API key), show, rename, disable and enable. */
+function accountRoutes(fastify: FastifyInstance): void {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  // Operators act on every account: the worker's pool (BYPASSRLS), never a request's account view.
-  const pool = app.store.workerPool;
-  const masterKey = app.store.masterKey;
+  const { workerPool: pool, masterKey } = app.store;
 
   app.get('/accounts', { schema: { tags, ...S.listAccounts } }, async (req) => {
     const page = await listAccountsPage(pool, req.query.after, req.query.limit ?? 100);
@@ -105,6 +114,12 @@ export async function adminRoutes(fastify: FastifyInstance): Promise<void> {
   app.post('/accounts/:account_id/enable', { schema: { tags, ...S.setEnabled } }, async (req) => ({
     data: await updateAccount(pool, req.params.account_id, { disabled: false }, actor(req)),
   }));
+}
+
+/** API keys: list, issue, revoke. */
+function apiKeyRoutes(fastify: FastifyInstance): void {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { workerPool: pool, masterKey } = app.store;
 
   app.get('/accounts/:account_id/api-keys', { schema: { tags, ...S.listKeys } }, async (req) => ({
     data: await listApiKeys(pool, masterKey, req.params.account_id),
@@ -121,6 +136,12 @@ export async function adminRoutes(fastify: FastifyInstance): Promise<void> {
       return reply.code(204).send(null);
     },
   );
+}
+
+/** Callback secrets: list, create, enable, delete. */
+function callbackSecretRoutes(fastify: FastifyInstance): void {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { workerPool: pool, masterKey } = app.store;
 
   // Callback secrets: the functions `cdrex accounts callback-secret` uses, audited here.
   const auditSecret = (req: FastifyRequest, accountId: string, action: string, secretId: string) =>
@@ -156,6 +177,12 @@ export async function adminRoutes(fastify: FastifyInstance): Promise<void> {
       return reply.code(204).send(null);
     },
   );
+}
+
+/** Erasure of a number, and the audit log. */
+function erasureAndAuditRoutes(fastify: FastifyInstance): void {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { workerPool: pool, masterKey } = app.store;
 
   // A subscriber's privacy request: the same erasure as `cdrex cdrs erase`, audited in its
   // transaction with this operator and address. POST, not DELETE: the number goes in the body,

@@ -156,6 +156,8 @@ export function resourceAttributes(body: unknown, type: string, problems: FieldP
   return isObject(data.attributes) ? data.attributes : {};
 }
 
+// Kept whole on purpose: one pass over the attributes that collects every problem for a single
+// 422, as DIDWW answers.
 export function parseCreateExport(body: unknown, version: string, dialect: ExportDialect): ExportRequest {
   const problems: FieldProblem[] = [];
   const attrs = resourceAttributes(body, dialect, problems);

@@ -78,6 +78,7 @@ const EARLIEST_G = GREGORIAN_OFFSET;
 const LATEST_G = GREGORIAN_OFFSET + 253402300799;
 const clampGregorian = (g: number) => Math.min(Math.max(g, EARLIEST_G), LATEST_G);
 
+// Kept whole on purpose: one pass over Kazoo's query string, a few lines per parameter.
 export function parseListParams(
   query: Record<string, string | string[]>,
   accountId: string,
