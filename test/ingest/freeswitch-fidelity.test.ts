@@ -30,7 +30,9 @@ async function post(body: string, uuid: string): Promise<void> {
   });
   const text = await res.text();
   assert.equal(res.status, 200, text);
-  assert.deepEqual(JSON.parse(text), { inserted: 1, duplicates: 0 });
+  const answer = JSON.parse(text) as { inserted: number; duplicates: number; id: string };
+  assert.deepEqual([answer.inserted, answer.duplicates], [1, 0]);
+  assert.ok(answer.id.includes(`-${uuid}=`), `the answer names the stored CDR: ${answer.id}`);
 }
 
 async function stored(uuid: string) {
