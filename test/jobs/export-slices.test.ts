@@ -17,6 +17,7 @@ import { ensureMonthPartitions } from '../../src/store/partitions.js';
 import { createAccount } from '../../src/store/queries/accounts.js';
 import type { ExportDialect, ExportRow } from '../../src/store/queries/exports.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { waitFor } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const masterKey = randomBytes(32);
@@ -76,6 +77,9 @@ function exportOf(dialect: ExportDialect, from = MONTH, to = Date.UTC(2026, 1, 1
 
 /** Exports on `slices` connections; returns the file's text (gunzipped) and what was reported. */
 async function exportText(exp: ExportRow, slices: number, beforeCopy?: () => Promise<void>) {
+  // streams() takes extra connections only while the pool has room at that moment: wait for the
+  // previous export's connections (a COMMIT after the answer) to be back first.
+  await waitFor(async () => db.app.totalCount === db.app.idleCount || undefined, 'the pool to be idle');
   const readers = await accountDb(db.app, exp.account_id).streams(slices);
   assert.equal(readers.length, slices, 'the pool had room for every slice');
   let written;
