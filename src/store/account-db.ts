@@ -12,10 +12,17 @@ export class AccountIdError extends Error {}
  * Opens the transaction and sets the account in one round trip. The id is checked against the
  * account-id pattern first, so the literal below can only ever be 32 hex digits: the one value
  * the SQL-text lint (test/store/sql-text-lint.test.ts) lets into SQL text.
+ *
+ * On Citus the policies are evaluated on the worker nodes, which see a setting only when it is a
+ * SET LOCAL made while citus.propagate_set_commands is 'local' (a plain SET, or set_config(),
+ * stays on the coordinator and the workers' policies then return nothing). Elsewhere that
+ * setting is an unknown custom one, which PostgreSQL accepts and ignores.
  */
 export async function setAccount(client: pg.ClientBase, accountId: string): Promise<void> {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
-  await client.query(`begin; set local cdrex.account = '${accountId}'`);
+  await client.query(
+    `begin; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`,
+  );
 }
 
 /** What callers of an account's data use: pg.Pool's query(), one transaction per call. */

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { after } from 'node:test';
+import { distribute, isCitus } from '../../src/store/citus.js';
 import { createPool } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import { ensureDefaultPartitions } from '../../src/store/partitions.js';
@@ -30,18 +31,62 @@ export interface TestDatabase {
   worker: pg.Pool;
 }
 
+interface Node {
+  host: string;
+  port: number;
+}
+
+/** The worker nodes registered on the run's server when it is a Citus coordinator (cluster.sh
+ * registers them in its `postgres` database), else undefined. */
+async function citusWorkers(admin: pg.Client): Promise<Node[] | undefined> {
+  if (!(await isCitus(admin))) return undefined;
+  const { rows } = await admin.query<{ host: string; port: number }>(
+    "select nodename as host, nodeport as port from pg_dist_node where noderole = 'primary' and groupid <> 0",
+  );
+  return rows;
+}
+
+/** Citus metadata is per database: the extension on every node, then the nodes registered. */
+async function prepareCitusDatabase(url: URL, workers: Node[]): Promise<void> {
+  const nodes = [{ host: url.hostname, port: Number(url.port || 5432) }, ...workers];
+  for (const node of nodes) {
+    const nodeUrl = new URL(url);
+    nodeUrl.hostname = node.host;
+    nodeUrl.port = String(node.port);
+    const client = new pg.Client({ connectionString: nodeUrl.toString() });
+    await client.connect();
+    await client.query("set client_min_messages = 'warning'; create extension if not exists citus");
+    await client.end();
+  }
+  const coordinator = new pg.Client({ connectionString: url.toString() });
+  await coordinator.connect();
+  await coordinator.query('select citus_set_coordinator_host($1::text, $2::int)', [
+    nodes[0].host,
+    nodes[0].port,
+  ]);
+  for (const w of workers)
+    await coordinator.query('select citus_add_node($1::text, $2::int)', [w.host, w.port]);
+  await coordinator.end();
+}
+
 /** Creates a fresh database for this test file; it is dropped when the file's tests end. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `cdrex_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();
+  const workers = await citusWorkers(admin);
+  if (workers) await admin.query('set citus.enable_create_database_propagation = on');
   await admin.query(`create database ${name}`);
   await admin.end();
   const url = new URL(serverUrl());
   url.pathname = `/${name}`;
+  if (workers) await prepareCitusDatabase(url, workers);
   const roles = await resolveRoles({ ownerUrl: url.toString(), dataDir: rolesDir });
   const pool = createPool(url.toString());
   await migrate(pool);
+  // On a Citus server every test file runs on a distributed store, as CDREX_CITUS=1 would make
+  // it; 4 shards (not 32) keep each file's setup short.
+  if (workers) await distribute(pool, undefined, { shardCount: 4 });
   await ensureDefaultPartitions(pool);
   const app = createPool(roles.app);
   const worker = createPool(roles.worker);
@@ -49,6 +94,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     await Promise.all([pool.end(), app.end(), worker.end()]);
     const cleanup = new pg.Client({ connectionString: serverUrl() });
     await cleanup.connect();
+    if (workers) await cleanup.query('set citus.enable_create_database_propagation = on');
     await cleanup.query(`drop database if exists ${name} with (force)`);
     await cleanup.end();
   });
