@@ -35,7 +35,7 @@ export interface WrittenFile {
 export function exportSelect(exp: ExportRow, params: SqlParams): string {
   const columns = exp.dialect === 'cdr_exports' ? LEGACY_COLUMNS : columnsFor(exp.export_type);
   const where = [
-    `account_id = ${params.add(exp.account_id)}::text`,
+    `account_id = ${params.account(exp.account_id)}::text`,
     `kind = ${params.add(exp.export_type)}::text`,
     `time_start >= ${params.add(exp.range_from)}::timestamptz`,
     `time_start < ${params.add(exp.range_to)}::timestamptz`,

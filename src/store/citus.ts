@@ -3,18 +3,22 @@
 // tells Citus where each table lives:
 // - `cdrs` is hash-distributed on account_id and keeps its monthly partitions, so every
 //   per-account query (all of them carry `account_id = …`) is a router query on one shard;
-// - the small global tables the others reference (accounts, keys, tokens, callback secrets,
-//   operator tokens) are reference tables, a copy on every node, so joins with them stay local;
-// - exports and export_files stay on the coordinator as Citus local tables (their foreign keys to
-//   accounts need that), and jobs, audit_log and schema_migrations stay plain tables there: the
+// - the small global tables the others reference (accounts, API keys, callback secrets, operator
+//   tokens) are reference tables, a copy on every node, so joins with them stay local;
+// - exports, export_files and api_tokens stay on the coordinator as Citus local tables (their
+//   foreign keys to accounts need that), and jobs, audit_log and schema_migrations stay plain
+//   tables there: the
 //   job claim's FOR UPDATE SKIP LOCKED works on one node only, and none of them is joined with cdrs.
 // Immutable cdrex_* functions (masking, erasure) are evaluated on the workers inside router
 // queries, so they are created there too.
 import type pg from 'pg';
 import type { Logger } from '../log.js';
 
-export const REFERENCE_TABLES = ['accounts', 'api_keys', 'api_tokens', 'operator_tokens', 'callback_secrets'];
-export const COORDINATOR_TABLES = ['exports', 'export_files'];
+export const REFERENCE_TABLES = ['accounts', 'api_keys', 'operator_tokens', 'callback_secrets'];
+// api_tokens too: cdrex_app writes it, and a write to a reference table with a foreign key to
+// another one locks that one's placements on every worker, which Citus permits only to a role
+// that may write it (cdrex_app may only read accounts).
+export const COORDINATOR_TABLES = ['exports', 'export_files', 'api_tokens'];
 export const DEFAULT_SHARD_COUNT = 32;
 
 // Another key than migrate's: several processes starting with CDREX_CITUS=1 distribute once.

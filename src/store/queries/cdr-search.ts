@@ -32,6 +32,8 @@ export interface CdrSearch {
   limit?: number;
 }
 
+const ACCOUNT_ID = /^[0-9a-f]{32}$/;
+
 export interface BuiltQuery {
   text: string;
   values: unknown[];
@@ -54,10 +56,27 @@ export class SqlParams {
     return this.style === 'bind' ? `$${n}` : `current_setting('cdrex.p${n}')`;
   }
 
-  /** For the 'setting' style: the statement that sets every value (run it in the same transaction). */
+  /**
+   * The account the query is about. Bound like any value, except in the 'setting' style: Citus
+   * routes a query to the one shard that holds the account only when the distribution column is
+   * compared with a constant, and a setting read is not one (the COPY would run on every shard).
+   * There the id is written as a literal, after the check that it is 32 hex digits, the same
+   * check setAccount() makes (src/store/account-db.ts).
+   */
+  account(accountId: string): string {
+    if (this.style === 'bind') return this.add(accountId);
+    if (!ACCOUNT_ID.test(accountId)) throw new Error('SqlParams: not an account id');
+    return `'${accountId}'`;
+  }
+
+  /** For the 'setting' style: the statement that sets every value (run it in the same
+   * transaction), through cdrex_set_params (migration 20) so that Citus's workers see them. */
   settings(): BuiltQuery {
-    const calls = this.values.map((_, i) => `set_config('cdrex.p${i + 1}', $${i + 1}::text, true)`);
-    return { text: `select ${calls.join(', ') || 'null'}`, values: this.values.map(settingText) };
+    const args = this.values.map((_, i) => `$${i + 1}::text`);
+    return {
+      text: `select cdrex_set_params(${args.join(', ') || 'variadic array[]::text[]'})`,
+      values: this.values.map(settingText),
+    };
   }
 }
 
@@ -188,7 +207,7 @@ export function bindOffset(sql: string, params: SqlParams, utcOffsetS = 0): stri
 /** The WHERE clause of a search (no keyset). */
 function whereSql(search: CdrSearch, params: SqlParams): string {
   const parts = [
-    `account_id = ${params.add(search.accountId)}::text`,
+    `account_id = ${params.account(search.accountId)}::text`,
     `time_start >= ${params.add(search.from)}::timestamptz`,
     `time_start < ${params.add(search.to)}::timestamptz`,
   ];
