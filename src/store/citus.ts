@@ -24,6 +24,28 @@ export const DEFAULT_SHARD_COUNT = 32;
 // Another key than migrate's: several processes starting with CDREX_CITUS=1 distribute once.
 const DISTRIBUTE_LOCK_KEY = 0x6364_7279;
 
+/**
+ * Citus moves a shard (citus_rebalance_start, citus_move_shard_placement) while writes go on by
+ * logical replication, which needs a replica identity on every table it copies; cdrs has no
+ * primary key, but its dedupe index is unique over NOT NULL columns, so each partition uses its
+ * part of that. Partitions created since the last run get it on the next: `cdrex db distribute`
+ * before a rebalance (docs/scale-out.md). Answers how many partitions it changed.
+ */
+const PARTITION_IDENTITY = `select c.relname as part, ic.relname as idx from pg_inherits pi
+    join pg_class c on c.oid = pi.inhrelid
+    join pg_index x on x.indrelid = c.oid
+    join pg_inherits ii on ii.inhrelid = x.indexrelid and ii.inhparent = 'cdrs_dedupe'::regclass
+    join pg_class ic on ic.oid = x.indexrelid
+   where pi.inhparent = 'cdrs'::regclass and c.relreplident = 'd'`;
+const REPLICA_IDENTITY_SQL = `do $$
+declare
+  r record;
+begin
+  for r in ${PARTITION_IDENTITY} loop
+    execute format('alter table %I replica identity using index %I', r.part, r.idx);
+  end loop;
+end $$`;
+
 /** Whether this database has the citus extension (created by the DBA, docs/scale-out.md). */
 export async function isCitus(db: pg.Pool | pg.ClientBase): Promise<boolean> {
   const { rows } = await db.query("select 1 from pg_extension where extname = 'citus'");
@@ -110,6 +132,11 @@ export async function distribute(
         // The rows were copied to the shards; the coordinator's own copies are now dead weight.
         await client.query("select truncate_local_data_after_distributing_table('cdrs')");
         distributed.push('cdrs: distributed on account_id');
+      }
+      const { rowCount: missing } = await client.query(PARTITION_IDENTITY);
+      if (missing) {
+        await client.query(REPLICA_IDENTITY_SQL);
+        distributed.push(`month partitions given a replica identity: ${missing}`);
       }
     } finally {
       await client.query('reset client_min_messages').catch(() => {});

@@ -69,6 +69,29 @@ async function prepareCitusDatabase(url: URL, workers: Node[]): Promise<void> {
   await coordinator.end();
 }
 
+/** Drops the database on one node (the run's server when undefined), retrying while the
+ * database is still in use (Citus's daemons may reconnect between the FORCE and the drop). */
+async function dropDatabase(name: string, node?: Node): Promise<void> {
+  const nodeUrl = new URL(serverUrl());
+  if (node) {
+    nodeUrl.hostname = node.host;
+    nodeUrl.port = String(node.port);
+  }
+  for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client({ connectionString: nodeUrl.toString() });
+    await client.connect();
+    try {
+      await client.query(`drop database if exists ${name} with (force)`);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '55006' || attempt >= 10) throw err;
+    } finally {
+      await client.end();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Creates a fresh database for this test file; it is dropped when the file's tests end. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `cdrex_test_${randomBytes(6).toString('hex')}`;
@@ -92,11 +115,12 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const worker = createPool(roles.worker);
   after(async () => {
     await Promise.all([pool.end(), app.end(), worker.end()]);
-    const cleanup = new pg.Client({ connectionString: serverUrl() });
-    await cleanup.connect();
-    if (workers) await cleanup.query('set citus.enable_create_database_propagation = on');
-    await cleanup.query(`drop database if exists ${name} with (force)`);
-    await cleanup.end();
+    // On Citus, node by node: a propagated DROP is not forced on the workers, where the other
+    // nodes' maintenance connections may still be open, and fails there.
+    const nodes = workers
+      ? [{ host: url.hostname, port: Number(url.port || 5432) }, ...workers]
+      : [undefined];
+    for (const node of nodes) await dropDatabase(name, node);
   });
   return { url: url.toString(), pool, roles, app, worker };
 }
