@@ -7,8 +7,8 @@
 //   tokens) are reference tables, a copy on every node, so joins with them stay local;
 // - exports, export_files and api_tokens stay on the coordinator as Citus local tables (their
 //   foreign keys to accounts need that), and jobs, audit_log and schema_migrations stay plain
-//   tables there: the
-//   job claim's FOR UPDATE SKIP LOCKED works on one node only, and none of them is joined with cdrs.
+//   tables there: the job claim's FOR UPDATE SKIP LOCKED works on one node only, and none of
+//   them is joined with cdrs.
 // Immutable cdrex_* functions (masking, erasure) are evaluated on the workers inside router
 // queries, so they are created there too.
 import type pg from 'pg';
@@ -29,7 +29,7 @@ const DISTRIBUTE_LOCK_KEY = 0x6364_7279;
  * logical replication, which needs a replica identity on every table it copies; cdrs has no
  * primary key, but its dedupe index is unique over NOT NULL columns, so each partition uses its
  * part of that. Partitions created since the last run get it on the next: `cdrex db distribute`
- * before a rebalance (docs/scale-out.md). Answers how many partitions it changed.
+ * before a rebalance (docs/scale-out.md).
  */
 const PARTITION_IDENTITY = `select c.relname as part, ic.relname as idx from pg_inherits pi
     join pg_class c on c.oid = pi.inhrelid
