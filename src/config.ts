@@ -11,6 +11,10 @@ export interface Config {
   /** The request and worker roles' URLs, when a DBA made the roles (else cdrex makes them). */
   appDatabaseUrl: string | undefined;
   workerDatabaseUrl: string | undefined;
+  /** CDREX_CITUS=1: distribute the store on its Citus cluster at every migration (docs/scale-out.md). */
+  citus: boolean;
+  /** Shards of `cdrs` when it is first distributed. */
+  citusShards: number;
   dataDir: string;
   exportDir: string;
   publicUrl: string;
@@ -196,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl,
     appDatabaseUrl: env.CDREX_APP_DATABASE_URL || undefined,
     workerDatabaseUrl: env.CDREX_WORKER_DATABASE_URL || undefined,
+    citus: env.CDREX_CITUS === '1',
+    citusShards: int(env, 'CDREX_CITUS_SHARDS', 32, 1),
     dataDir,
     exportDir: path.resolve(env.CDREX_EXPORT_DIR || path.join(dataDir, 'exports')),
     publicUrl: (env.CDREX_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(

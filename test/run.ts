@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { attachEmbedded } from '../src/store/embedded.js';
-import { createMigratedDatabase, rolesDir } from './helpers/db.js';
+import { createMigratedDatabase, rolesDir, serverIsCitus } from './helpers/db.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -48,10 +48,11 @@ if (!serverUrl) {
 }
 process.stdout.write(`# tests on ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'the embedded PostgreSQL'}\n`);
 
-// The template: no connection may stay open on it, or cloning it fails.
+// The template: no connection may stay open on it, or cloning it fails. A Citus coordinator gets
+// none: each file's database is prepared on every node and distributed (test/helpers/db.ts).
 process.env.CDREX_TEST_SERVER_URL = serverUrl;
-const template = `cdrex_template_${randomBytes(6).toString('hex')}`;
-await createMigratedDatabase(template);
+const template = (await serverIsCitus()) ? '' : `cdrex_template_${randomBytes(6).toString('hex')}`;
+if (template) await createMigratedDatabase(template);
 
 // Files run CDREX_TEST_CONCURRENCY at a time (default 2): most of a file's time is waiting (on
 // PostgreSQL, a lease, a spawned cdrex), and each has its own database, data directory and ports.
@@ -94,10 +95,12 @@ const parallelCode = await runFiles(
   concurrency,
 );
 const code = (await runFiles(files.filter(isSerial), 1)) || parallelCode;
-const admin = new pg.Client({ connectionString: serverUrl });
-await admin.connect();
-await admin.query(`drop database if exists ${template} with (force)`);
-await admin.end();
+if (template) {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${template} with (force)`);
+  await admin.end();
+}
 await release();
 fs.rmSync(rolesDir, { recursive: true, force: true });
 process.exit(code);

@@ -29,6 +29,12 @@ export const COMMANDS: Record<string, string> = {
   Prints the SQL a DBA runs to create the cdrex_app and cdrex_worker roles, for a DATABASE_URL
   role that may not create roles itself (then set CDREX_APP_DATABASE_URL and
   CDREX_WORKER_DATABASE_URL).
+  cdrex db distribute [--shards N]
+  On a Citus cluster (DATABASE_URL names the coordinator; docs/scale-out.md): migrates, then
+  distributes cdrs on account_id in N shards (default CDREX_CITUS_SHARDS) keeping its month
+  partitions, makes the small global tables reference tables and keeps exports and jobs on the
+  coordinator. Existing rows move to the workers. Idempotent; CDREX_CITUS=1 does it at every
+  migration. Prints {"distributed":[…],"ms"}.
   cdrex db dump --out FILE
   Writes a consistent snapshot of the store (embedded or DATABASE_URL) to FILE, gzip, while cdrex
   keeps running: every table, read in one transaction, with the schema and PostgreSQL versions.

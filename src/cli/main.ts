@@ -20,7 +20,8 @@ import { uploadRecords } from '../ingest/upload-body.js';
 import { generateCsv, generationSpan } from '../ingest/generate.js';
 import { ingestWindow } from '../ingest/window.js';
 import { createLogger, type Logger } from '../log.js';
-import { openStore } from '../store/db.js';
+import { distribute, NotCitusError } from '../store/citus.js';
+import { createPool, openStore } from '../store/db.js';
 import {
   destroyEmbedded,
   destroyOrphanClusters,
@@ -488,6 +489,31 @@ async function accountsCommand(argv: string[], config: Config, log: Logger): Pro
   );
 }
 
+/** `cdrex db distribute [--shards N]`: migrates, then distributes the store on its Citus cluster
+ * (src/store/citus.ts); a second run changes nothing. Prints what it placed and how long it took. */
+async function distributeCommand(argv: string[], config: Config, log: Logger): Promise<number> {
+  const { values } = parse(argv, { shards: { type: 'string' } });
+  const shardCount = values.shards === undefined ? config.citusShards : Number(values.shards);
+  if (!Number.isInteger(shardCount) || shardCount < 1)
+    throw new UsageError('--shards must be a whole number ≥ 1.');
+  if (!config.databaseUrl)
+    throw new UsageError('Set DATABASE_URL to the Citus coordinator: the embedded PostgreSQL has no Citus.');
+  // Migrate first (without distributing, whatever CDREX_CITUS says), then distribute as the owner.
+  return withStore({ ...config, citus: false }, log, async ({ urls }) => {
+    const owner = createPool(urls.owner, log, { max: 1 });
+    try {
+      printSummary(await distribute(owner, log, { shardCount }));
+      return EXIT_OK;
+    } catch (err) {
+      if (!(err instanceof NotCitusError)) throw err;
+      printError({ error: err.message });
+      return EXIT_DATA;
+    } finally {
+      await owner.end();
+    }
+  });
+}
+
 async function dbCommand(argv: string[], config: Config, log: Logger): Promise<number> {
   const [sub] = argv;
   if (!sub || sub === '--help' || sub === '-h') return help('db');
@@ -496,6 +522,7 @@ async function dbCommand(argv: string[], config: Config, log: Logger): Promise<n
     process.stdout.write(`${rolesSql()}\n`);
     return EXIT_OK;
   }
+  if (sub === 'distribute') return distributeCommand(argv.slice(1), config, log);
   // Either store: the embedded one, or DATABASE_URL's.
   if (sub === 'dump') return dumpCommand(argv.slice(1), config, log);
   if (sub === 'restore') return restoreCommand(argv.slice(1), config, log);
@@ -510,7 +537,9 @@ async function dbCommand(argv: string[], config: Config, log: Logger): Promise<n
   else if (sub === 'destroy') printSummary(await destroyEmbedded(config.dataDir, { force }));
   else if (sub === 'status') printSummary(statusEmbedded(config.dataDir));
   else
-    throw new UsageError(`Unknown db command "${sub}"; use start, stop, status, destroy, dump or restore.`);
+    throw new UsageError(
+      `Unknown db command "${sub}"; use start, stop, status, destroy, dump, restore or distribute.`,
+    );
   return EXIT_OK;
 }
 

@@ -55,7 +55,7 @@ export function exportSelect(exp: ExportRow, params: SqlParams, slice?: TimeSlic
 
 function exportWhere(exp: ExportRow, params: SqlParams, slice?: TimeSlice): string {
   const where = [
-    `account_id = ${params.add(exp.account_id)}::text`,
+    `account_id = ${params.account(exp.account_id)}::text`,
     `kind = ${params.add(exp.export_type)}::text`,
     `time_start >= ${params.add(slice?.from ?? exp.range_from)}::timestamptz`,
     `time_start < ${params.add(slice?.to ?? exp.range_to)}::timestamptz`,

@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ensureMonthPartitions, partitionName, partitionNames } from '../store/partitions.js';
-import { insertDeduplicated, UNIQUE_VIOLATION, type CdrKind } from '../store/queries/cdrs.js';
+import { insertDeduplicated, isUniqueViolation, type CdrKind } from '../store/queries/cdrs.js';
 import { countIngest, countRejected } from '../metrics/registry.js';
 import { newSpoolPath } from './spool.js';
 import { checkNewMonths, recordOutsideWindow, type IngestWindow } from './window.js';
@@ -130,11 +130,13 @@ const COLUMNS = Object.keys(COLUMN_TYPES) as (keyof CdrRecord)[];
 const RECORD_SHAPE = COLUMNS.map((c) => `${c} ${COLUMN_TYPES[c]}`).join(', ');
 const TARGETS = [...COLUMNS, 'account_id', 'source', 'imported'].join(', ');
 
-/** Inserts records given as a JSON array ($1), for the account etc. ($2…$4). */
-const INSERT_FROM_JSON = `insert into cdrs (${TARGETS})
+/** Inserts records given as a JSON array ($1), for the account etc. ($2…$4); answers how many.
+ * Counted through RETURNING: on Citus, an INSERT … SELECT planned on the coordinator reports the
+ * rows it sent on, skipped duplicates included, as its row count. */
+const INSERT_FROM_JSON = `with inserted as (insert into cdrs (${TARGETS})
   select ${COLUMNS.join(', ')}, $2::text, $3::text, $4::boolean
     from jsonb_to_recordset($1::jsonb) as r(${RECORD_SHAPE})
-  on conflict do nothing`;
+  on conflict do nothing returning 1) select count(*)::int as n from inserted`;
 
 /** The record columns as one line of COPY's text format: tab-separated, `\N` for NULL, and
  * backslash, tab, newline and carriage return escaped. JSON needs no quoting in it (CSV would
@@ -322,7 +324,7 @@ async function loadStreamed(
       return { inserted: staged, duplicates: 0, rejected, stored: true };
     }
     await client.query('rollback');
-    if (copyError && (copyError as { code?: string }).code !== UNIQUE_VIOLATION) throw copyError;
+    if (copyError && !isUniqueViolation(copyError)) throw copyError;
     if (staged === 0) return { inserted: 0, duplicates: 0, rejected, stored: true };
     const inserted = await loadFromSpool(pool, client, spoolPath, [...months.values()], {
       accountId: options.accountId,
@@ -400,12 +402,12 @@ async function loadSmallBatch(
     pool,
     records.map((r) => r.time_start),
   );
-  const result = await pool.query(INSERT_FROM_JSON, [
+  const result = await pool.query<{ n: number }>(INSERT_FROM_JSON, [
     JSON.stringify(records),
     options.accountId,
     options.source,
     options.imported,
   ]);
-  const inserted = result.rowCount ?? 0;
+  const inserted = result.rows[0].n;
   return { inserted, duplicates: records.length - inserted, rejected: shown, stored: true };
 }

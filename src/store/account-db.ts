@@ -15,12 +15,17 @@ export class AccountIdError extends Error {}
  * The statement that opens the transaction and sets the account in one round trip. The id is
  * checked against the account-id pattern first, so the literal below can only ever be 32 hex
  * digits: the one value the SQL-text lint (test/security/sql-text-lint.test.ts) lets into SQL text.
+ *
+ * On Citus the policies are evaluated on the worker nodes, which see a setting only when it is a
+ * SET LOCAL made while citus.propagate_set_commands is 'local' (a plain SET, or set_config(),
+ * stays on the coordinator and the workers' policies then return nothing). Elsewhere that
+ * setting is an unknown custom one, which PostgreSQL accepts and ignores.
  */
 function beginAs(accountId: string, readOnly = false): string {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
   return readOnly
-    ? `begin read only; set local cdrex.account = '${accountId}'`
-    : `begin; set local cdrex.account = '${accountId}'`;
+    ? `begin read only; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`
+    : `begin; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`;
 }
 
 /** Opens the transaction on `client` with the account set. */
@@ -43,7 +48,7 @@ async function setAccountInSnapshot(
   if (snapshot !== undefined && !SNAPSHOT_ID.test(snapshot)) throw new Error('not a snapshot id');
   const importing = snapshot === undefined ? '' : ` set transaction snapshot '${snapshot}';`;
   await client.query(
-    `begin isolation level repeatable read;${importing} set local cdrex.account = '${accountId}'`,
+    `begin isolation level repeatable read;${importing} set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`,
   );
 }
 

@@ -2,6 +2,7 @@
 import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { distribute } from './citus.js';
 import { attachEmbedded } from './embedded.js';
 import { migrate } from './migrate.js';
 import { ensureDefaultPartitions } from './partitions.js';
@@ -112,6 +113,8 @@ export async function openStore(config: Config, log: Logger, options: OpenOption
       const owner = createPool(urls.owner, log, { max: 1, connectTimeoutMs: config.dbConnectTimeoutMs });
       try {
         await migrate(owner, log);
+        // Before the partitions: each one made after is distributed as it is attached.
+        if (config.citus) await distribute(owner, log, { shardCount: config.citusShards });
         await ensureDefaultPartitions(owner);
       } finally {
         await owner.end();

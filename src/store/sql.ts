@@ -3,6 +3,8 @@
 // and no value is ever written into SQL text (`.replace()` on a query). Fragments that need a
 // value are functions of its placeholder, called once the placeholder exists.
 
+const ACCOUNT_ID = /^[0-9a-f]{32}$/;
+
 export interface BuiltQuery {
   text: string;
   values: unknown[];
@@ -25,10 +27,27 @@ export class SqlParams {
     return this.style === 'bind' ? `$${n}` : `current_setting('cdrex.p${n}')`;
   }
 
-  /** For the 'setting' style: the statement that sets every value (run it in the same transaction). */
+  /**
+   * The account the query is about. Bound like any value, except in the 'setting' style: Citus
+   * routes a query to the one shard that holds the account only when the distribution column is
+   * compared with a constant, and a setting read is not one (the COPY would run on every shard).
+   * There the id is written as a literal, after the check that it is 32 hex digits, the same
+   * check setAccount() makes (src/store/account-db.ts).
+   */
+  account(accountId: string): string {
+    if (this.style === 'bind') return this.add(accountId);
+    if (!ACCOUNT_ID.test(accountId)) throw new Error('SqlParams: not an account id');
+    return `'${accountId}'`;
+  }
+
+  /** For the 'setting' style: the statement that sets every value (run it in the same
+   * transaction), through cdrex_set_params (migration 20) so that Citus's workers see them. */
   settings(): BuiltQuery {
-    const calls = this.values.map((_, i) => `set_config('cdrex.p${i + 1}', $${i + 1}::text, true)`);
-    return { text: `select ${calls.join(', ') || 'null'}`, values: this.values.map(settingText) };
+    const args = this.values.map((_, i) => `$${i + 1}::text`);
+    return {
+      text: `select cdrex_set_params(${args.join(', ') || 'variadic array[]::text[]'})`,
+      values: this.values.map(settingText),
+    };
   }
 }
 

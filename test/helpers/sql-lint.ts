@@ -38,6 +38,7 @@ export const AUDITED: Record<string, Record<string, string>> = {
     'ROLE_ATTRIBUTES[role]': 'constant attribute lists',
   },
   'src/store/queries/cdr-search.ts': {
+    'params.account(search.accountId)': 'a placeholder, or an id SqlParams.account checked as 32 hex digits',
     root: 'one of JSON_FILTER_ROOTS, checked by resolve()',
     rootSql: 'JSON_ROOT_SQL, literals of the JSON_FILTER_ROOTS constants',
     "any.join(' or ')": 'fragments built of placeholders',
@@ -83,7 +84,8 @@ export const AUDITED: Record<string, Record<string, string>> = {
   'src/store/sql.ts': {
     n: 'the placeholder number',
     'i + 1': 'the placeholder number',
-    "calls.join(', ') || 'null'": 'set_config calls of placeholders',
+    "args.join(', ') || 'variadic array[]::text[]'": 'placeholders, or a constant empty array',
+    accountId: 'checked against ^[0-9a-f]{32}$ on the line before (SqlParams.account)',
   },
   'src/store/queries/didww-import.ts': {
     "defs.join(', ')": 'column definitions from the constant DIDWW column table',
@@ -120,10 +122,15 @@ export const AUDITED: Record<string, Record<string, string>> = {
     'm.name': 'an error message',
     '(err as Error).message': 'an error message',
   },
+  'src/store/queries/cdrs.ts': {
+    "insertSql('on conflict do nothing returning 1')":
+      "the caller's INSERT, built of constants and placeholders, with a constant clause",
+  },
   'src/ingest/records.ts': {
     onConflict: 'one of two constant ON CONFLICT clauses (insertDeduplicated)',
   },
   'src/export/export-file.ts': {
+    'params.account(exp.account_id)': 'a placeholder, or an id SqlParams.account checked as 32 hex digits',
     "columns.map(exportExpression).join(', ')": 'the constant DIDWW column table',
     select: 'a query built of constants and placeholders',
     'exportWhere(exp, params, slice)': 'fragments built of placeholders',

@@ -150,7 +150,7 @@ function conditionSql(cond: CdrCondition, params: SqlParams): string {
 /** The WHERE clause of a search (no keyset). */
 function whereSql(search: CdrSearch, params: SqlParams): string {
   const parts = [
-    `account_id = ${params.add(search.accountId)}::text`,
+    `account_id = ${params.account(search.accountId)}::text`,
     `time_start >= ${params.add(search.from)}::timestamptz`,
     `time_start < ${params.add(search.to)}::timestamptz`,
   ];

@@ -8,6 +8,18 @@ export const CDR_KINDS: CdrKind[] = ['cdr_in', 'cdr_out'];
 export const UNIQUE_VIOLATION = '23505';
 
 /**
+ * A duplicate key. Citus reports one met by a COPY on a worker node as an internal error (XX000)
+ * with PostgreSQL's message, not as 23505, so the message is what tells.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: string; message?: string };
+  return (
+    code === UNIQUE_VIOLATION ||
+    (code === 'XX000' && /^duplicate key value violates unique constraint/.test(message ?? ''))
+  );
+}
+
+/**
  * Moves staged rows into `cdrs`, first write wins. ON CONFLICT costs a speculative insertion per
  * row, so when the account has nothing stored in the rows' time span (the usual case: new CDRs)
  * a plain INSERT is tried first; a duplicate inside the batch, or a concurrent load of the same
@@ -32,11 +44,16 @@ export async function insertDeduplicated(
         const result = await client.query(insertSql(''), params);
         return result.rowCount ?? 0;
       } catch (err) {
-        if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+        if (!isUniqueViolation(err)) throw err;
         await client.query('rollback to savepoint plain_insert');
       }
     }
-    const result = await client.query(insertSql('on conflict do nothing'), params);
-    return result.rowCount ?? 0;
+    // Counted through RETURNING: on Citus an INSERT … SELECT from the (coordinator-only) staging
+    // table reports the rows it sent on, skipped duplicates included, as its row count.
+    const result = await client.query<{ n: number }>(
+      `with inserted as (${insertSql('on conflict do nothing returning 1')}) select count(*)::int as n from inserted`,
+      params,
+    );
+    return result.rows[0].n;
   });
 }

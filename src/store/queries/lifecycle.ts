@@ -97,6 +97,13 @@ const ERASE_SET = `source_number = regexp_replace(source_number, $2::text, $3::t
   to_uri = regexp_replace(to_uri, $2::text, $3::text, 'g'),
   extra = cdrex_jsonb_replace(extra, $2::text, $3::text)`;
 
+// The rows that hold the number in one of those columns. Not `c::text ~ $2`: a whole-row cast is
+// a STABLE function, which Citus refuses in an UPDATE of a distributed table (and columns the
+// update does not change cannot make a row count as erased).
+const ERASE_MATCH = `(source_number ~ $2::text or source_name ~ $2::text or cli ~ $2::text
+  or did_number ~ $2::text or destination ~ $2::text or p_charge_info ~ $2::text
+  or callee_name ~ $2::text or from_uri ~ $2::text or to_uri ~ $2::text or extra::text ~ $2::text)`;
+
 export interface ErasureResult {
   cdrs: number;
   exports: number;
@@ -118,12 +125,12 @@ export async function eraseNumber(
   const { rows } = await db.query<{ cdrs: string; exports: string; files: ExpiredFile[] | null }>(
     `with erased as (
        update cdrs c set ${ERASE_SET}
-        where c.account_id = $1::text and c::text ~ $2::text
+        where c.account_id = $1::text and ${ERASE_MATCH}
         returning c.kind, c.time_start),
      filters as (
        update exports set filters = cdrex_jsonb_replace(filters, $2::text, $3::text),
                           did_number = regexp_replace(did_number, $2::text, $3::text, 'g')
-        where account_id = $1::text and exports::text ~ $2::text
+        where account_id = $1::text and (filters::text ~ $2::text or did_number ~ $2::text)
         returning id),
      files as (
        update export_files f set deleted_at = now() from exports e
