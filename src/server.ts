@@ -117,14 +117,20 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
   );
   let worker: Worker | undefined;
   let metrics: Awaited<ReturnType<typeof metricsListener>>;
-  closeWithGrace(graceOptions(log), async ({ signal, err }) => {
+  // One shutdown, run at most once: a pool ended twice throws.
+  let closing: Promise<void> | undefined;
+  const closeAll = () =>
+    (closing ??= (async () => {
+      supervisor?.stop();
+      metrics?.close();
+      await Promise.all([app.close(), worker?.stop(SHUTDOWN_DEADLINE_MS)]);
+      await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end(), probe.end()]);
+      await store.close();
+    })());
+  const grace = closeWithGrace(graceOptions(log), async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error');
     else log.info({ signal }, 'shutting down');
-    supervisor?.stop();
-    metrics?.close();
-    await Promise.all([app.close(), worker?.stop(SHUTDOWN_DEADLINE_MS)]);
-    await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end(), probe.end()]);
-    await store.close();
+    await closeAll();
   });
   let listening = SERVE_PORT;
   try {
@@ -132,11 +138,10 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
     listening = METRICS_PORT;
     metrics = await metricsListener(config, log, scraper);
   } catch (err) {
-    // Nothing else would end the process (pools, the supervisor): close it all and say why.
-    supervisor?.stop();
-    await app.close();
-    await Promise.all([apiPool.end(), streamPool.end(), ingestPool.end(), probe.end()]);
-    await store.close();
+    // Nothing else would end the process (pools, the supervisor): close it all and say why. The
+    // grace handler goes first: on exit it would close again and exit 0 over the CLI's exit 1.
+    grace.uninstall();
+    await closeAll();
     throw new ListenError(config, err as NodeJS.ErrnoException, listening);
   }
   if (options.worker) {

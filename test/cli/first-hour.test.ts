@@ -160,6 +160,9 @@ describe('cdrex serve', () => {
     const errors = jsonLines(result.stderr).filter((l) => typeof l.error === 'string');
     assert.equal(errors.length, 1, result.stderr);
     assert.match(String(errors[0].error), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*PORT`));
+    // …and nothing else went wrong on the way out (closing twice once logged a pool error).
+    const logged = jsonLines(result.stderr).filter((l) => typeof l.level === 'number' && l.level >= 50);
+    assert.deepEqual(logged, [], result.stderr);
     // It left as any process does: unregistered, and the cluster it started stopped.
     assert.equal(statusEmbedded(dataDir).running, false);
   });
