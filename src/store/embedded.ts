@@ -689,6 +689,35 @@ function recordOwner(dataDir: string, paths: Paths): void {
 const OWNER_FILE = 'data-dir';
 
 /**
+ * Stops an orphan's postmaster: pg_ctl first; when pg_ctl cannot (its directory was half removed,
+ * or half made by a process killed mid-initdb), the postmaster itself, by SIGQUIT and then
+ * SIGKILL, so that a broken orphan is removed as surely as a whole one.
+ */
+async function stopOrphan(paths: Paths): Promise<void> {
+  try {
+    await run(
+      path.join(binariesDir(), 'bin', 'pg_ctl'),
+      ['-D', paths.pgdata, '-m', 'fast', '-w', 'stop'],
+      true,
+    );
+    return;
+  } catch {
+    // pg_ctl refused: signal the postmaster below.
+  }
+  for (const signal of ['SIGQUIT', 'SIGKILL'] as const) {
+    const pm = livePostmaster(paths);
+    if (!pm) return;
+    try {
+      process.kill(pm.pid, signal);
+    } catch {
+      return; // gone meanwhile
+    }
+    for (let waited = 0; waited < 10_000 && livePostmaster(paths); waited += 100)
+      await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * `cdrex db destroy --orphans` (as root): removes the clusters under /var/lib/cdrex/clusters whose
  * data directory is gone or now names another cluster. Running ones only with `force`. Clusters
  * that never recorded their data directory (made before cdrex did) are listed, never touched.
@@ -717,11 +746,7 @@ export async function destroyOrphanClusters(
         result.running.push(base);
         continue;
       }
-      await run(
-        path.join(binariesDir(), 'bin', 'pg_ctl'),
-        ['-D', paths.pgdata, '-m', 'fast', '-w', 'stop'],
-        true,
-      );
+      await stopOrphan(paths);
     }
     fs.rmSync(base, { recursive: true, force: true });
     result.removed.push(base);

@@ -423,7 +423,9 @@ describe('detail, CSV, summary, interactions, users', () => {
     // The hours the records fall in, counted here from their timestamps.
     const perHour = new Map<string, { calls: number; answered: number }>();
     times.forEach((timestamp, i) => {
-      const unix = timestamp - GREGORIAN_OFFSET;
+      // A Kazoo record's `timestamp` is its end; the call starts duration_seconds (30) before it,
+      // and the start is what buckets (and ranges) go by.
+      const unix = timestamp - 30 - GREGORIAN_OFFSET;
       const start = new Date(Math.floor(unix / 3600) * 3600_000).toISOString().replace('.000Z', 'Z');
       const hour = perHour.get(start) ?? { calls: 0, answered: 0 };
       hour.calls++;

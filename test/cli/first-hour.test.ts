@@ -383,6 +383,15 @@ describe('clusters of deleted checkouts (as root: /var/lib/cdrex/clusters)', () 
       assert.ok(clusterDir.startsWith(`${ROOT_CLUSTERS_DIR}/`), clusterDir);
       // A checkout deleted while its cluster still runs.
       fs.rmSync(checkout, { recursive: true, force: true });
+      // And a broken one (half removed, or half made by a process killed mid-initdb), which
+      // pg_ctl refuses to stop: "is not a database cluster directory".
+      const brokenCheckout = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-'));
+      const brokenEnv = { ...env, CDREX_DATA_DIR: brokenCheckout };
+      assert.equal(summary(await cdrex(['db', 'start'], brokenEnv)).running, true);
+      const brokenDir = String(summary(await cdrex(['db', 'status'], brokenEnv)).cluster_dir);
+      after(() => fs.rmSync(brokenDir, { recursive: true, force: true }));
+      fs.rmSync(brokenCheckout, { recursive: true, force: true });
+      fs.rmSync(path.join(brokenDir, 'pgdata', 'PG_VERSION'));
       const elsewhere = embeddedDataDir();
       const other = { DATABASE_URL: '', CDREX_DATA_DIR: elsewhere, CDREX_MASTER_KEY: 'k' };
       const careful = summary(await cdrex(['db', 'destroy', '--orphans'], other));
@@ -394,6 +403,8 @@ describe('clusters of deleted checkouts (as root: /var/lib/cdrex/clusters)', () 
       const forced = summary(await cdrex(['db', 'destroy', '--orphans', '--force'], other));
       assert.ok((forced.removed as string[]).includes(clusterDir), JSON.stringify(forced));
       assert.equal(fs.existsSync(clusterDir), false);
+      assert.ok((forced.removed as string[]).includes(brokenDir), JSON.stringify(forced));
+      assert.equal(fs.existsSync(brokenDir), false);
     },
   );
 });
