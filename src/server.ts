@@ -236,7 +236,7 @@ export async function runWorker(config: Config, log: Logger, options: { once: bo
     tasks: Object.keys(TASKS),
   });
   let metrics: Awaited<ReturnType<typeof metricsListener>>;
-  closeWithGrace(graceOptions(log), async ({ signal }) => {
+  const grace = closeWithGrace(graceOptions(log), async ({ signal }) => {
     log.info({ signal }, 'worker shutting down');
     supervisor?.stop();
     metrics?.close();
@@ -247,6 +247,8 @@ export async function runWorker(config: Config, log: Logger, options: { once: bo
   try {
     metrics = await metricsListener(config, log, scraper);
   } catch (err) {
+    // As in serve: the grace handler would close the pools again on exit, and exit 0.
+    grace.uninstall();
     supervisor?.stop();
     await probe.end();
     await store.close();

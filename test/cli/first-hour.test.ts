@@ -167,6 +167,21 @@ describe('cdrex serve', () => {
     assert.equal(statusEmbedded(dataDir).running, false);
   });
 
+  test('cdrex worker likewise, when its metrics port is taken', { timeout: 120_000 }, async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    after(() => taken.close());
+    const port = (taken.address() as net.AddressInfo).port;
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-first-hour-'));
+    after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const result = await cdrex(['worker'], testEnv(server.db, dataDir, { CDREX_METRICS_PORT: String(port) }));
+    assert.equal(result.code, 1, result.stderr);
+    const errors = jsonLines(result.stderr).filter((l) => typeof l.error === 'string');
+    assert.equal(errors.length, 1, result.stderr);
+    const logged = jsonLines(result.stderr).filter((l) => typeof l.level === 'number' && l.level >= 50);
+    assert.deepEqual(logged, [], result.stderr);
+  });
+
   test(
     'on a terminal, prints one human line: URL, portal, data directory and store',
     { skip: !hasScript() },
