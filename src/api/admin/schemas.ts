@@ -1,12 +1,14 @@
 // TypeBox schemas of the /admin/v1 routes. They validate requests, serialise responses and are
 // the source of /admin/v1/openapi.json, so every route's answers are described by them.
-import { Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 
 const Id = Type.String({ pattern: '^[0-9a-f]{32}$', description: 'An account id.' });
 const Uuid = Type.String({ format: 'uuid' });
 const Time = Type.String({ format: 'date-time' });
+// `nullable` rather than a union with Type.Null(): the app's Ajv coerces types, and a union's null
+// branch turned 0 and false into null, so {"mask_digits": 0} switched masking off (round-3 test).
 const Nullable = <T extends ReturnType<typeof Type.String | typeof Type.Integer>>(t: T) =>
-  Type.Union([t, Type.Null()]);
+  Type.Unsafe<Static<T> | null>({ ...t, nullable: true });
 /** At least DIDWW's three-month window; null follows CDREX_CDR_RETENTION_MONTHS. */
 const Retention = Nullable(Type.Integer({ minimum: 3, maximum: 1200 }));
 const Name = Type.String({ minLength: 1, maxLength: 200 });
