@@ -126,6 +126,27 @@ async function openStream(
   };
 }
 
+/**
+ * Whether the store is a Citus cluster, asked once per pool. There an export takes one slice: a
+ * snapshot exported on the coordinator is unknown to the worker nodes, where the slices' COPYs
+ * run ("invalid snapshot identifier"), and each account's rows sit on one shard anyway.
+ */
+const citusPools = new WeakMap<pg.Pool, Promise<boolean>>();
+function onCitus(pool: pg.Pool, client: pg.PoolClient): Promise<boolean> {
+  let known = citusPools.get(pool);
+  if (!known) {
+    known = client
+      .query("select exists (select 1 from pg_extension where extname = 'citus') as citus")
+      .then((r) => Boolean(r.rows[0].citus))
+      .catch((err: unknown) => {
+        citusPools.delete(pool); // ask again next time; this export fails with the error
+        throw err;
+      });
+    citusPools.set(pool, known);
+  }
+  return known;
+}
+
 /** The account's view of the store through `pool` (a cdrex_app pool). */
 export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
@@ -160,7 +181,7 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
     stream: () => openStream(pool, (client) => setAccount(client, accountId)),
     async streams(count, keepFree = 0) {
       const first = await openStream(pool, (client) => setAccountInSnapshot(client, accountId));
-      if (count <= 1) return [first];
+      if (count <= 1 || (await onCitus(pool, first.client))) return [first];
       let snapshot: string;
       try {
         snapshot = String((await first.client.query('select pg_export_snapshot() as id')).rows[0].id);
