@@ -1,13 +1,13 @@
 // The first hour with cdrex (issue #14): what a new user meets when following the README. The
 // Kazoo login as Kazoo clients send it with curl, and 415s that say what to send instead.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { cdrex, CDREX_BIN, ROOT, ROOT_CLUSTERS_DIR, spawnCdrex, summary } from '../helpers/cli.js';
+import { cdrex, CDREX_BIN, ROOT, ROOT_CLUSTERS_DIR, spawnCdrex, summary, hasScript } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { destroyEmbedded, statusEmbedded } from '../../src/store/embedded.js';
 import { freePort, startServer, testEnv, waitFor } from '../helpers/server.js';
@@ -30,15 +30,6 @@ function jsonLines(text: string): Record<string, unknown>[] {
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-function hasScript(): boolean {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A data directory for an embedded store of this test's own, stopped and removed at the end. */

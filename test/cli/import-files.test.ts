@@ -2,13 +2,13 @@
 // CSV a spreadsheet saved with a byte-order mark, says what a file of the wrong --type is and the
 // command that reads it, and shows its progress on a terminal only.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import zlib from 'node:zlib';
-import { CDREX_BIN, cdrex, ROOT, summary } from '../helpers/cli.js';
+import { CDREX_BIN, cdrex, ROOT, summary, hasScript } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 
@@ -112,15 +112,6 @@ describe('a file of another --type: what it is, and the command that reads it', 
     assert.ok(!error.includes('Use:'), error);
   });
 });
-
-function hasScript(): boolean {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('progress', () => {
   test('without a terminal, import prints nothing but its summary', async () => {

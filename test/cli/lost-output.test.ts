@@ -4,12 +4,12 @@
 // terminal was gone stopped listening and then sat in the logger's exit flush, retrying a write
 // to the dead terminal forever and never running a signal handler again.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CDREX_BIN } from '../helpers/cli.js';
+import { CDREX_BIN, hasScript } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { freePort, testEnv, waitFor } from '../helpers/server.js';
 
@@ -19,15 +19,6 @@ after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 /** How long a process may take to end once told to: the shutdown deadline (10 s) and some. */
 const EXIT_DEADLINE_MS = 30_000;
-
-function hasScript(): boolean {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Whether pid is a live process (a zombie has ended: it only waits to be reaped). */
 function alive(pid: number): boolean {

@@ -1,5 +1,5 @@
 // Runs the real `cdrex` command as a user would.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
@@ -69,4 +69,14 @@ export function spawnCdrex(
     proc.kill('SIGKILL');
   });
   return { proc, logs };
+}
+
+/** Whether script(1) is here, for the tests that give a command a terminal. */
+export function hasScript(): boolean {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

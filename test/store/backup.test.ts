@@ -3,7 +3,7 @@
 // by table; refusals (a store with rows, a damaged file, a newer dump, a role that row-level
 // security would filter) leave the target as it was. Also the embedded cluster's PG_VERSION check.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
 import pg from 'pg';
-import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
+import { CDREX_BIN, cdrex, summary, hasScript } from '../helpers/cli.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/db.js';
 import { MONTH_START, startServer, testEnv, waitFor, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 import { dumpStore } from '../../src/store/backup.js';
@@ -357,15 +357,6 @@ test('dump makes no embedded store where there is none: it says where it looked'
   assert.match(result.stderr, /No cdrex store in CDREX_DATA_DIR/);
   assert.ok(!fs.existsSync(empty), 'no data directory was made');
 });
-
-function hasScript(): boolean {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test(
   'on a terminal, the dump shows each table with its full row count',
