@@ -60,6 +60,8 @@ if (template) await createMigratedDatabase(template);
 // directories, the cluster registry under /var/lib/cdrex as root, the package's binaries) and
 // script(1) sessions.
 const SERIAL = [
+  // Six cdrex processes (four workers, two servers) on the cluster: alone, or they start late.
+  'test/jobs/citus-workers.test.ts',
   'test/cli/first-hour.test.ts',
   'test/store/backup.test.ts',
   'test/store/embedded-supervision.test.ts',
