@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { CDREX_BIN, ROOT, spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { freePort, MASTER_KEY, waitFor } from '../helpers/server.js';
@@ -145,13 +146,19 @@ const PLACEHOLDERS: { pattern: RegExp; fill: (s: State) => Promise<string> | str
     pattern: /<the url attribute>/g,
     fill: async (s) => {
       const id = newest(s.exportIds, 'an export id');
-      return waitFor(async () => {
+      // The default rate limit applies (a new user's server): a 429 means ask again later, and
+      // the command that uses the url runs with the same key, so it waits for the window our
+      // polling used up to reset (as a user typing it would), read from the limiter's header.
+      let resetSeconds = 0;
+      const url = await waitFor(async () => {
         const res = await fetch(`${s.base}/v3/exports/${id}`, { headers: { 'Api-Key': VARIABLES.KEY(s) } });
-        // The default rate limit applies (a new user's server): a 429 means ask again later.
+        resetSeconds = Number(res.headers.get('retry-after') ?? res.headers.get('x-ratelimit-reset') ?? 1);
         if (!res.ok) return undefined;
         const body = (await res.json()) as { data: { attributes: { url: string | null } } };
         return body.data.attributes.url ?? undefined;
       }, `export ${id} to complete`);
+      await delay(1000 * (Number.isFinite(resetSeconds) ? resetSeconds : 1) + 100);
+      return url;
     },
   },
   { pattern: /\b[0-9a-f]{8}-…/g, fill: (s) => newest(s.exportIds, 'an export id') },
