@@ -34,7 +34,9 @@ const status = async (id: string) =>
 const cases = [
   {
     name: "the COPY's no-progress watchdog",
-    env: { CDREX_COPY_STALL_MS: '1000', CDREX_LEASE_MS: '6000' },
+    // Not much less: the watchdog also guards the export's next run, and on a loaded CI machine
+    // a COPY can be a second late to start (a 1 s watchdog then gave every retry back for 60 s).
+    env: { CDREX_COPY_STALL_MS: '2500', CDREX_LEASE_MS: '8000' },
     cause: /no data from the database/,
   },
   {
@@ -79,7 +81,13 @@ for (const c of cases) {
 
     proxy.restore();
     const restored = Date.now();
-    const url = await waitFor(async () => (await status(id)).url, 'the export to complete', 60_000);
+    const url = await waitFor(async () => (await status(id)).url, 'the export to complete', 60_000).catch(
+      (err: unknown) => {
+        // What the worker did since the partition, for whoever reads a failure.
+        for (const line of worker.logs.slice(-40)) console.log(`# worker: ${JSON.stringify(line)}`);
+        throw err;
+      },
+    );
     console.log(`# ${c.name}: export completed ${Date.now() - restored} ms after the network returned`);
     const res = await fetch(url, { headers: { 'Api-Key': account.api_key } });
     const lines = zlib
