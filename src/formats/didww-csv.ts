@@ -2,7 +2,7 @@
 // column that holds it. One table drives the import (a staging table whose column names are the
 // headers, so COPY … HEADER MATCH checks them) and the export SELECT, so the two cannot drift.
 import type { CdrKind } from '../store/queries/cdrs.js';
-import { MASK_EXPORT_DIGITS } from '../store/queries/lifecycle.js';
+import { MASK_EXPORT_DIGITS, maskedIf } from '../store/queries/lifecycle.js';
 
 export type CsvType = 'timestamptz' | 'text' | 'integer' | 'numeric';
 
@@ -106,8 +106,7 @@ export function exportExpression(col: CsvColumn): string {
     default:
       // The caller's number, and a name or CLI that may repeat it, masked only for an account that
       // asked for masked exports (`cdrex accounts mask --exports`); otherwise byte for byte as stored.
-      if (CALLER_COLUMNS.has(col.column))
-        return `cdrex_mask_number(${col.column}, source_number, ${MASK_EXPORT_DIGITS}) as ${alias}`;
+      if (CALLER_COLUMNS.has(col.column)) return `${maskedIf(MASK_EXPORT_DIGITS, col.column)} as ${alias}`;
       return `${col.column} as ${alias}`;
   }
 }

@@ -1,6 +1,6 @@
 // The Kazoo view of a stored CDR: how each Kazoo list field is computed from `cdrs`, and which
 // Kazoo keys can be filtered on (and how). docs/fields.md maps the same fields in prose.
-import { MASK_DIGITS } from '../store/queries/lifecycle.js';
+import { MASK_DIGITS, maskedIf } from '../store/queries/lifecycle.js';
 
 /** Unix seconds + this = Gregorian seconds (seconds since 0001-01-01 UTC). */
 export const GREGORIAN_OFFSET = 62167219200;
@@ -124,7 +124,7 @@ export const HANGUP_CAUSE = `coalesce(hangup_cause, case disconnect_code ${CAUSE
 
 /** A column holding the caller's number (or a name or URI that may hold it), masked for display
  * when the account masks (MASK_DIGITS, `cdrex accounts mask`). */
-const masked = (sql: string) => `cdrex_mask_number((${sql})::text, source_number, ${MASK_DIGITS})`;
+const masked = (sql: string) => maskedIf(MASK_DIGITS, `(${sql})::text`);
 
 /**
  * Kazoo 4.3's list columns, in order, as SQL over `cdrs`: NULL where the CDR has no value. Types

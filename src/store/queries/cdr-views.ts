@@ -20,7 +20,7 @@ import {
   type CdrSearch,
   type Keyset,
 } from './cdr-search.js';
-import { MASK_DIGITS } from './lifecycle.js';
+import { MASK_DIGITS, maskedIf } from './lifecycle.js';
 
 const jsonObject = (fields: [string, string][]) =>
   `json_build_object(${fields.map(([name, sql]) => `'${name}', ${sql}`).join(', ')})`;
@@ -148,7 +148,7 @@ function idMatch(db: AccountDb, key: KazooIdKey, params: SqlParams): string {
 }
 
 /** What a source sent, with the caller's number masked wherever it sits when the account masks. */
-const MASKED_EXTRA = `cdrex_mask_jsonb(extra, source_number, ${MASK_DIGITS})`;
+const MASKED_EXTRA = maskedIf(MASK_DIGITS, 'extra', 'cdrex_mask_jsonb');
 
 /** One CDR's JSON, in UTC, with every field it was sent with; nulls included. */
 export async function selectCdrDoc(db: AccountDb, key: KazooIdKey): Promise<string | undefined> {

@@ -158,6 +158,17 @@ export const MASK_DIGITS =
 export const MASK_EXPORT_DIGITS =
   "(select case when a.mask_exports then a.mask_digits end from accounts a where a.id = current_setting('cdrex.account', true))";
 
+/**
+ * `value` masked by `fn` (cdrex_mask_number or cdrex_mask_jsonb) with the trailing `digits` of
+ * the caller's number, for an account that masks; else `value` itself, without calling `fn`.
+ * The test is not left to `fn`: a SQL function whose argument holds a subquery is never inlined,
+ * and calling it for every row of an unmasked month doubled an export's PostgreSQL time (1M
+ * rows: 4.9 s against 2.2 s). `digits` is an uncorrelated subquery, run once per statement.
+ */
+export function maskedIf(digits: string, value: string, fn = 'cdrex_mask_number'): string {
+  return `case when ${digits} > 0 then ${fn}(${value}, source_number, ${digits}) else ${value} end`;
+}
+
 // Masking is set by updateAccount (src/store/queries/admin.ts), audited, from the CLI and /admin/v1.
 
 export async function accountExists(db: Db, account: string): Promise<boolean> {
