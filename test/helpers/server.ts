@@ -98,7 +98,11 @@ export async function startServer(
   }
   after(async () => {
     await worker?.stop(2000);
-    await app.close();
+    // Every test is over: no request is left to drain. A connection a test's client abandoned
+    // would otherwise hold the close for the keep-alive timeout (72 s in Fastify).
+    const closing = app.close();
+    app.server.closeAllConnections();
+    await closing;
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
   return {
