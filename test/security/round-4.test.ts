@@ -1,0 +1,376 @@
+// Round 4 of the attack review (docs/security.md): the surfaces added in the last round, attacked
+// by one ordinary account and a curious second tenant. Each test fails if its guarantee breaks.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { after, test } from 'node:test';
+import zlib from 'node:zlib';
+import pg from 'pg';
+import pino from 'pino';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { writeExportFile } from '../../src/export/export-file.js';
+import { accountDb } from '../../src/store/account-db.js';
+import { ensureMonthPartitions } from '../../src/store/partitions.js';
+import { createOperatorToken } from '../../src/store/queries/admin.js';
+import { createAccount } from '../../src/store/queries/accounts.js';
+import type { ExportRow } from '../../src/store/queries/exports.js';
+import { cdrex, ROOT } from '../helpers/cli.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { MASTER_KEY, NOW, testEnv } from '../helpers/server.js';
+
+const db = await createTestDatabase();
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-round4-'));
+after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+// The server's log, captured line by line (pino JSON at trace level).
+let logText = '';
+const logSink = new Writable({
+  write(chunk: Buffer, _enc, done) {
+    logText += chunk.toString();
+    done();
+  },
+});
+const config = loadConfig(testEnv(db, dataDir));
+const masterKey = Buffer.from((await import('node:crypto')).createHash('sha256').update(MASTER_KEY).digest());
+const app = await buildApp(
+  { pool: db.app, streamPool: db.app, workerPool: db.worker, config, masterKey, now: () => NOW },
+  pino({ level: 'trace' }, logSink),
+);
+await app.listen({ port: 0, host: '127.0.0.1' });
+after(() => app.close());
+const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+config.publicUrl = base;
+
+const alice = await createAccount(db.pool, masterKey, 'alice');
+const bob = await createAccount(db.pool, masterKey, 'bob');
+
+async function insert(accountId: string, at: Date, callId: string): Promise<void> {
+  await db.pool.query(
+    `insert into cdrs (account_id, kind, time_start, call_id, attempt, status, source)
+     values ($1, 'cdr_in', $2, $3, 1, 'Success', 'test')`,
+    [accountId, at, callId],
+  );
+}
+
+// ---- The read-only page path: the account setting never leaks between pooled connections ----
+
+test('AccountDb.read on a one-connection pool: a failed read, then another account, sees only its own rows', async () => {
+  const pool = new pg.Pool({ connectionString: db.roles.app, max: 1 });
+  after(() => pool.end());
+  const month = new Date(Date.UTC(NOW.getUTCFullYear(), NOW.getUTCMonth(), 1));
+  await ensureMonthPartitions(db.pool, [month]);
+  await insert(alice.account_id, new Date(month.getTime() + 1000), 'read-alice');
+  await insert(bob.account_id, new Date(month.getTime() + 1000), 'read-bob');
+  const seen = async (accountId: string) =>
+    (
+      await accountDb(pool, accountId).read<{ call_id: string; account_id: string }>({
+        text: `select call_id, account_id from cdrs where call_id like 'read-%'`,
+      })
+    ).rows;
+  // A failed statement in alice's READ ONLY transaction (a write, and a bad cast).
+  for (const text of [`insert into cdrs (account_id) values ('x')`, `select 'x'::int`]) {
+    await assert.rejects(accountDb(pool, alice.account_id).read({ text }));
+  }
+  assert.deepEqual(
+    (await seen(bob.account_id)).map((r) => r.account_id),
+    [bob.account_id],
+    "bob's read after alice's failed one",
+  );
+  assert.deepEqual(
+    (await seen(alice.account_id)).map((r) => r.account_id),
+    [alice.account_id],
+  );
+  assert.deepEqual(
+    (await seen(bob.account_id)).map((r) => r.account_id),
+    [bob.account_id],
+  );
+  // Outside any account transaction the same connection has no account: RLS shows nothing.
+  const bare = await pool.query(
+    `select current_setting('cdrex.account', true) as a, (select count(*)::int from cdrs) as n`,
+  );
+  assert.ok(!bare.rows[0].a, `the account setting outlived its transaction: ${bare.rows[0].a}`);
+  assert.equal(bare.rows[0].n, 0);
+  // A hostile id never reaches SQL text.
+  for (const id of ["x'; set cdrex.account = '" + bob.account_id, '$1', `${bob.account_id}\u0000`]) {
+    assert.throws(() => accountDb(pool, id));
+  }
+});
+
+// ---- DIDWW exports cut into time slices: two accounts at once, month edges, a leap month ----
+
+test('sliced exports (1, 2, 4 slices) of two accounts at once: own rows only, the whole month, no more', async () => {
+  const feb = new Date(Date.UTC(2024, 1, 1)); // a leap month: 29 days
+  const mar = new Date(Date.UTC(2024, 2, 1));
+  await ensureMonthPartitions(db.pool, [new Date(Date.UTC(2024, 0, 1)), feb, mar]);
+  const at = (ms: number) => new Date(ms);
+  // Inside: the first instant, a second before the end, the leap day; outside: a millisecond
+  // before, the end itself.
+  const inside = [
+    feb.getTime(),
+    feb.getTime() + 1,
+    Date.UTC(2024, 1, 29, 12),
+    mar.getTime() - 1000,
+    mar.getTime() - 1,
+  ];
+  const outside = [feb.getTime() - 1, mar.getTime(), mar.getTime() + 1];
+  for (const owner of [alice, bob]) {
+    const tag = owner === alice ? 'A' : 'B';
+    for (const [i, t] of inside.entries()) await insert(owner.account_id, at(t), `${tag}-in-${i}`);
+    for (const [i, t] of outside.entries()) await insert(owner.account_id, at(t), `${tag}-out-${i}`);
+    // Many rows at the same instants in both accounts, so slices of both cut at the same times.
+    for (let i = 0; i < 40; i++)
+      await insert(owner.account_id, at(Date.UTC(2024, 1, 1 + (i % 28), i % 24)), `${tag}-mid-${i}`);
+  }
+  const expected = inside.length + 40;
+  const exportOf = (accountId: string): ExportRow =>
+    ({
+      id: randomBytes(16).toString('hex'),
+      account_id: accountId,
+      dialect: 'exports',
+      export_type: 'cdr_in',
+      range_from: feb,
+      range_to: mar,
+      did_number: null,
+      voice_out_trunk_id: null,
+    }) as ExportRow;
+  const run = async (accountId: string, slices: number) => {
+    const exp = exportOf(accountId);
+    const readers = await accountDb(db.app, accountId).streams(slices);
+    try {
+      const tmp = path.join(dataDir, `.tmp-${exp.id}`);
+      const written = await writeExportFile(
+        readers.map((r) => r.client),
+        exp,
+        dataDir,
+        tmp,
+        new AbortController().signal,
+      );
+      const text = zlib.gunzipSync(fs.readFileSync(path.join(dataDir, written.fileName))).toString();
+      return { written, lines: text.trim().split('\n').slice(1) };
+    } finally {
+      for (const r of readers) r.done();
+    }
+  };
+  for (const slices of [1, 2, 4]) {
+    const [a, b] = await Promise.all([run(alice.account_id, slices), run(bob.account_id, slices)]);
+    for (const [tag, result] of [
+      ['A', a],
+      ['B', b],
+    ] as const) {
+      assert.equal(result.written.rows, expected, `${tag} ${slices} slices: rows reported`);
+      assert.equal(result.lines.length, expected, `${tag} ${slices} slices: rows in the file`);
+      const foreign = result.lines.filter((l) => !l.includes(`${tag}-in-`) && !l.includes(`${tag}-mid-`));
+      assert.deepEqual(foreign, [], `${tag} ${slices} slices: another account's or an out-of-month row`);
+    }
+  }
+});
+
+// ---- /ingest/freeswitch: a switch of A can neither write as B nor learn about B ----
+
+const sample = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'freeswitch-mod_json_cdr.json'), 'utf8');
+function fsCdr(uuid: string, start: bigint): string {
+  const doc = JSON.parse(sample) as { variables: Record<string, string> };
+  Object.assign(doc.variables, {
+    uuid,
+    start_uepoch: String(start),
+    answer_uepoch: String(start + 1_000_000n),
+    end_uepoch: String(start + 5_000_000n),
+  });
+  return JSON.stringify(doc);
+}
+const basic = (user: string, key: string) => `Basic ${Buffer.from(`${user}:${key}`).toString('base64')}`;
+async function ingest(authorization: string, body: string) {
+  const res = await fetch(`${base}/ingest/freeswitch`, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/json' },
+    body,
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+test("freeswitch: A's key cannot post as B; B's call id posted by A is A's own, not a duplicate", async () => {
+  const start = BigInt(NOW.getTime() - 600_000) * 1000n + 123n;
+  const first = await ingest(basic(bob.account_id, bob.api_key), fsCdr('shared-uuid', start));
+  assert.equal(first.status, 200, first.text);
+  const count = async (accountId: string) =>
+    Number(
+      (
+        await db.pool.query(`select count(*) from cdrs where account_id = $1 and call_id = 'shared-uuid'`, [
+          accountId,
+        ])
+      ).rows[0].count,
+    );
+  for (const auth of [
+    basic(bob.account_id, alice.api_key),
+    basic(`${bob.account_id}:${alice.api_key}`, alice.api_key),
+    basic(`${alice.account_id}\n${bob.account_id}`, alice.api_key),
+    basic('$1', alice.api_key),
+    basic(bob.account_id, ''),
+  ]) {
+    const r = await ingest(auth, fsCdr('forged', start));
+    assert.equal(r.status, 401, r.text);
+    assert.ok(!r.text.includes(bob.account_id));
+  }
+  const again = await ingest(basic(alice.account_id, alice.api_key), fsCdr('shared-uuid', start));
+  assert.equal(again.status, 200, again.text);
+  const answer = JSON.parse(again.text);
+  assert.equal(answer.duplicate, false, "B's CDR with the same key made A's a duplicate");
+  assert.equal(answer.inserted, 1);
+  assert.equal(await count(alice.account_id), 1);
+  assert.equal(await count(bob.account_id), 1);
+  assert.equal(
+    Number((await db.pool.query(`select count(*) from cdrs where call_id = 'forged'`)).rows[0].count),
+    0,
+  );
+});
+
+// ---- The admin API: an account's key gets 401, never 2xx ----
+
+test("admin API: an account's key or token gets 401 on every route", async () => {
+  const operator = await createOperatorToken(db.worker, 'round-4', { actor: 'test' });
+  const masked = await fetch(`${base}/admin/v1/accounts/${bob.account_id}`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${operator.token}`, 'content-type': 'application/json' },
+    body: '{"mask_digits": 4}',
+  });
+  assert.equal(masked.status, 200, await masked.text());
+  const routes: [string, string, string?][] = [
+    ['GET', '/accounts'],
+    ['GET', `/accounts/${alice.account_id}`],
+    ['PATCH', `/accounts/${alice.account_id}`, '{"mask_digits": null}'],
+    ['PATCH', `/accounts/${bob.account_id}`, '{"mask_digits": null}'],
+    ['POST', `/accounts/${bob.account_id}/erasures`, '{"number": "+15005550100"}'],
+    ['POST', `/accounts/${bob.account_id}/disable`, '{}'],
+    ['GET', `/accounts/${bob.account_id}/api-keys`],
+    ['POST', `/accounts/${bob.account_id}/api-keys`, '{}'],
+    ['GET', '/audit'],
+  ];
+  for (const [method, route, body] of routes) {
+    for (const headers of [
+      { authorization: `Bearer ${alice.api_key}` } as Record<string, string>,
+      { authorization: basic(alice.account_id, alice.api_key) },
+      { 'x-auth-token': alice.api_key },
+      { authorization: `Bearer ${operator.token.slice(0, -1)}` },
+      { authorization: `Bearer ${operator.token} ${alice.api_key}` },
+    ]) {
+      const res = await fetch(`${base}/admin/v1${route}`, {
+        method,
+        headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body,
+      }).catch((err: Error) => ({ status: 0, text: async () => err.message }));
+      const text = await res.text();
+      assert.ok(
+        [400, 401].includes(res.status),
+        `${method} ${route} ${JSON.stringify(headers).slice(0, 40)}: ${res.status} ${text.slice(0, 200)}`,
+      );
+    }
+  }
+  const shown = await fetch(`${base}/admin/v1/accounts/${bob.account_id}`, {
+    headers: { authorization: `Bearer ${operator.token}` },
+  });
+  const { data } = await shown.json();
+  assert.equal(data.disabled, false, 'bob was disabled');
+  assert.equal(data.mask_digits, 4, "bob's masking was switched off");
+});
+
+/** Sends `request` as is and waits for the server to close the connection. */
+function rawRequest(request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(new URL(base).port), '127.0.0.1', () => socket.end(request));
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+// ---- Log poisoning: request values never forge a log line, and secrets are never logged ----
+
+test('log poisoning: newlines, ANSI escapes and JSON in paths, headers and bodies stay inside one JSON line', async () => {
+  const forged = '"}\n{"level":30,"msg":"FORGED","account":"x';
+  const ansi = '\u001b[2J\u001b[31mFORGED';
+  const key = alice.api_key;
+  const before = logText.length;
+  const attempts: [string, RequestInit][] = [
+    [`/v3/exports/${encodeURIComponent(forged)}`, { headers: { authorization: `Bearer ${key}` } }],
+    [`/v3/exports/${encodeURIComponent(ansi)}`, { headers: { authorization: `Bearer ${key}` } }],
+    [`/v3/exports?x=${encodeURIComponent(forged)}&api_key=${key}`, {}],
+    [
+      '/v3/exports',
+      {
+        headers: {
+          authorization: `Bearer ${key}`,
+          'x-request-id': forged.replace(/\n/g, ' '),
+        },
+      },
+    ],
+    [
+      '/v3/exports',
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/vnd.api+json' },
+        body: forged,
+      },
+    ],
+    [
+      `/v2/accounts/${alice.account_id}/cdrs?filter=${encodeURIComponent(forged)}`,
+      { headers: { 'x-auth-token': key } },
+    ],
+    [
+      '/ingest/freeswitch',
+      {
+        method: 'POST',
+        headers: { authorization: basic(alice.account_id, key), 'content-type': 'application/json' },
+        body: `{"variables": {"uuid": ${JSON.stringify(forged + ansi)}}}`,
+      },
+    ],
+  ];
+  for (const [url, init] of attempts) {
+    const res = await fetch(`${base}${url}`, init);
+    await res.text();
+  }
+  // Control characters in header values (fetch refuses to send them): on a raw socket.
+  for (const header of [`User-Agent: ${ansi}`, `X-Request-Id: ${ansi}`, `Referer: \r{"msg":"FORGED"}`]) {
+    await rawRequest(
+      `GET /v3/exports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n${header}\r\nConnection: close\r\n\r\n`,
+    );
+  }
+  await new Promise((r) => setImmediate(r));
+  const lines = logText.slice(before).split('\n').filter(Boolean);
+  assert.ok(lines.length >= attempts.length, 'the requests were logged');
+  for (const line of lines) {
+    const entry = JSON.parse(line) as { msg?: string };
+    assert.notEqual(entry.msg, 'FORGED', `a forged line: ${line}`);
+    assert.ok(!line.includes('\u001b'), `a raw escape in the log: ${line.slice(0, 200)}`);
+  }
+  assert.ok(!logText.includes(key), 'an API key reached the log');
+  assert.ok(!logText.includes(bob.api_key), 'an API key reached the log');
+});
+
+// ---- `cdrex trunks list --account`: its input is checked before any SQL ----
+
+test('trunks list: hostile --account values are refused, never an SQL error, never another account', async () => {
+  const env = testEnv(db, dataDir);
+  for (const value of [
+    '$1',
+    "' or '1'='1",
+    `${bob.account_id}' --`,
+    `${bob.account_id}\n`,
+    bob.account_id.toUpperCase(),
+    '%s',
+    '',
+  ]) {
+    const r = await cdrex(['trunks', 'list', '--account', value], env);
+    assert.notEqual(r.code, 0, `${JSON.stringify(value)}: exit 0 ${r.stdout}`);
+    assert.equal(r.stdout.trim(), '', `${JSON.stringify(value)} printed ${r.stdout}`);
+    assert.ok(
+      !/syntax error|sql|stack|at .*\.js/i.test(r.stderr),
+      `${JSON.stringify(value)}: ${r.stderr.slice(0, 300)}`,
+    );
+  }
+});
