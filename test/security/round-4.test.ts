@@ -21,7 +21,7 @@ import { createAccount } from '../../src/store/queries/accounts.js';
 import type { ExportRow } from '../../src/store/queries/exports.js';
 import { cdrex, ROOT } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { MASTER_KEY, NOW, testEnv } from '../helpers/server.js';
+import { createExport, MASTER_KEY, NOW, testEnv } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-round4-'));
@@ -254,6 +254,7 @@ test("admin API: an account's key or token gets 401 on every route", async () =>
     for (const headers of [
       { authorization: `Bearer ${alice.api_key}` } as Record<string, string>,
       { authorization: basic(alice.account_id, alice.api_key) },
+      { 'api-key': alice.api_key },
       { 'x-auth-token': alice.api_key },
       { authorization: `Bearer ${operator.token.slice(0, -1)}` },
       { authorization: `Bearer ${operator.token} ${alice.api_key}` },
@@ -297,14 +298,14 @@ test('log poisoning: newlines, ANSI escapes and JSON in paths, headers and bodie
   const key = alice.api_key;
   const before = logText.length;
   const attempts: [string, RequestInit][] = [
-    [`/v3/exports/${encodeURIComponent(forged)}`, { headers: { authorization: `Bearer ${key}` } }],
-    [`/v3/exports/${encodeURIComponent(ansi)}`, { headers: { authorization: `Bearer ${key}` } }],
+    [`/v3/exports/${encodeURIComponent(forged)}`, { headers: { 'api-key': key } }],
+    [`/v3/exports/${encodeURIComponent(ansi)}`, { headers: { 'api-key': key } }],
     [`/v3/exports?x=${encodeURIComponent(forged)}&api_key=${key}`, {}],
     [
       '/v3/exports',
       {
         headers: {
-          authorization: `Bearer ${key}`,
+          'api-key': key,
           'x-request-id': forged.replace(/\n/g, ' '),
         },
       },
@@ -313,7 +314,7 @@ test('log poisoning: newlines, ANSI escapes and JSON in paths, headers and bodie
       '/v3/exports',
       {
         method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/vnd.api+json' },
+        headers: { 'api-key': key, 'content-type': 'application/vnd.api+json' },
         body: forged,
       },
     ],
@@ -337,7 +338,7 @@ test('log poisoning: newlines, ANSI escapes and JSON in paths, headers and bodie
   // Control characters in header values (fetch refuses to send them): on a raw socket.
   for (const header of [`User-Agent: ${ansi}`, `X-Request-Id: ${ansi}`, `Referer: \r{"msg":"FORGED"}`]) {
     await rawRequest(
-      `GET /v3/exports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n${header}\r\nConnection: close\r\n\r\n`,
+      `GET /v3/exports HTTP/1.1\r\nHost: x\r\nApi-Key: ${key}\r\n${header}\r\nConnection: close\r\n\r\n`,
     );
   }
   await new Promise((r) => setImmediate(r));
@@ -373,4 +374,111 @@ test('trunks list: hostile --account values are refused, never an SQL error, nev
       `${JSON.stringify(value)}: ${r.stderr.slice(0, 300)}`,
     );
   }
+});
+
+// ---- csv_download tokens, Kazoo details and summaries, DIDWW resources: another account's ids
+// answer exactly as ids that exist nowhere ----
+
+/** Status and body with the per-request parts (request id, echoed token) taken out. */
+async function answerOf(url: string, headers: Record<string, string>) {
+  const res = await fetch(`${base}${url}`, { headers });
+  const text = (await res.text())
+    .replace(/"request_id":"[^"]*"/g, '')
+    .replace(/"auth_token":"[^"]*"/g, '')
+    .replace(/[0-9a-f]{32}/g, 'ID')
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'UUID');
+  return { status: res.status, text };
+}
+
+async function kazooToken(apiKey: string, scope?: string): Promise<string> {
+  const res = await fetch(`${base}/v2/api_auth`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ data: { api_key: apiKey, ...(scope ? { scope } : {}) } }),
+  });
+  assert.equal(res.status, 201);
+  return ((await res.json()) as { auth_token: string }).auth_token;
+}
+
+test("another account's CDRs, summaries and exports answer as if they did not exist; csv_download reads CSV only", async () => {
+  const start = BigInt(NOW.getTime() - 900_000) * 1000n;
+  const posted = await ingest(basic(alice.account_id, alice.api_key), fsCdr('alice-detail', start));
+  assert.equal(posted.status, 200, posted.text);
+  const cdrId = JSON.parse(posted.text).id as string;
+  const exportId = await createExport(base, alice.api_key, {
+    filters: { year: NOW.getUTCFullYear(), month: NOW.getUTCMonth() + 1 },
+    export_type: 'cdr_in',
+  });
+  const nowhere = randomBytes(16).toString('hex');
+  const bobToken = await kazooToken(bob.api_key);
+  const kazoo = { 'x-auth-token': bobToken };
+  const pairs: [string, string, Record<string, string>][] = [
+    [`/v2/accounts/${alice.account_id}/cdrs/summary`, `/v2/accounts/${nowhere}/cdrs/summary`, kazoo],
+    [`/v2/accounts/${alice.account_id}/cdrs/${cdrId}`, `/v2/accounts/${nowhere}/cdrs/${cdrId}`, kazoo],
+    [
+      `/v2/accounts/${bob.account_id}/cdrs/${cdrId}`,
+      `/v2/accounts/${bob.account_id}/cdrs/${cdrId.replace(/.$/, (c) => (c === '0' ? '1' : '0'))}`,
+      kazoo,
+    ],
+    [`/v2/accounts/${alice.account_id}/cdrs?accept=csv`, `/v2/accounts/${nowhere}/cdrs?accept=csv`, kazoo],
+    [
+      `/v3/exports/${exportId}`,
+      `/v3/exports/${randomBytes(16)
+        .toString('hex')
+        .replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')}`,
+      { 'api-key': bob.api_key },
+    ],
+  ];
+  for (const [theirs, missing, headers] of pairs) {
+    const a = await answerOf(theirs, headers);
+    const b = await answerOf(missing, headers);
+    assert.ok(a.status >= 400, `${theirs}: ${a.status} ${a.text.slice(0, 200)}`);
+    assert.deepEqual(a, b, `${theirs} answers unlike ${missing}`);
+    assert.ok(!a.text.includes('alice-detail'));
+  }
+  // Bob's own summary counts none of alice's calls.
+  const own = await fetch(`${base}/v2/accounts/${bob.account_id}/cdrs/summary`, { headers: kazoo });
+  assert.equal(own.status, 200);
+  const ownText = await own.text();
+  assert.ok(!ownText.includes(alice.account_id));
+
+  // A csv_download token: its own account's CDR list as CSV, and nothing else.
+  const csvToken = await kazooToken(alice.api_key, 'csv_download');
+  const csv = await fetch(`${base}/v2/accounts/${alice.account_id}/cdrs?accept=csv`, {
+    headers: { 'x-auth-token': csvToken },
+  });
+  assert.equal(csv.status, 200);
+  assert.ok((await csv.text()).includes('alice-detail'));
+  const refused: [string, Record<string, string>, RequestInit?][] = [
+    [`/v2/accounts/${alice.account_id}/cdrs`, { 'x-auth-token': csvToken }],
+    [`/v2/accounts/${alice.account_id}/cdrs?accept=json`, { 'x-auth-token': csvToken, accept: 'text/csv' }],
+    [`/v2/accounts/${alice.account_id}/cdrs/summary?accept=csv`, { 'x-auth-token': csvToken }],
+    [`/v2/accounts/${alice.account_id}/cdrs/${cdrId}?accept=csv`, { 'x-auth-token': csvToken }],
+    [`/v2/accounts/${alice.account_id}/cdrs/interaction?accept=csv`, { 'x-auth-token': csvToken }],
+    [`/v2/accounts/${bob.account_id}/cdrs?accept=csv`, { 'x-auth-token': csvToken }],
+    [`/v3/exports`, { 'api-key': csvToken }],
+    [`/v3/exports/${exportId}`, { authorization: `Bearer ${csvToken}` }],
+    [`/admin/v1/accounts`, { authorization: `Bearer ${csvToken}` }],
+    [
+      `/v2/accounts/${alice.account_id}/cdrs`,
+      { 'x-auth-token': csvToken, 'content-type': 'text/csv' },
+      { method: 'POST', body: 'a,b\n' },
+    ],
+  ];
+  for (const [url, headers, init] of refused) {
+    const res = await fetch(`${base}${url}`, { ...init, headers });
+    const text = await res.text();
+    assert.equal(
+      res.status,
+      401,
+      `${init?.method ?? 'GET'} ${url} ${JSON.stringify(headers).slice(0, 60)}: ${res.status} ${text.slice(0, 200)}`,
+    );
+  }
+  // Nor does it mint a full token.
+  const minted = await fetch(`${base}/v2/api_auth`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ data: { api_key: csvToken } }),
+  });
+  assert.equal(minted.status, 401);
 });
