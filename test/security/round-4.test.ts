@@ -35,7 +35,7 @@ const logSink = new Writable({
     done();
   },
 });
-const config = loadConfig(testEnv(db, dataDir));
+const config = loadConfig(testEnv(db, dataDir, { CDREX_PENDING_EXPORTS_PER_ACCOUNT: '3' }));
 const masterKey = Buffer.from((await import('node:crypto')).createHash('sha256').update(MASTER_KEY).digest());
 const app = await buildApp(
   { pool: db.app, streamPool: db.app, workerPool: db.worker, config, masterKey, now: () => NOW },
@@ -481,4 +481,128 @@ test("another account's CDRs, summaries and exports answer as if they did not ex
     body: JSON.stringify({ data: { api_key: csvToken } }),
   });
   assert.equal(minted.status, 401);
+});
+
+// ---- /ingest/freeswitch: hostile values in the CDR answer 200 or 400, never 5xx, and store
+// nothing outside the posting account ----
+
+test('freeswitch: NUL bytes, lone surrogates, SQL fragments and huge values answer 2xx or 400, never 5xx', async () => {
+  const before = Number(
+    (await db.pool.query(`select count(*) from cdrs where account_id <> $1`, [alice.account_id])).rows[0]
+      .count,
+  );
+  const start = BigInt(NOW.getTime() - 1_200_000) * 1000n;
+  const values = [
+    '\u0000',
+    'a\u0000b',
+    '\ud800',
+    '\udfff\ud800',
+    "'; drop table cdrs; --",
+    '$1',
+    '%s',
+    ':name',
+    '${x}',
+    'x'.repeat(200_000),
+    '\u202e',
+    bob.account_id,
+  ];
+  const fields = [
+    'uuid',
+    'caller_id_number',
+    'destination_number',
+    'hangup_cause',
+    'start_uepoch',
+    'billsec',
+    'accountcode',
+    'sip_call_id',
+  ];
+  const auth = basic(alice.account_id, alice.api_key);
+  for (const field of fields) {
+    for (const [i, value] of values.entries()) {
+      const doc = JSON.parse(fsCdr(`hostile-${field}-${i}`, start + BigInt(i))) as {
+        variables: Record<string, string>;
+      };
+      doc.variables[field] = value;
+      const body = JSON.stringify(doc);
+      for (const [type, payload] of [
+        ['application/json', body],
+        ['application/x-www-form-urlencoded', `cdr=${encodeURIComponent(body)}`],
+        ['application/x-www-form-base64-encoded', `cdr=${Buffer.from(body).toString('base64')}`],
+      ]) {
+        const res = await fetch(`${base}/ingest/freeswitch`, {
+          method: 'POST',
+          headers: { authorization: auth, 'content-type': type },
+          body: payload,
+        });
+        const text = await res.text();
+        assert.ok(
+          res.status === 200 || res.status === 400 || res.status === 413,
+          `${field}=${JSON.stringify(value.slice(0, 20))} as ${type}: ${res.status} ${text.slice(0, 300)}`,
+        );
+      }
+    }
+  }
+  // Top-level shapes: not an object, arrays, nested NULs in keys.
+  for (const body of [
+    'null',
+    '[]',
+    '"x"',
+    '{"variables": null}',
+    '{"variables": []}',
+    '{"\\u0000": 1}',
+    '{"variables": {"\\u0000uuid": "x"}}',
+    '{"callflow": "$1"}',
+  ]) {
+    const res = await fetch(`${base}/ingest/freeswitch`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body,
+    });
+    const text = await res.text();
+    assert.ok(res.status === 200 || res.status === 400, `${body}: ${res.status} ${text.slice(0, 300)}`);
+  }
+  const after = Number(
+    (await db.pool.query(`select count(*) from cdrs where account_id <> $1`, [alice.account_id])).rows[0]
+      .count,
+  );
+  assert.equal(after, before, "a post of alice's stored a row for another account");
+});
+
+// ---- Two accounts racing their export creates: each gets its own limit, no more, no less ----
+
+test('concurrent creates of two accounts: each has exactly its own pending limit (3), the rest 422', async () => {
+  const carol = await createAccount(db.pool, masterKey, 'carol');
+  const dave = await createAccount(db.pool, masterKey, 'dave');
+  const create = async (apiKey: string) => {
+    const res = await fetch(`${base}/v3/exports`, {
+      method: 'POST',
+      headers: { 'api-key': apiKey, 'content-type': 'application/vnd.api+json' },
+      body: JSON.stringify({
+        data: {
+          type: 'exports',
+          attributes: {
+            filters: { year: NOW.getUTCFullYear(), month: NOW.getUTCMonth() + 1 },
+            export_type: 'cdr_in',
+          },
+        },
+      }),
+    });
+    await res.text();
+    return res.status;
+  };
+  const statuses = await Promise.all(
+    Array.from({ length: 24 }, (_, i) => create(i % 2 ? carol.api_key : dave.api_key)),
+  );
+  for (const [name, key, parity] of [
+    ['dave', dave, 0],
+    ['carol', carol, 1],
+  ] as const) {
+    const own = statuses.filter((_, i) => i % 2 === parity);
+    assert.equal(own.filter((s) => s === 201).length, 3, `${name}: ${own.join(',')}`);
+    assert.equal(own.filter((s) => s === 422).length, 9, `${name}: ${own.join(',')}`);
+    const { rows } = await db.pool.query(`select count(*)::int as n from exports where account_id = $1`, [
+      key.account_id,
+    ]);
+    assert.equal(rows[0].n, 3);
+  }
 });
