@@ -655,3 +655,51 @@ test("an account that masks: its callers' numbers appear in no log line, whateve
   const leaked = logged.split('\n').filter((l) => l.includes(digits));
   assert.deepEqual(leaked, [], 'a masked number reached the log');
 });
+
+// ---- Kazoo uploads through COPY (over 5,000 records): no value can shift a column into
+// account_id or source, and each value is stored as sent ----
+
+test('a large Kazoo upload with tabs, newlines, backslashes and COPY markers stays in its own account, byte for byte', async () => {
+  const frank = await createAccount(db.pool, masterKey, 'frank');
+  const nowG = Math.floor(NOW.getTime() / 1000) + 62167219200;
+  const nasty = [
+    `x\t${bob.account_id}\tadmin\tt`,
+    `\\.\n\\N\t${bob.account_id}`,
+    '\\',
+    '\\N',
+    '\r\n\\.\r\n',
+    `"},{"account_id":"${bob.account_id}`,
+    '\u0008\u000b\u000c',
+  ];
+  const rows = Array.from({ length: 5200 }, (_, i) =>
+    JSON.stringify({
+      call_id: `copy-upload-${i}`,
+      timestamp: String(nowG - 900 - i),
+      duration_seconds: '1',
+      caller_id_name: nasty[i % nasty.length],
+      account_id: bob.account_id,
+      custom_channel_vars: { account_id: bob.account_id },
+    }),
+  ).join('\n');
+  const res = await fetch(`${base}/v2/accounts/${frank.account_id}/cdrs`, {
+    method: 'PUT',
+    headers: { 'x-auth-token': frank.api_key, 'content-type': 'application/x-ndjson' },
+    body: rows,
+  });
+  const text = await res.text();
+  assert.equal(res.status, 201, text.slice(0, 300));
+  assert.equal(JSON.parse(text).data.inserted, 5200);
+  const { rows: stored } = await db.pool.query<{
+    account_id: string;
+    call_id: string;
+    source_name: string;
+    source: string;
+  }>(`select account_id, call_id, source_name, source from cdrs where call_id like 'copy-upload-%'`);
+  assert.equal(stored.length, 5200);
+  for (const row of stored) {
+    assert.equal(row.account_id, frank.account_id, row.call_id);
+    assert.equal(row.source, 'upload', row.call_id);
+    const i = Number(row.call_id.slice('copy-upload-'.length));
+    assert.equal(row.source_name, nasty[i % nasty.length], row.call_id);
+  }
+});
