@@ -703,3 +703,68 @@ test('a large Kazoo upload with tabs, newlines, backslashes and COPY markers sta
     assert.equal(row.source_name, nasty[i % nasty.length], row.call_id);
   }
 });
+
+// ---- The page path under a race: two accounts' requests interleaved on ONE pooled connection ----
+
+test('Kazoo pages of two accounts, 60 at once over a one-connection pool: each answer holds its own rows only', async () => {
+  const onePool = () => new pg.Pool({ connectionString: db.roles.app, max: 1 });
+  const pools = [onePool(), onePool()];
+  const narrowDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-round4-one-'));
+  const narrow = await buildApp(
+    {
+      pool: pools[0],
+      streamPool: pools[1],
+      workerPool: db.worker,
+      config: loadConfig(testEnv(db, narrowDir)),
+      masterKey,
+      now: () => NOW,
+    },
+    pino({ level: 'silent' }),
+  );
+  await narrow.listen({ port: 0, host: '127.0.0.1' });
+  after(async () => {
+    await narrow.close();
+    await Promise.all(pools.map((p) => p.end()));
+    fs.rmSync(narrowDir, { recursive: true, force: true });
+  });
+  const narrowBase = `http://127.0.0.1:${(narrow.server.address() as { port: number }).port}`;
+  const page = async (who: { account_id: string; api_key: string }, i: number) => {
+    // Between the pages: filters that match nothing, and requests refused before any query (a NUL).
+    const query =
+      i % 5 === 4 ? 'start_key=%00' : i % 3 === 0 ? 'page_size=1000' : 'filter_caller_id_number=$1';
+    const res = await fetch(`${narrowBase}/v2/accounts/${who.account_id}/cdrs?${query}`, {
+      headers: { 'x-auth-token': who.api_key },
+    });
+    const text = await res.text();
+    const body = JSON.parse(text) as { data?: { id: string }[] };
+    const ids = Array.isArray(body.data) ? body.data.map((d) => d.id) : [];
+    return { status: res.status, who, ids, query, text: text.slice(0, 300) };
+  };
+  const own = async (who: { account_id: string }) =>
+    new Set(
+      (
+        await db.pool.query<{ call_id: string }>(`select call_id from cdrs where account_id = $1`, [
+          who.account_id,
+        ])
+      ).rows.map((r) => r.call_id),
+    );
+  const ownCalls = new Map([
+    [alice.account_id, await own(alice)],
+    [bob.account_id, await own(bob)],
+  ]);
+  assert.ok(ownCalls.get(alice.account_id)!.size > 0 && ownCalls.get(bob.account_id)!.size > 0);
+  const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => page(i % 2 ? bob : alice, i)));
+  for (const a of answers) {
+    assert.ok(a.status < 500, `${a.query}: ${a.status} ${a.text}`);
+    if (a.query !== 'page_size=1000') continue;
+    assert.equal(a.status, 200, a.text);
+    assert.ok(a.ids.length > 0, `${a.who === alice ? 'alice' : 'bob'} got an empty page`);
+    // Kazoo ids embed the call id; none of them is the other account's.
+    const other = ownCalls.get(a.who === alice ? bob.account_id : alice.account_id)!;
+    const mine = ownCalls.get(a.who.account_id)!;
+    for (const id of a.ids) {
+      const foreign = [...other].filter((c) => id.includes(c) && ![...mine].some((m) => id.includes(m)));
+      assert.deepEqual(foreign, [], `a page of ${a.who === alice ? 'alice' : 'bob'} held ${id}`);
+    }
+  }
+});
