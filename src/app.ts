@@ -81,8 +81,13 @@ function paramName(raw: string): string {
   return name.trim().toLowerCase();
 }
 
-/** Strips credentials from logged URLs (`?auth_token=` appears in Kazoo curl examples), however
- * the name is spelled: `auth%5Ftoken`, `API_KEY`, `auth_token[]`. */
+/** Whether a query parameter's value is a Kazoo filter value (`filter_…`, `filter_not_…`): it can
+ * be a caller's number, which an account that masks must not find in the log, and the
+ * request is logged before its account (and its masking) is known. */
+const isFilterValue = (name: string) => name.startsWith('filter_');
+
+/** Strips credentials and filter values from logged URLs (`?auth_token=` appears in Kazoo curl
+ * examples), however the name is spelled: `auth%5Ftoken`, `API_KEY`, `auth_token[]`. */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   if (q < 0) return url;
@@ -93,7 +98,7 @@ export function redactUrl(url: string): string {
       const eq = pair.indexOf('=');
       if (eq < 0) return pair;
       const name = paramName(pair.slice(0, eq)).replace(/\[\]$/, '');
-      return SECRET_PARAMS.has(name) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+      return SECRET_PARAMS.has(name) || isFilterValue(name) ? `${pair.slice(0, eq)}=[redacted]` : pair;
     });
   return `${url.slice(0, q)}?${params.join('&')}`;
 }
