@@ -2,7 +2,8 @@
 // the same data: `psql \copy (SELECT …) TO STDOUT CSV HEADER | gzip -6` for exports and
 // `psql \copy … FROM` for loads. Runs alternate (cdrex, baseline, cdrex, …); medians are reported.
 // Options: --rows N (default 1000000), --quick (100000), --runs R (3), --smoke (tiny CI run; writes
-// no results file). Uses DATABASE_URL when set, else an embedded cluster of its own.
+// no results file), --scale [--scale-rows N] (the 10M-row store against a 1M-row one, alone;
+// bench/measure/scale.ts; not in CI). Uses DATABASE_URL when set, else an embedded cluster of its own.
 // Each measurement lives in bench/measure/.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,6 +11,7 @@ import pg from 'pg';
 import { logger, MONTH, openHarness } from './harness.js';
 import type { Account, Bench } from './measure/context.js';
 import { measureExports, measureParallelExports, PARALLEL } from './measure/exports.js';
+import { measureScale } from './measure/scale.js';
 import { measureKazoo } from './measure/kazoo.js';
 import { measureFreeswitch, measureImports, measureUpload } from './measure/loads.js';
 import { buildTable, type Measures, printTable, writeResults } from './measure/report.js';
@@ -22,6 +24,8 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean' },
     runs: { type: 'string' },
     smoke: { type: 'boolean' },
+    scale: { type: 'boolean' },
+    'scale-rows': { type: 'string' },
   },
 });
 const ROWS = Number(args.rows ?? (args.quick ? 100_000 : 1_000_000));
@@ -87,6 +91,18 @@ const harness = await openHarness('bench', {
   CDREX_EXPORTS_PER_ACCOUNT: String(PARALLEL),
 });
 try {
+  if (args.scale) {
+    const rows = Number(args['scale-rows'] ?? 10_000_000);
+    printTable(
+      `cdrex bench --scale: ${rows.toLocaleString('en-US')} rows, ${RUNS} exports each (medians)`,
+      await measureScale(harness, rows, RUNS),
+    );
+  } else await runBench();
+} finally {
+  await harness.cleanup();
+}
+
+async function runBench() {
   log(`rows ${ROWS}, runs ${RUNS}${SMOKE ? ' (smoke)' : ''}`);
   const { main, csvFile } = await loadMonth(harness, ROWS);
   const pool = new pg.Pool({ connectionString: harness.databaseUrl, max: 2 });
@@ -105,6 +121,4 @@ try {
     writeResults(table, measures, { rows: ROWS, postgresVersion, fsRate, portal });
     log('wrote bench/results/latest.json');
   }
-} finally {
-  await harness.cleanup();
 }
