@@ -1,4 +1,4 @@
-// Every documented Kazoo filter is served by an index on PostgreSQL (EXPLAIN after ANALYZE).
+// Every documented Kazoo filter and DIDWW export filter is served by an index on PostgreSQL (EXPLAIN after ANALYZE).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FILTER_FIELDS } from '../../src/formats/kazoo.js';
@@ -9,6 +9,9 @@ import { buildSearch, type CdrCondition } from '../../src/store/queries/cdr-sear
 import { createTestDatabase } from '../helpers/db.js';
 import { MONTH_START, NOW, startServer } from '../helpers/server.js';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
+import { exportSelect } from '../../src/export/export-file.js';
+import { SqlParams } from '../../src/store/queries/cdr-search.js';
+import type { ExportRow } from '../../src/store/queries/exports.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
 const { pool } = server.db;
@@ -17,6 +20,7 @@ const base = Math.floor(NOW.getTime() / 1000) - 20 * 86400 + GREGORIAN_OFFSET;
 const ROWS = 6000;
 for (const acct of accounts) {
   await server.seed(acct.account_id, 'cdr_in', 4000, 5);
+  await server.seed(acct.account_id, 'cdr_out', 4000, 6);
   const docs = Array.from({ length: ROWS }, (_, i) => ({
     call_id: `c${i}`,
     timestamp: base + i * 60,
@@ -109,4 +113,47 @@ test('the unfiltered list is an index scan in keyset order (no sort)', async () 
   assert.match(text, /Index (Only )?Scan( Backward)? using cdrs_\d{4}_\d{2}_account_id_time_start/, text);
   assertIndexed(text, 'list');
   assert.doesNotMatch(text, /\bSort\b/, text);
+});
+
+/** EXPLAIN of the DIDWW export's SELECT with one documented filter (docs/api-didww.md). */
+async function exportPlan(kind: 'cdr_in' | 'cdr_out', filter: Partial<ExportRow>): Promise<string> {
+  const params = new SqlParams();
+  const row = {
+    dialect: 'exports',
+    export_type: kind,
+    account_id: accounts[1].account_id,
+    range_from: new Date(MONTH_START.getTime() - 40 * 86400_000),
+    range_to: new Date(NOW.getTime() + 40 * 86400_000),
+    did_number: null,
+    voice_out_trunk_id: null,
+    ...filter,
+  } as ExportRow;
+  const { rows } = await pool.query(`explain ${exportSelect(row, params)}`, params.values);
+  return rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+}
+
+test("each DIDWW export filter is planned on that filter's own index, not the month's", async () => {
+  const one = async (column: string, kind: string) =>
+    (
+      await pool.query(
+        `select ${column} as v from cdrs where account_id = $1 and kind = $2 and ${column} is not null limit 1`,
+        [accounts[1].account_id, kind],
+      )
+    ).rows[0].v as string;
+  const did = await one('did_number', 'cdr_in');
+  const trunk = await one('voice_out_trunk_id', 'cdr_out');
+  const didPlan = await exportPlan('cdr_in', { did_number: did });
+  assertIndexed(didPlan, 'did_number');
+  assert.match(
+    didPlan,
+    /(Index (Only )?Scan( Backward)?|Bitmap Index Scan) (using|on) \S*did_number/,
+    didPlan,
+  );
+  const trunkPlan = await exportPlan('cdr_out', { voice_out_trunk_id: trunk });
+  assertIndexed(trunkPlan, 'voice_out_trunk_id');
+  assert.match(
+    trunkPlan,
+    /(Index (Only )?Scan( Backward)?|Bitmap Index Scan) (using|on) \S*voice_out_trunk_id/,
+    trunkPlan,
+  );
 });

@@ -1,0 +1,143 @@
+// `npm run bench -- --scale [--scale-rows N]` (N default 10,000,000; not in CI): does the store
+// stay as fast when it holds ten times the rows? One account's month of N/10 rows is measured
+// alone (Kazoo first page p99, that month's export, its summary), then the other 9N/10 rows are
+// loaded (10 accounts, 3 months, `cdrex generate`'s number/trunk/traffic distributions) and the
+// same three are measured again on the same server. The ratios are large over small.
+import fs from 'node:fs';
+import { logger, median, MONTH_END, MONTH_START, percentile, timed, type Harness } from '../harness.js';
+import type { Account } from './context.js';
+import { GREGORIAN } from './context.js';
+import { runExport } from './exports.js';
+import type { Row } from './report.js';
+
+const log = logger('bench');
+const ACCOUNTS = 10;
+const MONTHS = 3;
+/** Bytes each row may take on disk, with room for WAL and the export files (checked against df). */
+const DISK_PER_ROW = 3000;
+
+interface Point {
+  pageP99: number;
+  exportMs: number;
+  summaryMs: number;
+}
+
+/** YYYY-MM of the month `back` months before the bench's month. */
+function monthBefore(back: number): string {
+  const d = new Date(Date.UTC(MONTH_START.getUTCFullYear(), MONTH_START.getUTCMonth() - back, 1));
+  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+function checkDisk(dir: string, rows: number) {
+  const { bavail, bsize } = fs.statfsSync(dir);
+  const need = rows * DISK_PER_ROW;
+  if (bavail * bsize < need)
+    throw new Error(
+      `--scale needs ${(need / 1e9).toFixed(1)} GB free under ${dir}, has ${((bavail * bsize) / 1e9).toFixed(1)} GB`,
+    );
+}
+
+/** The three measures on one account's month: page p99 of 200, export and summary medians. */
+async function measurePoint(base: string, a: Account, runs: number): Promise<Point> {
+  const range = `created_from=${MONTH_START.getTime() / 1000 + GREGORIAN}&created_to=${MONTH_END.getTime() / 1000 - 1 + GREGORIAN}`;
+  const headers = { 'X-Auth-Token': a.api_key };
+  const get = async (url: string) =>
+    (await timed(() => fetch(url, { headers }).then((r) => r.arrayBuffer()))).ms;
+  const page = `${base}/v2/accounts/${a.account_id}/cdrs?page_size=50&${range}`;
+  for (let i = 0; i < 20; i++) await get(page); // warm-up, not counted
+  const pages: number[] = [];
+  for (let i = 0; i < 200; i++) pages.push(await get(page));
+  const summary = `${base}/v2/accounts/${a.account_id}/cdrs/summary?bucket=day&${range}`;
+  const summaries: number[] = [];
+  for (let i = 0; i < 5; i++) summaries.push(await get(summary));
+  const exports: number[] = [];
+  for (let i = 0; i < runs; i++) exports.push((await timed(() => runExport(base, a.api_key))).ms);
+  const point = { pageP99: percentile(pages, 0.99), exportMs: median(exports), summaryMs: median(summaries) };
+  log(
+    `scale: page p99 ${point.pageP99.toFixed(1)} ms, export ${point.exportMs.toFixed(0)} ms, summary ${point.summaryMs.toFixed(0)} ms`,
+  );
+  return point;
+}
+
+/** `cdrex generate` into the store, two at a time (the machine's two cores); rows/s of the whole. */
+async function loadRest(harness: Harness, accounts: Account[], rows: number): Promise<number> {
+  const jobs: { account: Account; month: string; seed: number }[] = [];
+  accounts.forEach((account, i) => {
+    for (let back = 0; back < MONTHS; back++)
+      if (i > 0 || back > 0) jobs.push({ account, month: monthBefore(back), seed: 1000 + i * MONTHS + back });
+  });
+  const each = Math.floor(rows / jobs.length);
+  let next = 0;
+  const loader = async () => {
+    while (next < jobs.length) {
+      const { account, month, seed } = jobs[next++];
+      const argv = ['generate', '--account', account.account_id, '--type', 'cdr_in', '--month', month];
+      await harness.cli([...argv, '--rows', String(each), '--seed', String(seed)]);
+    }
+  };
+  const load = await timed(() => Promise.all([loader(), loader()]));
+  const rate = (each * jobs.length) / (load.ms / 1000);
+  log(
+    `scale: loaded ${(each * jobs.length).toLocaleString('en-US')} rows in ${(load.ms / 1000).toFixed(0)} s, ${Math.round(rate)} rows/s`,
+  );
+  return rate;
+}
+
+export async function measureScale(harness: Harness, totalRows: number, runs: number) {
+  checkDisk(harness.work, totalRows);
+  await harness.cli(['migrate']);
+  const accounts: Account[] = [];
+  for (let i = 0; i < ACCOUNTS; i++)
+    accounts.push((await harness.cli(['accounts', 'create', '--name', `scale-${i}`])) as unknown as Account);
+  const monthRows = Math.floor(totalRows / ACCOUNTS);
+  log(`scale: loading one account's month, ${monthRows.toLocaleString('en-US')} rows`);
+  const argv = ['generate', '--account', accounts[0].account_id, '--type', 'cdr_in'];
+  await harness.cli([...argv, '--month', monthBefore(0), '--rows', String(monthRows), '--seed', '1']);
+  await harness.sh('psql "$DATABASE_URL" -qAt -c "vacuum analyze cdrs"');
+  const { base } = await harness.serve();
+  const small = await measurePoint(base, accounts[0], runs);
+  const loadRate = await loadRest(harness, accounts, totalRows - monthRows);
+  await harness.sh('psql "$DATABASE_URL" -qAt -c "vacuum analyze cdrs"');
+  const large = await measurePoint(base, accounts[0], runs);
+  return scaleRows(totalRows, monthRows, small, large, loadRate);
+}
+
+function scaleRows(total: number, month: number, small: Point, large: Point, loadRate: number): Row[] {
+  const n = (x: number) => `${x.toLocaleString('en-US')} rows`;
+  const pageRatio = large.pageP99 / small.pageP99;
+  const exportRatio = large.exportMs / small.exportMs;
+  return [
+    {
+      key: 'scale_10m_page_p99_ratio',
+      cdrex: `${n(total)}: ${large.pageP99.toFixed(1)} ms`,
+      baseline: `${n(month)}: ${small.pageP99.toFixed(1)} ms`,
+      ratio: pageRatio,
+      target: '≤ 1.2',
+      pass: pageRatio <= 1.2,
+    },
+    {
+      key: 'scale_10m_export_ratio',
+      cdrex: `${n(total)}: ${(large.exportMs / 1000).toFixed(2)} s`,
+      baseline: `${n(month)}: ${(small.exportMs / 1000).toFixed(2)} s`,
+      ratio: exportRatio,
+      target: '≤ 1.1',
+      pass: exportRatio <= 1.1,
+    },
+    {
+      key: 'scale_10m_summary_ratio',
+      cdrex: `${n(total)}: ${large.summaryMs.toFixed(0)} ms`,
+      baseline: `${n(month)}: ${small.summaryMs.toFixed(0)} ms`,
+      ratio: large.summaryMs / small.summaryMs,
+      target: '—',
+      pass: null,
+    },
+    {
+      key: 'scale_load_rows_per_s',
+      cdrex: `${Math.round(loadRate).toLocaleString('en-US')} rows/s`,
+      baseline: '—',
+      ratio: loadRate,
+      target: 'reported',
+      pass: null,
+    },
+  ];
+}
