@@ -2,7 +2,8 @@
 // the same data: `psql \copy (SELECT …) TO STDOUT CSV HEADER | gzip -6` for exports and
 // `psql \copy … FROM` for loads. Runs alternate (cdrex, baseline, cdrex, …); medians are reported.
 // Options: --rows N (default 1000000), --quick (100000), --runs R (3), --smoke (tiny CI run; writes
-// no results file). Uses DATABASE_URL when set, else an embedded cluster of its own.
+// no results file), --citus (a 3-node Citus cluster of its own on this machine, the store
+// distributed). Uses DATABASE_URL when set, else an embedded cluster of its own.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,8 +34,11 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean' },
     runs: { type: 'string' },
     smoke: { type: 'boolean' },
+    citus: { type: 'boolean' },
   },
 });
+// The harness's store choice (bench/harness.ts), as `npm run loadtest` also reads it.
+if (args.citus) process.env.CDREX_BENCH_STORE = 'citus';
 const ROWS = Number(args.rows ?? (args.quick ? 100_000 : 1_000_000));
 const RUNS = Number(args.runs ?? 3);
 const SMOKE = Boolean(args.smoke);
