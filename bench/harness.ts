@@ -81,8 +81,27 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
+/** Where a run's store lives: DATABASE_URL (or an embedded cluster of its own), or, with
+ * CDREX_BENCH_STORE=citus (`npm run bench -- --citus`), a 3-node Citus cluster started for the
+ * run on this machine (docs/scale-out.md). */
+export type StoreChoice = 'default' | 'citus';
+
+const CITUS_CLUSTER_SH = process.env.CDREX_CITUS_VENDOR
+  ? path.join(process.env.CDREX_CITUS_VENDOR, 'cluster.sh')
+  : '/work/shared/vendor/citus/cluster.sh';
+// Not 5450, which .ci/run's Citus step uses.
+const CITUS_PORT = Number(process.env.CDREX_BENCH_CITUS_PORT ?? 5480);
+
+/** Starts a coordinator and two workers (the vendor's cluster.sh) in a folder of the run's own;
+ * returns the coordinator's URL (its `postgres` database, where the workers are registered). */
+async function startCitus(dir: string): Promise<string> {
+  const { stdout } = await execFileAsync(CITUS_CLUSTER_SH, ['start', dir, String(CITUS_PORT)]);
+  return stdout.trim().split('\n').pop()!;
+}
+
 /** A fresh store and working folder; `env` is what every cdrex process of the run gets. */
 export async function openHarness(tag: string, env: Record<string, string>): Promise<Harness> {
+  const store: StoreChoice = process.env.CDREX_BENCH_STORE === 'citus' ? 'citus' : 'default';
   const log = logger(tag);
   // Measure the compiled server, as `npm start` runs it, never a stale build or the tsx fallback.
   await execFileAsync(process.execPath, [path.join(ROOT, 'scripts', 'build-server.mjs')]);
@@ -90,7 +109,12 @@ export async function openHarness(tag: string, env: Record<string, string>): Pro
   const dataDir = path.join(ROOT, 'bench', '.data', randomBytes(4).toString('hex'));
   let databaseUrl: string;
   let dropDatabase = async () => {};
-  if (process.env.DATABASE_URL) {
+  const citusDir = fs.mkdtempSync(path.join('/var/tmp', `cdrex-${tag}-citus-`));
+  if (store === 'citus') {
+    // The cluster is the run's own: its `postgres` database is the store, the cluster goes at cleanup.
+    databaseUrl = await startCitus(citusDir);
+    log(`citus cluster in ${citusDir}, coordinator ${databaseUrl}`);
+  } else if (process.env.DATABASE_URL) {
     const name = `cdrex_${tag}_${randomBytes(4).toString('hex')}`;
     const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await admin.connect();
@@ -123,9 +147,14 @@ export async function openHarness(tag: string, env: Record<string, string>): Pro
     CDREX_DATA_DIR: path.join(work, 'data'),
     CDREX_MASTER_KEY: tag,
     LOG_LEVEL: 'warn',
+    ...(store === 'citus' ? { CDREX_CITUS: '1' } : {}),
     ...env,
   };
   const children: ChildProcess[] = [];
+  if (store === 'citus') {
+    const { stdout } = await execFileAsync(process.execPath, [BIN, 'db', 'distribute'], { env: fullEnv });
+    log(`distributed: ${stdout.trim().split('\n').pop()}`);
+  }
 
   return {
     databaseUrl,
@@ -170,7 +199,9 @@ export async function openHarness(tag: string, env: Record<string, string>): Pro
         await new Promise((r) => child.once('exit', r));
       }
       await dropDatabase().catch(() => {});
-      if (!process.env.DATABASE_URL) {
+      if (store === 'citus') {
+        await execFileAsync(CITUS_CLUSTER_SH, ['stop', citusDir]).catch(() => {});
+      } else if (!process.env.DATABASE_URL) {
         await execFileAsync(process.execPath, [BIN, 'db', 'stop'], {
           env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
         }).catch(() => {});
@@ -181,6 +212,7 @@ export async function openHarness(tag: string, env: Record<string, string>): Pro
         fs.rmSync(dataDir, { recursive: true, force: true });
       }
       fs.rmSync(work, { recursive: true, force: true });
+      fs.rmSync(citusDir, { recursive: true, force: true });
     },
   };
 }

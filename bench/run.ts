@@ -3,7 +3,8 @@
 // `psql \copy … FROM` for loads. Runs alternate (cdrex, baseline, cdrex, …); medians are reported.
 // Options: --rows N (default 1000000), --quick (100000), --runs R (3), --smoke (tiny CI run; writes
 // no results file), --scale [--scale-rows N] (the 10M-row store against a 1M-row one, alone;
-// bench/measure/scale.ts; not in CI). Uses DATABASE_URL when set, else an embedded cluster of its own.
+// bench/measure/scale.ts; not in CI), --citus (a 3-node Citus cluster of its own on this machine,
+// the store distributed). Uses DATABASE_URL when set, else an embedded cluster of its own.
 // Each measurement lives in bench/measure/.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,8 +27,11 @@ const { values: args } = parseArgs({
     smoke: { type: 'boolean' },
     scale: { type: 'boolean' },
     'scale-rows': { type: 'string' },
+    citus: { type: 'boolean' },
   },
 });
+// The harness's store choice (bench/harness.ts), as `npm run loadtest` also reads it.
+if (args.citus) process.env.CDREX_BENCH_STORE = 'citus';
 const ROWS = Number(args.rows ?? (args.quick ? 100_000 : 1_000_000));
 const RUNS = Number(args.runs ?? 3);
 const SMOKE = Boolean(args.smoke);
