@@ -320,3 +320,29 @@ export async function referencedFileNames(pool: pg.Pool): Promise<Set<string>> {
   );
   return new Set(rows.map((r) => r.file_name));
 }
+
+/** What a written export file is published as. */
+export interface PublishedFile {
+  fileId: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  rows: number;
+}
+
+/** Records the export's file and marks the export completed; inside the job's fenced transaction. */
+export async function publishExportFile(
+  client: pg.ClientBase,
+  exp: ExportRow,
+  file: PublishedFile,
+): Promise<void> {
+  await client.query(
+    `insert into export_files (id, export_id, account_id, file_name, size, sha256)
+     values ($1::uuid, $2::uuid, $3::text, $4::text, $5::bigint, $6::text)`,
+    [file.fileId, exp.id, exp.account_id, file.fileName, file.size, file.sha256],
+  );
+  await client.query(
+    `update exports set status = 'completed', completed_at = now(), row_count = $2::bigint where id = $1::uuid`,
+    [exp.id, file.rows],
+  );
+}
