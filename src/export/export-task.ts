@@ -3,9 +3,8 @@
 // lease publishes nothing and deletes what it wrote.
 import fs from 'node:fs';
 import path from 'node:path';
-import { LeaseLostError } from '../errors.js';
 import type { Task } from '../jobs/task.js';
-import { completeJob, enqueueJob } from '../store/queries/jobs.js';
+import { enqueueJob } from '../store/queries/jobs.js';
 import {
   loadExport,
   markExportFailed,
@@ -66,7 +65,7 @@ export const exportTask: Task = {
     const finalPath = path.join(exportDir, written.fileName);
     try {
       await withTransaction(ctx.pool, async (client) => {
-        if (!(await completeJob(client, job))) throw new LeaseLostError(job.id);
+        await ctx.complete(client);
         await publishExportFile(client, exp, written);
         if (exp.callback_url) {
           await enqueueJob(
@@ -78,7 +77,6 @@ export const exportTask: Task = {
           );
         }
       });
-      ctx.markCompleted();
       countExportCompleted(performance.now() - started, written.rows, written.size);
       ctx.log.info({ file: finalPath, rows: written.rows, bytes: written.size }, 'export completed');
     } catch (err) {
