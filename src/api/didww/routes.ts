@@ -9,7 +9,7 @@ import {
   findLiveFile,
   listExports,
   setExternalReference,
-  type ExportDialect,
+  type ExportCollection,
   type ExportRow,
   type ExportSort,
 } from '../../store/queries/exports.js';
@@ -39,7 +39,7 @@ type Resource = ReturnType<typeof exportResource> | ReturnType<typeof cdrExportR
 
 /** One export collection as its handlers see it. */
 interface Collection {
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   /** `/exports` or `/cdr_exports`, under the plugin's /v3 prefix. */
   base: string;
   /** The JSON:API document of one export, in the request's API version. */
@@ -50,7 +50,7 @@ interface Collection {
   load: (req: FastifyRequest, id: string) => Promise<ExportRow>;
 }
 
-function collection(dialect: ExportDialect): Collection {
+function collection(dialect: ExportCollection): Collection {
   const legacy = dialect === 'cdr_exports';
   // The public URL is read per request: a test's server learns its port after the routes exist.
   const serialize = (req: FastifyRequest, row: ExportRow): Resource => {
@@ -74,7 +74,7 @@ function collection(dialect: ExportDialect): Collection {
 
 const notFound = (id: string) => new NotFoundError(recordNotFound(id).errors[0].detail);
 
-export async function exportRoutes(app: FastifyInstance, opts: { dialect: ExportDialect }): Promise<void> {
+export async function exportRoutes(app: FastifyInstance, opts: { dialect: ExportCollection }): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
   const c = collection(opts.dialect);
   const legacy = opts.dialect === 'cdr_exports';

@@ -6,13 +6,13 @@ import type { CdrKind } from './cdrs.js';
 import { enqueueJob } from './jobs.js';
 import { LOCK, TASK } from '../names.js';
 
-export type ExportDialect = 'exports' | 'cdr_exports';
+export type ExportCollection = 'exports' | 'cdr_exports';
 export type ExportStatus = 'pending' | 'processing' | 'completed' | 'failed';
 
 export interface ExportRow {
   id: string;
   account_id: string;
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   export_type: CdrKind;
   filters: Record<string, unknown>;
   range_from: Date;
@@ -36,7 +36,7 @@ export interface ExportRow {
 export interface NewExport {
   id: string;
   accountId: string;
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   exportType: CdrKind;
   filters: Record<string, unknown>;
   rangeFrom: Date;
@@ -117,7 +117,7 @@ export async function createExport(
 export async function findExport(
   db: Queryable,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   id: string,
 ): Promise<ExportRow | undefined> {
   const { rows } = await db.query<ExportRow>(
@@ -151,7 +151,7 @@ const ORDER_BY: Record<ExportSort, string> = {
 
 export interface ListExportsQuery {
   accountId: string;
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   sort: ExportSort;
   pageNumber: number;
   pageSize: number;
@@ -179,7 +179,7 @@ export async function listExports(
 export async function setExternalReference(
   pool: Queryable,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   id: string,
   externalReferenceId: string | null,
 ): Promise<ExportRow | undefined> {
@@ -195,7 +195,7 @@ export async function setExternalReference(
 export async function deleteExport(
   db: AccountDb,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   id: string,
 ): Promise<{ found: boolean; fileNames: string[] }> {
   return db.transaction(async (client) => {
@@ -229,7 +229,7 @@ export interface ExportFileRow {
 export async function findLiveFile(
   pool: Queryable,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   fileId: string,
 ): Promise<ExportFileRow | undefined> {
   const { rows } = await pool.query<ExportFileRow>(
