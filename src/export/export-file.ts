@@ -23,13 +23,8 @@ import {
   type TimeSlice,
 } from '../store/queries/export-copy.js';
 import { crashPoint } from '../crash-points.js';
-import { ParallelGzip } from './parallel-gzip.js';
+import { exportFormat } from './export-format.js';
 import { ConnectionLostError } from '../errors.js';
-
-// Level 4 on every core. Measured on these CDRs: level 4 takes 23% less CPU than level 5, and
-// 39% less than level 6. Its file is about 3% larger than `gzip -6`'s, within the 5% the
-// benchmark allows. zlib's levels 4 to 9 all use lazy matching; see bench/ and shared/perf-notes.md.
-const GZIP_LEVEL = 4;
 
 // bench/ builds the export's SELECT through this module.
 export { exportSelect, type TimeSlice } from '../store/queries/export-copy.js';
@@ -162,9 +157,9 @@ export async function writeExportFile(
   // Only cdrex reads its exports (it serves them itself; PostgreSQL's COPY streams to us and
   // never touches this directory), so nobody else on the machine gets to list or read them.
   fs.mkdirSync(exportDir, { recursive: true, mode: 0o700 });
-  const gzipped = exp.dialect === 'exports';
+  const format = exportFormat(exp.dialect);
   const fileId = randomUUID();
-  const fileName = `${fileId}${gzipped ? '.csv.gz' : '.csv'}`;
+  const fileName = `${fileId}${format.suffix}`;
   const hash = createHash('sha256');
   const counter = { bytes: 0 };
   let paths = [tmpPath];
@@ -188,7 +183,7 @@ export async function writeExportFile(
           slice,
           i === 0,
           [
-            ...(gzipped ? [new ParallelGzip({ level: GZIP_LEVEL, maxInFlight })] : []),
+            ...format.stages(maxInFlight),
             // Slice 0 is the file's start: hashed as it is written; the others as they are appended.
             ...(i === 0 ? [hashing(hash, counter)] : []),
           ],

@@ -15,6 +15,7 @@ import {
 } from '../../store/queries/exports.js';
 import { recordAudit } from '../../store/queries/audit.js';
 import { sendFile } from '../file-download.js';
+import { exportFormat } from '../../export/export-format.js';
 import { externalReference, parseCreateExport, resourceAttributes } from './export-request.js';
 import { recordNotFound } from './json-api.js';
 import {
@@ -94,7 +95,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
   );
   // Downloads come before `/:id` in matching because the suffix is part of the route.
   api.get(
-    `${c.base}/:file${legacy ? '.csv' : '.csv.gz'}`,
+    `${c.base}/:file${exportFormat(c.dialect).suffix}`,
     { config: { download: true }, schema: { tags, params: FileParams } },
     download(c),
   );
@@ -164,6 +165,7 @@ function download(c: Collection) {
         fileName: file.file_name,
         size: Number(file.size),
         sha256: file.sha256,
+        contentType: exportFormat(c.dialect).contentType,
       }));
     if (!sent) return reply.code(404).send();
     // Who took which file from where (docs/admin-api.md). A GET that sent bytes, not a HEAD, a
