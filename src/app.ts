@@ -12,13 +12,12 @@ import type pg from 'pg';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { TooManyRequestsError } from './errors.js';
-import { didwwApi } from './api/didww/index.js';
+import { didwwDialect } from './api/didww/index.js';
 import { freeswitchIngest } from './api/freeswitch.js';
-import { kazooApi } from './api/kazoo/index.js';
-import { sendKazooError } from './api/kazoo/envelope.js';
-import { errorDocument, sendError } from './api/didww/json-api.js';
+import { kazooDialect } from './api/kazoo/index.js';
 import { portal } from './api/portal.js';
-import { adminApi } from './api/admin/index.js';
+import { adminDialect } from './api/admin/index.js';
+import { dialectOf } from './api/dialect.js';
 import { registerOpenApi, serveOpenApi } from './api/admin/openapi.js';
 import { countDefaultPartitionRows } from './store/partitions.js';
 import { listMigrations } from './store/migrate.js';
@@ -103,6 +102,9 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}?${params.join('&')}`;
 }
 
+/** The API dialects, each mounted under its own prefixes (src/api/dialect.ts). */
+const DIALECTS = [adminDialect, didwwDialect, kazooDialect];
+
 /** The URL's first path segment as the router reads it (`/%763/…` is `v3`), for the dialect of an
  * error about a URL no route could take; escapes that do not decode are left as they are. */
 function firstSegment(url: string): string {
@@ -168,10 +170,8 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     frameworkErrors: (err, req, reply) => {
       const status = (err as { statusCode?: number }).statusCode ?? 400;
       const message = status === 414 ? 'A part of the URL is too long.' : 'The URL is not valid.';
-      const prefix = firstSegment(req.url);
-      if (prefix === 'v3') return sendError(reply, status, errorDocument(status, 'Bad Request', message));
-      if (prefix === 'v1' || prefix === 'v2')
-        return sendKazooError(req, reply, status, 'invalid request', { message });
+      const dialect = dialectOf(DIALECTS, firstSegment(req.url));
+      if (dialect) return dialect.urlError(req, reply as FastifyReply, status, message);
       return (reply as FastifyReply).code(status).send({ error: message });
     },
   });
@@ -280,11 +280,9 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
 
   // Collects every route registered below, for the OpenAPI documents (src/api/admin/openapi.ts).
   await registerOpenApi(app);
-  await app.register(adminApi, { prefix: '/admin/v1' });
+  for (const dialect of DIALECTS)
+    for (const prefix of dialect.prefixes) await app.register(dialect.plugin, { prefix });
   serveOpenApi(app);
-  await app.register(didwwApi, { prefix: '/v3' });
-  await app.register(kazooApi, { prefix: '/v1' });
-  await app.register(kazooApi, { prefix: '/v2' });
   await app.register(freeswitchIngest);
   await app.register(portal, {});
   return app;

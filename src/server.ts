@@ -8,7 +8,7 @@ import { Worker } from './jobs/worker.js';
 import { ensureScheduledJobs, TASKS } from './jobs/tasks.js';
 import type { Logger } from './log.js';
 import { sweepSpool } from './ingest/spool.js';
-import { createPool, openStore, type Pool, type Store } from './store/db.js';
+import { createPool, openStore, type Pool, type RolePools } from './store/db.js';
 import { listenForMetrics } from './metrics/http.js';
 import { Scraper } from './metrics/scrape.js';
 import { superviseEmbedded, type Supervisor } from './store/supervisor.js';
@@ -36,7 +36,7 @@ const PROBE_POOL_SIZE = 2;
 const PROBE_TIMEOUT_MS = 2000;
 
 /** cdrex_worker: it sees every account's jobs and exports, of which metrics show totals only. */
-function probePool(store: Store, config: Config, log: Logger): Pool {
+function probePool(store: RolePools, config: Config, log: Logger): Pool {
   return createPool(store.urls.worker, log, {
     max: PROBE_POOL_SIZE,
     statementTimeoutMs: PROBE_TIMEOUT_MS,
@@ -202,7 +202,7 @@ function withoutPassword(url: string): string {
 }
 
 /** A worker over the store's roles: bookkeeping as cdrex_worker, accounts' reads as cdrex_app. */
-function newWorker(store: Store, config: Config, log: Logger, masterKey: Buffer): Worker {
+function newWorker(store: RolePools, config: Config, log: Logger, masterKey: Buffer): Worker {
   return new Worker({
     pool: store.worker,
     appPool: store.app,

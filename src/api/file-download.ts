@@ -11,6 +11,8 @@ export interface DownloadableFile {
   fileName: string;
   size: number;
   sha256: string;
+  /** The export format's (src/export/export-format.ts). */
+  contentType: string;
 }
 
 function etagMatches(header: string | undefined, etag: string): boolean {
@@ -34,7 +36,7 @@ export async function sendFile(
   const size = stat.size;
   const etag = `"${file.sha256}"`;
   reply
-    .header('Content-Type', 'application/octet-stream')
+    .header('Content-Type', file.contentType)
     .header('Content-Disposition', `attachment; filename="${file.fileName}"`)
     .header('ETag', etag)
     .header('Accept-Ranges', 'bytes')

@@ -15,18 +15,19 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
-import { columnsFor, exportExpression, LEGACY_COLUMNS } from '../formats/didww-csv.js';
 import type { ExportRow } from '../store/queries/exports.js';
-import { SqlParams } from '../store/queries/cdr-search.js';
+import {
+  exportTimeBounds,
+  openExportCopy,
+  type ExportCopy,
+  type TimeSlice,
+} from '../store/queries/export-copy.js';
 import { crashPoint } from '../crash-points.js';
-import { ParallelGzip } from './parallel-gzip.js';
+import { exportFormat } from './export-format.js';
 import { ConnectionLostError } from '../errors.js';
 
-// Level 4 on every core. Measured on these CDRs: level 4 takes 23% less CPU than level 5, and
-// 39% less than level 6. Its file is about 3% larger than `gzip -6`'s, within the 5% the
-// benchmark allows. zlib's levels 4 to 9 all use lazy matching; see bench/ and shared/perf-notes.md.
-const GZIP_LEVEL = 4;
+// bench/ builds the export's SELECT through this module.
+export { exportSelect, type TimeSlice } from '../store/queries/export-copy.js';
 
 export interface WrittenFile {
   fileId: string;
@@ -34,40 +35,6 @@ export interface WrittenFile {
   size: number;
   sha256: string;
   rows: number;
-}
-
-/** A part of an export's range, [from, to). */
-export interface TimeSlice {
-  from: Date;
-  to: Date;
-}
-
-/**
- * The SELECT an export runs (over `slice` of its range when given). COPY takes no bind parameters,
- * so its values are transaction-local settings read back by the query (SqlParams 'setting'
- * style): no value becomes SQL text.
- */
-export function exportSelect(exp: ExportRow, params: SqlParams, slice?: TimeSlice): string {
-  const columns = exp.dialect === 'cdr_exports' ? LEGACY_COLUMNS : columnsFor(exp.export_type);
-  return `select ${columns.map(exportExpression).join(', ')} from cdrs
-    where ${exportWhere(exp, params, slice)} order by time_start, call_id, attempt`;
-}
-
-function exportWhere(exp: ExportRow, params: SqlParams, slice?: TimeSlice): string {
-  const where = [
-    `account_id = ${params.account(exp.account_id)}::text`,
-    `kind = ${params.add(exp.export_type)}::text`,
-    `time_start >= ${params.add(slice?.from ?? exp.range_from)}::timestamptz`,
-    `time_start < ${params.add(slice?.to ?? exp.range_to)}::timestamptz`,
-  ];
-  if (exp.did_number) {
-    // Stored numbers may carry a leading + or not (E.164 from one source, DIDWW's digits from
-    // another): the filter matches both spellings, as two equalities an index can still use.
-    const digits = exp.did_number.replace(/^\+/, '');
-    where.push(`did_number in (${params.add(digits)}::text, ${params.add(`+${digits}`)}::text)`);
-  }
-  if (exp.voice_out_trunk_id) where.push(`voice_out_trunk_id = ${params.add(exp.voice_out_trunk_id)}::text`);
-  return where.join(' and ');
 }
 
 /**
@@ -78,12 +45,7 @@ function exportWhere(exp: ExportRow, params: SqlParams, slice?: TimeSlice): stri
 export async function timeSlices(client: pg.ClientBase, exp: ExportRow, count: number): Promise<TimeSlice[]> {
   const whole = { from: exp.range_from, to: exp.range_to };
   if (count <= 1) return [whole];
-  const params = new SqlParams();
-  const { rows } = await client.query<{ lo: Date | null; hi: Date | null }>(
-    `select min(time_start) as lo, max(time_start) as hi from cdrs where ${exportWhere(exp, params)}`,
-    params.values,
-  );
-  const { lo, hi } = rows[0];
+  const { lo, hi } = await exportTimeBounds(client, exp);
   if (!lo || !hi) return [whole];
   const step = (hi.getTime() - lo.getTime()) / count;
   const cuts = Array.from(
@@ -146,9 +108,7 @@ async function copySlice(
   signal: AbortSignal,
   stallMs: number,
 ): Promise<number> {
-  const params = new SqlParams('setting');
-  const select = exportSelect(exp, params, slice);
-  let copy: ReturnType<typeof copyTo> | undefined;
+  let copy: ExportCopy | undefined;
   let stalled: ConnectionLostError | undefined;
   const dog = watchdog(
     stallMs,
@@ -162,9 +122,7 @@ async function copySlice(
     },
   );
   try {
-    await client.query(params.settings());
-    const options = first ? '(format csv, header)' : '(format csv)';
-    copy = client.query(copyTo(`copy (${select}) to stdout ${options}`));
+    copy = await openExportCopy(client, exp, slice, first);
     // The server's part is over once the COPY ended; the rest (gzip, disk) is not watched here.
     copy.once('end', dog.stop);
     let chunks = 0;
@@ -199,9 +157,9 @@ export async function writeExportFile(
   // Only cdrex reads its exports (it serves them itself; PostgreSQL's COPY streams to us and
   // never touches this directory), so nobody else on the machine gets to list or read them.
   fs.mkdirSync(exportDir, { recursive: true, mode: 0o700 });
-  const gzipped = exp.dialect === 'exports';
+  const format = exportFormat(exp.dialect);
   const fileId = randomUUID();
-  const fileName = `${fileId}${gzipped ? '.csv.gz' : '.csv'}`;
+  const fileName = `${fileId}${format.suffix}`;
   const hash = createHash('sha256');
   const counter = { bytes: 0 };
   let paths = [tmpPath];
@@ -225,7 +183,7 @@ export async function writeExportFile(
           slice,
           i === 0,
           [
-            ...(gzipped ? [new ParallelGzip({ level: GZIP_LEVEL, maxInFlight })] : []),
+            ...format.stages(maxInFlight),
             // Slice 0 is the file's start: hashed as it is written; the others as they are appended.
             ...(i === 0 ? [hashing(hash, counter)] : []),
           ],

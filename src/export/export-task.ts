@@ -3,16 +3,17 @@
 // lease publishes nothing and deletes what it wrote.
 import fs from 'node:fs';
 import path from 'node:path';
-import { LeaseLostError } from '../errors.js';
 import type { Task } from '../jobs/task.js';
-import { completeJob, enqueueJob } from '../store/queries/jobs.js';
+import { enqueueJob } from '../store/queries/jobs.js';
 import {
   loadExport,
   markExportFailed,
   markExportPending,
   markExportProcessing,
+  publishExportFile,
 } from '../store/queries/exports.js';
-import { accountDb, withTransaction } from '../store/account-db.js';
+import { accountDb } from '../store/account-db.js';
+import { withTransaction } from '../store/transaction.js';
 import { countExportCompleted, countExportFailed } from '../metrics/registry.js';
 import { tempFilePath, writeExportFile } from './export-file.js';
 
@@ -64,16 +65,8 @@ export const exportTask: Task = {
     const finalPath = path.join(exportDir, written.fileName);
     try {
       await withTransaction(ctx.pool, async (client) => {
-        if (!(await completeJob(client, job))) throw new LeaseLostError(job.id);
-        await client.query(
-          `insert into export_files (id, export_id, account_id, file_name, size, sha256)
-           values ($1::uuid, $2::uuid, $3::text, $4::text, $5::bigint, $6::text)`,
-          [written.fileId, exp.id, exp.account_id, written.fileName, written.size, written.sha256],
-        );
-        await client.query(
-          `update exports set status = 'completed', completed_at = now(), row_count = $2::bigint where id = $1::uuid`,
-          [exp.id, written.rows],
-        );
+        await ctx.complete(client);
+        await publishExportFile(client, exp, written);
         if (exp.callback_url) {
           await enqueueJob(
             client,
@@ -84,7 +77,6 @@ export const exportTask: Task = {
           );
         }
       });
-      ctx.markCompleted();
       countExportCompleted(performance.now() - started, written.rows, written.size);
       ctx.log.info({ file: finalPath, rows: written.rows, bytes: written.size }, 'export completed');
     } catch (err) {

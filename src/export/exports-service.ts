@@ -13,13 +13,13 @@ import {
   createExport,
   deleteExport,
   PendingExportsLimitError,
-  type ExportDialect,
+  type ExportCollection,
   type ExportRow,
   type NewExport,
 } from '../store/queries/exports.js';
 
 export interface ExportRequest {
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   exportType: CdrKind;
   from: Date;
   to: Date;
@@ -112,7 +112,7 @@ export async function removeExport(
   db: AccountDb,
   exportDir: string,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   id: string,
 ): Promise<boolean> {
   const { found, fileNames } = await deleteExport(db, accountId, dialect, id);

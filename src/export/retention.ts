@@ -7,7 +7,8 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import type { Task } from '../jobs/task.js';
 import { expiredFiles, markFileDeleted, referencedFileNames } from '../store/queries/exports.js';
-import { rescheduleJob } from '../store/queries/jobs.js';
+import { liveLeases } from '../store/queries/jobs.js';
+import { TASK } from '../store/names.js';
 
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 /** Unreferenced files younger than this may be an export being published right now. */
@@ -19,10 +20,8 @@ export interface SweepResult {
 }
 
 async function liveLeaseTokens(pool: pg.Pool): Promise<Set<string>> {
-  const { rows } = await pool.query<{ id: string; lease_token: string }>(
-    "select id, lease_token from jobs where task = 'export' and lease_token is not null",
-  );
-  return new Set(rows.map((r) => `.tmp-${r.id}-${r.lease_token}`));
+  const leases = await liveLeases(pool, TASK.export);
+  return new Set(leases.map((r) => `.tmp-${r.id}-${r.lease_token}`));
 }
 
 export async function sweepExportFiles(
@@ -60,11 +59,10 @@ export async function sweepExportFiles(
 }
 
 export const retentionTask: Task = {
-  async run(job, ctx) {
+  async run(_job, ctx) {
     await sweepExportFiles(ctx.pool, ctx.config.exportDir, ctx.config.retentionDays, ctx.log);
     // A standing job: it moves its own next run instead of finishing.
-    await rescheduleJob(ctx.pool, job, new Date(Date.now() + SWEEP_INTERVAL_MS));
-    ctx.markCompleted();
+    await ctx.reschedule(ctx.pool, new Date(Date.now() + SWEEP_INTERVAL_MS));
   },
   retryDelayMs: () => 60_000,
 };

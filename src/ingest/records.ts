@@ -9,48 +9,23 @@
 // connection released, and its spool file removed, as on every other way out.
 import { once } from 'node:events';
 import fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { ensureMonthPartitions, partitionName, partitionNames } from '../store/partitions.js';
-import { insertDeduplicated, isUniqueViolation, type CdrKind } from '../store/queries/cdrs.js';
+import { isUniqueViolation } from '../store/queries/cdrs.js';
+import {
+  beginCdrCopy,
+  commitLoad,
+  insertFromSpool,
+  insertRecordsFromJson,
+  RECORD_COLUMNS,
+  rollbackLoad,
+  type CdrRecord,
+} from '../store/queries/cdr-load.js';
 import { countIngest, countRejected } from '../metrics/registry.js';
 import { newSpoolPath } from './spool.js';
 import { checkNewMonths, recordOutsideWindow, type IngestWindow } from './window.js';
 
-/** A CDR as stored; `extra` is the record exactly as the source sent it. */
-export interface CdrRecord {
-  kind: CdrKind;
-  time_start: Date;
-  time_connect: Date | null;
-  time_end: Date | null;
-  call_id: string;
-  attempt: number;
-  status: string;
-  source_number: string | null;
-  source_name: string | null;
-  destination: string | null;
-  callee_name: string | null;
-  did_number: string | null;
-  duration_s: number;
-  billing_s: number;
-  disconnect_code: string | null;
-  hangup_cause: string | null;
-  other_leg_call_id: string | null;
-  owner_id: string | null;
-  authorizing_id: string | null;
-  from_uri: string | null;
-  to_uri: string | null;
-  network_ip: string | null;
-  media_ip: string | null;
-  interaction_id: string | null;
-  voice_out_trunk_id: string | null;
-  trunk_name: string | null;
-  call_type: string | null;
-  cost: string | null;
-  rate: string | null;
-  extra: unknown;
-}
+export type { CdrRecord };
 
 export interface Rejected {
   index: number;
@@ -92,52 +67,6 @@ function mapInWindow(
   };
 }
 
-/** The SQL type of each record column, for jsonb_to_record(set). */
-const COLUMN_TYPES: Record<keyof CdrRecord, string> = {
-  kind: 'text',
-  time_start: 'timestamptz',
-  time_connect: 'timestamptz',
-  time_end: 'timestamptz',
-  call_id: 'text',
-  attempt: 'integer',
-  status: 'text',
-  source_number: 'text',
-  source_name: 'text',
-  destination: 'text',
-  callee_name: 'text',
-  did_number: 'text',
-  duration_s: 'integer',
-  billing_s: 'integer',
-  disconnect_code: 'text',
-  hangup_cause: 'text',
-  other_leg_call_id: 'text',
-  owner_id: 'text',
-  authorizing_id: 'text',
-  from_uri: 'text',
-  to_uri: 'text',
-  network_ip: 'text',
-  media_ip: 'text',
-  interaction_id: 'text',
-  voice_out_trunk_id: 'text',
-  trunk_name: 'text',
-  call_type: 'text',
-  cost: 'numeric',
-  rate: 'numeric',
-  extra: 'jsonb',
-};
-/** The record columns, in one fixed order for every statement below. */
-const COLUMNS = Object.keys(COLUMN_TYPES) as (keyof CdrRecord)[];
-const RECORD_SHAPE = COLUMNS.map((c) => `${c} ${COLUMN_TYPES[c]}`).join(', ');
-const TARGETS = [...COLUMNS, 'account_id', 'source', 'imported'].join(', ');
-
-/** Inserts records given as a JSON array ($1), for the account etc. ($2…$4); answers how many.
- * Counted through RETURNING: on Citus, an INSERT … SELECT planned on the coordinator reports the
- * rows it sent on, skipped duplicates included, as its row count. */
-const INSERT_FROM_JSON = `with inserted as (insert into cdrs (${TARGETS})
-  select ${COLUMNS.join(', ')}, $2::text, $3::text, $4::boolean
-    from jsonb_to_recordset($1::jsonb) as r(${RECORD_SHAPE})
-  on conflict do nothing returning 1) select count(*)::int as n from inserted`;
-
 /** The record columns as one line of COPY's text format: tab-separated, `\N` for NULL, and
  * backslash, tab, newline and carriage return escaped. JSON needs no quoting in it (CSV would
  * double every quote of every document), which makes it the cheaper line to build. */
@@ -152,11 +81,10 @@ function copyCell(value: unknown): string {
 
 function copyLine(record: CdrRecord, suffix: string): string {
   let line = '';
-  for (let i = 0; i < COLUMNS.length; i++) line += `${copyCell(record[COLUMNS[i]])}\t`;
+  for (let i = 0; i < RECORD_COLUMNS.length; i++) line += `${copyCell(record[RECORD_COLUMNS[i]])}\t`;
   return `${line}${suffix}\n`;
 }
 
-const STAGE = 'record_stage';
 const COPY_BUFFER_BYTES = 8 << 20;
 /** Characters of COPY lines gathered before they are written (see loadStreamed). */
 const BATCH_CHARS = 64 * 1024;
@@ -238,12 +166,9 @@ async function loadStreamed(
     spool.on('error', (err) => (spoolError ??= err));
     await once(spool, 'open');
     const partitions = await partitionNames(client);
-    await client.query('begin');
     // A deep buffer lets Node parse ahead while PostgreSQL is busy with the indexes, and the
     // other way round, instead of taking turns.
-    const copy = client.query(
-      copyFrom(`copy cdrs (${TARGETS}) from stdin`, { highWaterMark: COPY_BUFFER_BYTES }),
-    );
+    const copy = await beginCdrCopy(client, COPY_BUFFER_BYTES);
     // Direct while every row has its month's partition and COPY has not failed (a duplicate).
     let direct = true;
     let copyError: unknown;
@@ -310,7 +235,7 @@ async function loadStreamed(
     if (spoolError) throw spoolError;
     if (rejectedCount > 0 && !options.partial) {
       await abandon();
-      await client.query('rollback');
+      await rollbackLoad(client);
       return { inserted: 0, duplicates: 0, rejected, stored: false };
     }
     // Before any partition is made (the catch below rolls the COPY back).
@@ -320,13 +245,13 @@ async function loadStreamed(
       await copyDone;
     } else if (!copyError) await abandon();
     if (direct) {
-      await client.query('commit');
+      await commitLoad(client);
       return { inserted: staged, duplicates: 0, rejected, stored: true };
     }
-    await client.query('rollback');
+    await rollbackLoad(client);
     if (copyError && !isUniqueViolation(copyError)) throw copyError;
     if (staged === 0) return { inserted: 0, duplicates: 0, rejected, stored: true };
-    const inserted = await loadFromSpool(pool, client, spoolPath, [...months.values()], {
+    const inserted = await insertFromSpool(pool, client, spoolPath, [...months.values()], {
       accountId: options.accountId,
       first: first!,
       last: last!,
@@ -336,40 +261,13 @@ async function loadStreamed(
     broken = err instanceof Error ? err : new Error(String(err));
     // A COPY still open would hold the connection: refuse it, then roll back. Should either not
     // answer in time, the connection is destroyed below, which ends the transaction as surely.
-    if (await settledWithin(abandon(), ABANDON_MS)) await settledWithin(client.query('rollback'), ABANDON_MS);
+    if (await settledWithin(abandon(), ABANDON_MS)) await settledWithin(rollbackLoad(client), ABANDON_MS);
     throw err;
   } finally {
     spool?.destroy();
     if (spoolPath) await fs.promises.rm(spoolPath, { force: true }).catch(() => {});
     // After a failure the connection is not trusted again: release(err) destroys it.
     client.release(broken);
-  }
-}
-
-/** The slow, sure path: spool → staging table → partitions for its months → deduplicating INSERT. */
-async function loadFromSpool(
-  pool: pg.Pool,
-  client: pg.PoolClient,
-  spoolPath: string,
-  months: Date[],
-  span: { accountId: string; first: Date; last: Date },
-): Promise<number> {
-  await client.query(`drop table if exists ${STAGE}`);
-  await client.query(`create temp table ${STAGE} as select ${TARGETS} from cdrs with no data`);
-  try {
-    await pipeline(
-      fs.createReadStream(spoolPath),
-      client.query(copyFrom(`copy ${STAGE} (${TARGETS}) from stdin`)),
-    );
-    await ensureMonthPartitions(pool, months);
-    return await insertDeduplicated(
-      client,
-      span,
-      (onConflict) => `insert into cdrs (${TARGETS}) select ${TARGETS} from ${STAGE} ${onConflict}`,
-      [],
-    );
-  } finally {
-    await client.query(`drop table if exists ${STAGE}`);
   }
 }
 
@@ -402,12 +300,6 @@ async function loadSmallBatch(
     pool,
     records.map((r) => r.time_start),
   );
-  const result = await pool.query<{ n: number }>(INSERT_FROM_JSON, [
-    JSON.stringify(records),
-    options.accountId,
-    options.source,
-    options.imported,
-  ]);
-  const inserted = result.rows[0].n;
+  const inserted = await insertRecordsFromJson(pool, records, options);
   return { inserted, duplicates: records.length - inserted, rejected: shown, stored: true };
 }

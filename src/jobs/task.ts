@@ -14,8 +14,15 @@ export interface JobContext {
   masterKey: Buffer;
   /** Aborted when the lease is lost or the worker shuts down; stop and publish nothing. */
   signal: AbortSignal;
-  /** Call inside the transaction that publishes the job's result, fenced on the lease. */
-  markCompleted(): void;
+  /**
+   * Completes the job inside the transaction (`db`) that publishes its result: deletes the job
+   * row, fenced on the lease, and throws LeaseLostError when another worker holds it now (the
+   * transaction then rolls back: a stale lease publishes nothing). A task that does not call it
+   * is completed by the worker after run() returns, fenced the same way.
+   */
+  complete(db: pg.PoolClient): Promise<void>;
+  /** For a standing job: moves its next run to `runAt` instead of finishing, fenced the same way. */
+  reschedule(db: pg.Pool | pg.PoolClient, runAt: Date): Promise<void>;
 }
 
 /** Which of a worker's slots run a task: `jobs` (CDREX_WORKER_CONCURRENCY, exports and

@@ -14,7 +14,6 @@ import type { Logger } from '../log.js';
 import { storeFailure } from '../store/errors.js';
 import {
   claimJobs,
-  completeJob,
   failJob,
   listenForJobs,
   releaseJob,
@@ -24,6 +23,7 @@ import {
   type Job,
 } from '../store/queries/jobs.js';
 import type { JobContext, SlotKind, Task } from './task.js';
+import { jobCompletion } from './completion.js';
 
 export interface WorkerOptions {
   /** cdrex_worker: claims, leases, bookkeeping (BYPASSRLS). */
@@ -213,7 +213,7 @@ export class Worker {
       ...(typeof job.payload.request_id === 'string' ? { reqId: job.payload.request_id } : {}),
       ...task.logFields?.(job, config),
     });
-    let completed = false;
+    const completion = jobCompletion(job);
     // The lease is renewed every third of its length. A renewal that fails or does not answer
     // in time destroys its client; once the lease would expire before the next renewal, the job
     // is aborted (its clients destroyed with it) and goes back to the queue: a silent partition
@@ -248,12 +248,13 @@ export class Worker {
       log,
       masterKey,
       signal: abort.signal,
-      markCompleted: () => (completed = true),
+      complete: (db) => completion.complete(db),
+      reschedule: (db, runAt) => completion.reschedule(db, runAt),
     };
     try {
       if (job.attempts > job.max_attempts) throw new Error(`gave up after ${job.max_attempts} attempts`);
       await task.run(job, ctx);
-      if (!completed && !(await completeJob(pool, job))) throw new LeaseLostError(job.id);
+      if (!completion.done) await completion.complete(pool);
       log.debug('job done');
     } catch (raw) {
       const err = coerceError(abort.signal.aborted ? (abort.signal.reason ?? raw) : raw);

@@ -2,12 +2,11 @@
 // next run CDREX_CDR_RETENTION_INTERVAL_S ahead (daily by default). Nothing happens while neither
 // CDREX_CDR_RETENTION_MONTHS nor any account's retention_months is set.
 import type { Task } from '../jobs/task.js';
-import { rescheduleJob } from '../store/queries/jobs.js';
 import { runRetention } from './retention.js';
 import { lifecycleSettings } from './settings.js';
 
 export const cdrRetentionTask: Task = {
-  async run(job, ctx) {
+  async run(_job, ctx) {
     const settings = lifecycleSettings(ctx.config);
     await runRetention(ctx.pool, settings.retentionMonths, {
       exportDir: ctx.config.exportDir,
@@ -16,8 +15,7 @@ export const cdrRetentionTask: Task = {
       lockAttempts: settings.lockAttempts,
       actor: 'job:cdr-retention',
     });
-    await rescheduleJob(ctx.pool, job, new Date(Date.now() + settings.intervalS * 1000));
-    ctx.markCompleted();
+    await ctx.reschedule(ctx.pool, new Date(Date.now() + settings.intervalS * 1000));
   },
   retryDelayMs: () => 60_000,
 };

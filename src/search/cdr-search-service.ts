@@ -16,8 +16,10 @@ import {
 
 export { streamCsv, streamDocs } from '../store/queries/cdr-views.js';
 
+/** next_start_key: a client-visible token, so its form (base64url of [time, call id, attempt,
+ * kind]) never changes; keys issued before stay valid. */
 export function encodeKey(k: Keyset): string {
-  return Buffer.from(JSON.stringify([k.t, k.c, k.a, k.k])).toString('base64url');
+  return Buffer.from(JSON.stringify([k.timeStart, k.callId, k.attempt, k.kind])).toString('base64url');
 }
 
 /** undefined when the key is not one we issued. */
@@ -32,7 +34,7 @@ export function decodeKey(key: string): Keyset | undefined {
       typeof c === 'string' &&
       Number.isInteger(a) &&
       (k === 'cdr_in' || k === 'cdr_out');
-    return valid ? { t, c, a: a as number, k: k as string } : undefined;
+    return valid ? { timeStart: t, callId: c, attempt: a as number, kind: k as string } : undefined;
   } catch {
     return undefined;
   }

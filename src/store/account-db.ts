@@ -203,6 +203,3 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
     },
   };
 }
-
-// Kept for src/export/export-task.ts, which imports it from here (see src/store/transaction.ts).
-export { withTransaction };

@@ -11,7 +11,9 @@ import { resolveRoles, type RoleUrls } from './roles.js';
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-export interface Store {
+/** The store opened as its two runtime roles: one pool per role, and their URLs. Not the app's `app.store`
+ * (src/app.ts AppStore), which holds the request pools, configuration and clock. */
+export interface RolePools {
   /** cdrex_worker: jobs, bulk loads, maintenance (BYPASSRLS). */
   worker: pg.Pool;
   /** cdrex_app without a statement timeout: exports' reads and long streams, each through
@@ -91,7 +93,7 @@ export interface OpenOptions {
  * then is closed; `worker` and `app` stay open. Requests that need a statement timeout open
  * their own app pool with createPool(store.urls.app, …).
  */
-export async function openStore(config: Config, log: Logger, options: OpenOptions = {}): Promise<Store> {
+export async function openStore(config: Config, log: Logger, options: OpenOptions = {}): Promise<RolePools> {
   let ownerUrl = config.databaseUrl;
   let release = async () => {};
   if (!ownerUrl) {

@@ -126,10 +126,10 @@ export const AUDITED: Record<string, Record<string, string>> = {
     "insertSql('on conflict do nothing returning 1')":
       "the caller's INSERT, built of constants and placeholders, with a constant clause",
   },
-  'src/ingest/records.ts': {
+  'src/store/queries/cdr-load.ts': {
     onConflict: 'one of two constant ON CONFLICT clauses (insertDeduplicated)',
   },
-  'src/export/export-file.ts': {
+  'src/store/queries/export-copy.ts': {
     'params.account(exp.account_id)': 'a placeholder, or an id SqlParams.account checked as 32 hex digits',
     "columns.map(exportExpression).join(', ')": 'the constant DIDWW column table',
     select: 'a query built of constants and placeholders',

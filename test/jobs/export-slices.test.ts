@@ -15,7 +15,7 @@ import { sweepExportFiles } from '../../src/export/retention.js';
 import { accountDb } from '../../src/store/account-db.js';
 import { ensureMonthPartitions } from '../../src/store/partitions.js';
 import { createAccount } from '../../src/store/queries/accounts.js';
-import type { ExportDialect, ExportRow } from '../../src/store/queries/exports.js';
+import type { ExportCollection, ExportRow } from '../../src/store/queries/exports.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/server.js';
 
@@ -62,7 +62,7 @@ for (const [at, callId, attempt] of rows) await insert(account.account_id, at, c
 // Another account's rows at the same instants: never in this account's file.
 for (const [at, callId] of rows.slice(0, 6)) await insert(other.account_id, at, `other-${callId}`);
 
-function exportOf(dialect: ExportDialect, from = MONTH, to = Date.UTC(2026, 1, 1)): ExportRow {
+function exportOf(dialect: ExportCollection, from = MONTH, to = Date.UTC(2026, 1, 1)): ExportRow {
   return {
     id: randomBytes(16).toString('hex'),
     account_id: account.account_id,

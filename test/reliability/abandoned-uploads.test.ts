@@ -14,7 +14,7 @@ import { after, test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { CDREX_BIN } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { exportThisMonth, NOW, startServer, testEnv, waitFor } from '../helpers/server.js';
+import { exportThisMonth, freePort, NOW, startServer, testEnv, waitFor } from '../helpers/server.js';
 
 const UPLOADS = 12;
 const db = await createTestDatabase();
@@ -44,12 +44,7 @@ for (const dir of [deadSpool, liveSpool]) {
   fs.writeFileSync(path.join(dir, 'records.copy'), 'left behind\n');
 }
 
-const port = await new Promise<number>((resolve) => {
-  const probe = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port: p } = probe.address() as net.AddressInfo;
-    probe.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const child: ChildProcess = spawn(process.execPath, [CDREX_BIN, 'serve'], {
   env: {

@@ -4,12 +4,11 @@
 // The real `cdrex serve` runs as a child process, connected through a TCP proxy the test cuts.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { CDREX_BIN } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import { freePort, startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const ROWS = 5000;
@@ -22,12 +21,7 @@ const account = await helper.newAccount('outage');
 await helper.seed(account.account_id, 'cdr_in', ROWS, 5);
 const proxy = await startTcpProxy(db.url);
 
-const port = await new Promise<number>((resolve) => {
-  const probe = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port: p } = probe.address() as net.AddressInfo;
-    probe.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const child: ChildProcess = spawn(process.execPath, [CDREX_BIN, 'serve'], {
   env: {

@@ -30,24 +30,12 @@ test('every audited interpolation is still in use (the list stays short and true
   }
 });
 
-/** Files that still hold SQL outside src/store/, to move there (issue 18): the export pipeline
- * and the upload loader, both being reworked for performance at the time of writing. */
-const SQL_OUTSIDE_STORE = ['src/export/', 'src/ingest/records.ts'];
-
-test('SQL lives under src/store/, but for the known exceptions', () => {
-  const found = sqlOutsideStore(root);
-  const known = (file: string) => SQL_OUTSIDE_STORE.some((prefix) => file.startsWith(prefix));
+test('SQL lives under src/store/, everywhere', () => {
   assert.deepEqual(
-    found.filter((f) => !known(f.file)).map((f) => `${f.file}:${f.line} ${f.text}`),
+    sqlOutsideStore(root).map((f) => `${f.file}:${f.line} ${f.text}`),
     [],
     'move the statement into a module of src/store/queries/',
   );
-  // An exception with no SQL left must leave the list, so that none comes back under it.
-  for (const prefix of SQL_OUTSIDE_STORE)
-    assert.ok(
-      found.some((f) => f.file.startsWith(prefix)),
-      `${prefix} holds no SQL any more; remove it from SQL_OUTSIDE_STORE`,
-    );
 });
 
 test('the SQL-outside-store check finds a query and a statement literal', () => {

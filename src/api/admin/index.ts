@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { classify, logAndHint } from '../errors.js';
 import { findOperator } from '../../store/queries/admin.js';
 import { adminRoutes } from './routes.js';
+import type { ApiDialect } from '../dialect.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,3 +43,9 @@ export async function adminApi(app: FastifyInstance): Promise<void> {
 
   await app.register(adminRoutes);
 }
+
+export const adminDialect: ApiDialect = {
+  prefixes: ['/admin/v1'],
+  plugin: adminApi,
+  urlError: (_req, reply, status, message) => reply.code(status).send({ error: message }),
+};

@@ -4,7 +4,7 @@
 import { ValidationError, type FieldProblem } from '../../errors.js';
 import type { ExportRequest } from '../../export/exports-service.js';
 import type { CdrKind } from '../../store/queries/cdrs.js';
-import type { ExportDialect } from '../../store/queries/exports.js';
+import type { ExportCollection } from '../../store/queries/exports.js';
 import { isCurrent } from './versions.js';
 
 const BLANK = "can't be blank";
@@ -158,7 +158,7 @@ export function resourceAttributes(body: unknown, type: string, problems: FieldP
 
 // Kept whole on purpose: one pass over the attributes that collects every problem for a single
 // 422, as DIDWW answers.
-export function parseCreateExport(body: unknown, version: string, dialect: ExportDialect): ExportRequest {
+export function parseCreateExport(body: unknown, version: string, dialect: ExportCollection): ExportRequest {
   const problems: FieldProblem[] = [];
   const attrs = resourceAttributes(body, dialect, problems);
   let exportType: CdrKind = 'cdr_in';

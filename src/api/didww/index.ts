@@ -10,6 +10,7 @@ import { notAcceptable, requestedVersion, unsupportedMediaType } from './negotia
 import { exportRoutes } from './routes.js';
 import { SUPPORTED_VERSIONS } from './versions.js';
 import { presentedApiKey, requireAccount } from '../auth.js';
+import type { ApiDialect } from '../dialect.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -138,3 +139,10 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
   await app.register(exportRoutes, { dialect: 'exports' });
   await app.register(exportRoutes, { dialect: 'cdr_exports' });
 }
+
+export const didwwDialect: ApiDialect = {
+  prefixes: ['/v3'],
+  plugin: didwwApi,
+  urlError: (_req, reply, status, message) =>
+    sendError(reply, status, errorDocument(status, 'Bad Request', message)),
+};

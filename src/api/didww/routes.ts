@@ -9,12 +9,13 @@ import {
   findLiveFile,
   listExports,
   setExternalReference,
-  type ExportDialect,
+  type ExportCollection,
   type ExportRow,
   type ExportSort,
 } from '../../store/queries/exports.js';
 import { recordAudit } from '../../store/queries/audit.js';
 import { sendFile } from '../file-download.js';
+import { exportFormat } from '../../export/export-format.js';
 import { externalReference, parseCreateExport, resourceAttributes } from './export-request.js';
 import { recordNotFound } from './json-api.js';
 import {
@@ -39,7 +40,7 @@ type Resource = ReturnType<typeof exportResource> | ReturnType<typeof cdrExportR
 
 /** One export collection as its handlers see it. */
 interface Collection {
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   /** `/exports` or `/cdr_exports`, under the plugin's /v3 prefix. */
   base: string;
   /** The JSON:API document of one export, in the request's API version. */
@@ -50,7 +51,7 @@ interface Collection {
   load: (req: FastifyRequest, id: string) => Promise<ExportRow>;
 }
 
-function collection(dialect: ExportDialect): Collection {
+function collection(dialect: ExportCollection): Collection {
   const legacy = dialect === 'cdr_exports';
   // The public URL is read per request: a test's server learns its port after the routes exist.
   const serialize = (req: FastifyRequest, row: ExportRow): Resource => {
@@ -74,7 +75,7 @@ function collection(dialect: ExportDialect): Collection {
 
 const notFound = (id: string) => new NotFoundError(recordNotFound(id).errors[0].detail);
 
-export async function exportRoutes(app: FastifyInstance, opts: { dialect: ExportDialect }): Promise<void> {
+export async function exportRoutes(app: FastifyInstance, opts: { dialect: ExportCollection }): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
   const c = collection(opts.dialect);
   const legacy = opts.dialect === 'cdr_exports';
@@ -94,7 +95,7 @@ export async function exportRoutes(app: FastifyInstance, opts: { dialect: Export
   );
   // Downloads come before `/:id` in matching because the suffix is part of the route.
   api.get(
-    `${c.base}/:file${legacy ? '.csv' : '.csv.gz'}`,
+    `${c.base}/:file${exportFormat(c.dialect).suffix}`,
     { config: { download: true }, schema: { tags, params: FileParams } },
     download(c),
   );
@@ -164,6 +165,7 @@ function download(c: Collection) {
         fileName: file.file_name,
         size: Number(file.size),
         sha256: file.sha256,
+        contentType: exportFormat(c.dialect).contentType,
       }));
     if (!sent) return reply.code(404).send();
     // Who took which file from where (docs/admin-api.md). A GET that sent bytes, not a HEAD, a

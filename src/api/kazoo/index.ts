@@ -10,6 +10,7 @@ import { KazooValidationError } from './list-params.js';
 import { kazooBodyParsers, unsupportedTypeMessage } from './body-types.js';
 import { kazooRoutes, wantsCsv } from './routes.js';
 import { presentedToken, requireAccount } from '../auth.js';
+import type { ApiDialect } from '../dialect.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -102,3 +103,10 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
 
   await app.register(kazooRoutes);
 }
+
+export const kazooDialect: ApiDialect = {
+  prefixes: ['/v1', '/v2'],
+  plugin: kazooApi,
+  urlError: (req, reply, status, message) =>
+    sendKazooError(req, reply, status, 'invalid request', { message }),
+};

@@ -14,11 +14,13 @@ export interface CdrCondition {
   values?: string[];
 }
 
+/** Where a page starts: the sort key of its first row. */
 export interface Keyset {
-  t: string; // time_start, ISO 8601 with microseconds
-  c: string; // call_id
-  a: number; // attempt
-  k: string; // kind
+  /** time_start, ISO 8601 with microseconds. */
+  timeStart: string;
+  callId: string;
+  attempt: number;
+  kind: string;
 }
 
 export interface CdrSearch {
@@ -176,8 +178,8 @@ export function buildSearch(search: CdrSearch, projection: Projection, params = 
 /** Rows at or after the key, in the search's direction. */
 export function keysetSql(search: CdrSearch, k: Keyset, params: SqlParams): string {
   return (
-    `(time_start, call_id, attempt, kind) ${search.ascending ? '>=' : '<='} (${params.add(k.t)}::timestamptz, ` +
-    `${params.add(k.c)}::text, ${params.add(k.a)}::int, ${params.add(k.k)}::text)`
+    `(time_start, call_id, attempt, kind) ${search.ascending ? '>=' : '<='} (${params.add(k.timeStart)}::timestamptz, ` +
+    `${params.add(k.callId)}::text, ${params.add(k.attempt)}::int, ${params.add(k.kind)}::text)`
   );
 }
 

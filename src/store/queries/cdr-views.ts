@@ -55,7 +55,10 @@ interface PageRow {
   k_k: string;
 }
 
-const keyed = (r: PageRow): KeyedDoc => ({ doc: r.doc, key: { t: r.k_t, c: r.k_c, a: r.k_a, k: r.k_k } });
+const keyed = (r: PageRow): KeyedDoc => ({
+  doc: r.doc,
+  key: { timeStart: r.k_t, callId: r.k_c, attempt: r.k_a, kind: r.k_k },
+});
 
 /**
  * A named (prepared) statement per query shape. Planning against every month partition and its

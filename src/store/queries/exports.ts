@@ -6,13 +6,13 @@ import type { CdrKind } from './cdrs.js';
 import { enqueueJob } from './jobs.js';
 import { LOCK, TASK } from '../names.js';
 
-export type ExportDialect = 'exports' | 'cdr_exports';
+export type ExportCollection = 'exports' | 'cdr_exports';
 export type ExportStatus = 'pending' | 'processing' | 'completed' | 'failed';
 
 export interface ExportRow {
   id: string;
   account_id: string;
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   export_type: CdrKind;
   filters: Record<string, unknown>;
   range_from: Date;
@@ -36,7 +36,7 @@ export interface ExportRow {
 export interface NewExport {
   id: string;
   accountId: string;
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   exportType: CdrKind;
   filters: Record<string, unknown>;
   rangeFrom: Date;
@@ -117,7 +117,7 @@ export async function createExport(
 export async function findExport(
   db: Queryable,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   id: string,
 ): Promise<ExportRow | undefined> {
   const { rows } = await db.query<ExportRow>(
@@ -151,7 +151,7 @@ const ORDER_BY: Record<ExportSort, string> = {
 
 export interface ListExportsQuery {
   accountId: string;
-  dialect: ExportDialect;
+  dialect: ExportCollection;
   sort: ExportSort;
   pageNumber: number;
   pageSize: number;
@@ -179,7 +179,7 @@ export async function listExports(
 export async function setExternalReference(
   pool: Queryable,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   id: string,
   externalReferenceId: string | null,
 ): Promise<ExportRow | undefined> {
@@ -195,7 +195,7 @@ export async function setExternalReference(
 export async function deleteExport(
   db: AccountDb,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   id: string,
 ): Promise<{ found: boolean; fileNames: string[] }> {
   return db.transaction(async (client) => {
@@ -229,7 +229,7 @@ export interface ExportFileRow {
 export async function findLiveFile(
   pool: Queryable,
   accountId: string,
-  dialect: ExportDialect,
+  dialect: ExportCollection,
   fileId: string,
 ): Promise<ExportFileRow | undefined> {
   const { rows } = await pool.query<ExportFileRow>(
@@ -319,4 +319,30 @@ export async function referencedFileNames(pool: pg.Pool): Promise<Set<string>> {
     'select file_name from export_files where deleted_at is null',
   );
   return new Set(rows.map((r) => r.file_name));
+}
+
+/** What a written export file is published as. */
+export interface PublishedFile {
+  fileId: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  rows: number;
+}
+
+/** Records the export's file and marks the export completed; inside the job's fenced transaction. */
+export async function publishExportFile(
+  client: pg.ClientBase,
+  exp: ExportRow,
+  file: PublishedFile,
+): Promise<void> {
+  await client.query(
+    `insert into export_files (id, export_id, account_id, file_name, size, sha256)
+     values ($1::uuid, $2::uuid, $3::text, $4::text, $5::bigint, $6::text)`,
+    [file.fileId, exp.id, exp.account_id, file.fileName, file.size, file.sha256],
+  );
+  await client.query(
+    `update exports set status = 'completed', completed_at = now(), row_count = $2::bigint where id = $1::uuid`,
+    [exp.id, file.rows],
+  );
 }

@@ -2,7 +2,7 @@
 // Every write by a job's holder is fenced on its lease token, so a worker whose lease expired
 // (and whose job another worker took over) can change nothing.
 import type pg from 'pg';
-import { LOCK, TASK } from '../names.js';
+import { LOCK, TASK, type TaskName } from '../names.js';
 import { withTransaction } from '../transaction.js';
 
 export interface Job {
@@ -229,4 +229,16 @@ export async function rescheduleJob(db: Queryable, job: Job, runAt: Date): Promi
     [job.id, job.lease_token, runAt],
   );
   return rowCount === 1;
+}
+
+/** The (job id, lease token) of every job of `task` a worker holds right now. */
+export async function liveLeases(
+  db: Queryable,
+  task: TaskName,
+): Promise<{ id: string; lease_token: string }[]> {
+  const { rows } = await db.query<{ id: string; lease_token: string }>(
+    'select id, lease_token from jobs where task = $1::text and lease_token is not null',
+    [task],
+  );
+  return rows;
 }
