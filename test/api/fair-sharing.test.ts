@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
 import { after, test } from 'node:test';
 import { longStreams } from '../../src/api/long-streams.js';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
@@ -19,6 +18,7 @@ import { CDREX_BIN } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import {
   exportThisMonth,
+  freePort,
   MONTH_START,
   startServer,
   testEnv,
@@ -210,12 +210,7 @@ test('pending exports per account are capped, under concurrent creates: 422 in J
 });
 
 test("slow readers holding every stream connection of `cdrex serve` do not stop another tenant's export", async () => {
-  const port = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port: p } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [CDREX_BIN, 'serve'], {
     env: {

@@ -13,13 +13,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { ROOT, spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { exportThisMonth, NOW, startServer, testEnv, waitFor } from '../helpers/server.js';
+import { exportThisMonth, freePort, NOW, startServer, testEnv, waitFor } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 // Two requests per account (uploads uncapped), and two uploads per account (requests uncapped).
@@ -177,12 +176,7 @@ test("an account's third concurrent upload gets 429 before its body is read; ano
 });
 
 test("on the real `cdrex serve`, held uploads do not stop another account's FreeSWITCH post or export", async () => {
-  const port = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port: p } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(p));
-    });
-  });
+  const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const others = await Promise.all(['c', 'd', 'e', 'f'].map((n) => requestsCapped.newAccount(n)));
   await requestsCapped.seed(modest.account_id, 'cdr_in', 20, 3);
