@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type FastifyServerOptions,
 } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type pg from 'pg';
@@ -136,10 +137,33 @@ function poolUse(pool: pg.Pool) {
   return { ...use, exhausted: use.total >= max && use.idle === 0 };
 }
 
-// Kept whole on purpose: Fastify runs hooks and plugins in registration order, so this body is the
-// request pipeline read top to bottom; split up, that order would be spread over files.
+// The request pipeline, in registration order: Fastify runs hooks and plugins in that order, so
+// this body reads top to bottom as a request goes through; each step is a function below.
 export async function buildApp(store: AppStore, log: Logger): Promise<FastifyInstance> {
-  const app: FastifyInstance = Fastify({
+  const app: FastifyInstance = Fastify(serverOptions(store, log));
+  app.decorate('store', store);
+  limitFailedAuth(app, store);
+  // Every request by its route template (never the raw URL: ids would make a series each).
+  app.addHook('onResponse', async (req, reply) => {
+    observeHttp(routeOf(req), req.method, reply.statusCode, reply.elapsedTime);
+  });
+
+  await limitQueryRate(app, store);
+  addProbes(app, store);
+
+  // Collects every route registered below, for the OpenAPI documents (src/api/admin/openapi.ts).
+  await registerOpenApi(app);
+  for (const dialect of DIALECTS)
+    for (const prefix of dialect.prefixes) await app.register(dialect.plugin, { prefix });
+  serveOpenApi(app);
+  await app.register(freeswitchIngest);
+  await app.register(portal, {});
+  return app;
+}
+
+/** Fastify's options: logging without credentials, limits, request ids, router errors. */
+function serverOptions(store: AppStore, log: Logger): FastifyServerOptions {
+  return {
     loggerInstance: log.child(
       {},
       {
@@ -174,17 +198,11 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
       if (dialect) return dialect.urlError(req, reply as FastifyReply, status, message);
       return (reply as FastifyReply).code(status).send({ error: message });
     },
-  });
-  app.decorate('store', store);
-  const probe = store.probePool ?? store.workerPool;
-  const scraper =
-    store.scraper ??
-    new Scraper({
-      pools: { app: store.pool, stream: store.streamPool, ingest: store.workerPool },
-      probe,
-      tasks: [],
-    });
+  };
+}
 
+/** 429s for a client address after too many 401s; X-Request-Id, Retry-After on every answer. */
+function limitFailedAuth(app: FastifyInstance, store: AppStore): void {
   // Failed authentications per client address (CDREX_TRUST_PROXY decides what the address is).
   // Checked first, before any dialect's auth hook looks a credential up; counted when a 401 goes out.
   const authFailures = new AddressLimiter(store.config.authFailLimit, 60_000);
@@ -205,12 +223,10 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     if (reply.statusCode === 429 && !reply.hasHeader('retry-after')) reply.header('Retry-After', '1');
     return payload;
   });
+}
 
-  // Every request by its route template (never the raw URL: ids would make a series each).
-  app.addHook('onResponse', async (req, reply) => {
-    observeHttp(routeOf(req), req.method, reply.statusCode, reply.elapsedTime);
-  });
-
+/** The query APIs' rate limit (CDREX_RATE_LIMIT per credential per second). */
+async function limitQueryRate(app: FastifyInstance, store: AppStore): Promise<void> {
   // The query APIs, per credential (a hash of it; see request-limits.ts), by the matched route.
   // It runs on onRequest after each dialect's auth hook (route hooks follow instance hooks), so
   // before the body is read. /ingest/* routes set their own, separate limit in their config.
@@ -231,6 +247,18 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
       );
     },
   });
+}
+
+/** /healthz, /livez, /readyz and /metrics. */
+function addProbes(app: FastifyInstance, store: AppStore): void {
+  const probe = store.probePool ?? store.workerPool;
+  const scraper =
+    store.scraper ??
+    new Scraper({
+      pools: { app: store.pool, stream: store.streamPool, ingest: store.workerPool },
+      probe,
+      tasks: [],
+    });
 
   // Liveness with details: the store (503 when it is down) and each pool's use. A pool with every
   // connection out reads `exhausted` and the status `degraded`, still 200: exhaustion is load, and
@@ -277,13 +305,4 @@ export async function buildApp(store: AppStore, log: Logger): Promise<FastifyIns
     const answer = await answerMetrics(scraper, store.config.metricsToken, req.headers.authorization);
     return reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
-
-  // Collects every route registered below, for the OpenAPI documents (src/api/admin/openapi.ts).
-  await registerOpenApi(app);
-  for (const dialect of DIALECTS)
-    for (const prefix of dialect.prefixes) await app.register(dialect.plugin, { prefix });
-  serveOpenApi(app);
-  await app.register(freeswitchIngest);
-  await app.register(portal, {});
-  return app;
 }
