@@ -142,6 +142,136 @@ export async function loadRecords(
   }
 }
 
+/**
+ * The COPY straight into `cdrs`, kept while it can be: it stops being direct when a row's month
+ * has no partition yet (the row would land in DEFAULT) or when the COPY fails (a duplicate). The
+ * load then takes the spool path instead.
+ */
+class DirectCopy {
+  direct = true;
+  /** The COPY's own failure, not the one abandon() causes. */
+  error: unknown;
+  readonly done: Promise<void>;
+
+  constructor(private readonly copy: Awaited<ReturnType<typeof beginCdrCopy>>) {
+    this.done = new Promise<void>((resolve) => {
+      copy.on('finish', resolve);
+      copy.on('close', resolve);
+      copy.on('error', (err) => {
+        if (this.direct) this.error = err;
+        this.direct = false;
+        resolve();
+      });
+    });
+  }
+
+  async write(chunk: string): Promise<void> {
+    if (this.direct && !this.copy.write(chunk))
+      await Promise.race([once(this.copy, 'drain').catch(() => {}), this.done]);
+  }
+
+  async end(): Promise<void> {
+    this.copy.end();
+    await this.done;
+  }
+
+  /** Gives the COPY up: PostgreSQL refuses it, and its transaction is to be rolled back. */
+  async abandon(): Promise<void> {
+    this.direct = false;
+    this.copy.destroy();
+    await this.done;
+  }
+}
+
+/** What reading a body left: its months, time bounds, rows kept and records refused. */
+interface ReadBody {
+  months: Map<number, Date>;
+  first?: Date;
+  last?: Date;
+  staged: number;
+  rejected: Rejected[];
+  rejectedCount: number;
+}
+
+/**
+ * Maps every record of `input` and hands the COPY lines of the good ones to `write`, in batches of
+ * about 64 KiB: one COPY message and one spool write per batch instead of per row (per row, Node
+ * made two socket writes and a file write for each CDR, and PostgreSQL read a message each: both
+ * cores took turns on syscalls). `newMonth` hears of each month the first time it appears.
+ */
+async function readBody(
+  input: AsyncIterable<unknown> | Iterable<unknown>,
+  map: (raw: unknown) => CdrRecord | string,
+  options: LoadOptions,
+  write: (lines: string) => Promise<void>,
+  newMonth: (t: Date) => void,
+): Promise<ReadBody> {
+  const suffix = [options.accountId, options.source, options.imported ? 't' : 'f'].map(copyCell).join('\t');
+  const body: ReadBody = { months: new Map(), staged: 0, rejected: [], rejectedCount: 0 };
+  let batch = '';
+  let index = 0;
+  for await (const raw of input) {
+    const mapped = map(raw);
+    if (typeof mapped === 'string') {
+      body.rejectedCount++;
+      if (body.rejected.length < (options.maxRejections ?? 1000))
+        body.rejected.push({ index, reason: mapped });
+    } else if (body.rejectedCount === 0 || options.partial) {
+      // After a rejection (without partial) nothing will be stored: stop loading, keep validating.
+      const t = mapped.time_start;
+      const month = monthOf(t);
+      if (!body.months.has(month)) {
+        body.months.set(month, t);
+        newMonth(t);
+      }
+      if (!body.first || t < body.first) body.first = t;
+      if (!body.last || t > body.last) body.last = t;
+      batch += copyLine(mapped, suffix);
+      if (batch.length >= BATCH_CHARS) {
+        await write(batch);
+        batch = '';
+      }
+      body.staged++;
+    }
+    index++;
+  }
+  if (batch !== '') await write(batch);
+  return body;
+}
+
+/** Opens a spool file for one load: this user's eyes only, and existing before anything can fail
+ * (so the unlink after the load always finds it). A write error is kept for `check()`. */
+async function openSpool(dataDir: string) {
+  const path = await newSpoolPath(dataDir);
+  const stream = fs.createWriteStream(path, { flags: 'wx', mode: 0o600 });
+  let error: Error | undefined;
+  stream.on('error', (err) => (error ??= err));
+  await once(stream, 'open');
+  const check = () => {
+    if (error) throw error;
+  };
+  return {
+    path,
+    stream,
+    check,
+    async write(chunk: string) {
+      check();
+      if (!stream.write(chunk)) await once(stream, 'drain');
+    },
+    async end() {
+      await new Promise<void>((resolve, reject) =>
+        stream.end((err?: Error | null) => (err ? reject(err) : resolve())),
+      );
+      check();
+    },
+  };
+}
+
+/**
+ * A body of any size: COPY straight into `cdrs` while that can work (DirectCopy), every line
+ * also spooled to a file; when the direct COPY could not be kept, it is rolled back and the spool
+ * is loaded through the staging path (insertFromSpool: partitions made, duplicates skipped).
+ */
 async function loadStreamed(
   pool: pg.Pool,
   input: AsyncIterable<unknown> | Iterable<unknown>,
@@ -149,123 +279,64 @@ async function loadStreamed(
   options: LoadOptions,
 ): Promise<LoadResult> {
   const client = await pool.connect();
-  let spoolPath: string | undefined;
-  let spool: fs.WriteStream | undefined;
-  // A write error (a full disk) is kept and thrown from the loop, never left unhandled.
-  let spoolError: Error | undefined;
-  const suffix = [options.accountId, options.source, options.imported ? 't' : 'f'].map(copyCell).join('\t');
-  const rejected: Rejected[] = [];
-  let rejectedCount = 0;
+  let spool: Awaited<ReturnType<typeof openSpool>> | undefined;
   let broken: Error | undefined;
-  let abandon = async () => {};
+  let copy: DirectCopy | undefined;
   try {
-    spoolPath = await newSpoolPath(options.dataDir);
-    // CDRs: this user's eyes only. Open before going on, so the file exists before anything can
-    // fail and the unlink below always finds it.
-    spool = fs.createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
-    spool.on('error', (err) => (spoolError ??= err));
-    await once(spool, 'open');
+    spool = await openSpool(options.dataDir);
     const partitions = await partitionNames(client);
     // A deep buffer lets Node parse ahead while PostgreSQL is busy with the indexes, and the
     // other way round, instead of taking turns.
-    const copy = await beginCdrCopy(client, COPY_BUFFER_BYTES);
-    // Direct while every row has its month's partition and COPY has not failed (a duplicate).
-    let direct = true;
-    let copyError: unknown;
-    const copyDone = new Promise<void>((resolve) => {
-      copy.on('finish', resolve);
-      copy.on('close', resolve);
-      copy.on('error', (err) => {
-        // Only a failure of the COPY itself counts, not the one our own abandoning of it causes.
-        if (direct) copyError = err;
-        direct = false;
-        resolve();
-      });
-    });
-    abandon = async () => {
-      direct = false;
-      copy.destroy();
-      await copyDone;
-    };
-    // Lines go out in batches of about 64 KiB: one COPY message and one spool write per batch
-    // instead of per row. Per row, Node made two socket writes (header, line) and a file write
-    // for each CDR, and PostgreSQL read a message each: both cores took turns on syscalls.
-    let batch = '';
-    const writeSpool = spool;
-    const flush = async () => {
-      if (batch === '') return;
-      const chunk = batch;
-      batch = '';
-      if (spoolError) throw spoolError;
-      if (!writeSpool.write(chunk)) await once(writeSpool, 'drain');
-      if (direct && !copy.write(chunk)) await Promise.race([once(copy, 'drain').catch(() => {}), copyDone]);
-    };
-    const months = new Map<number, Date>();
-    let first: Date | undefined;
-    let last: Date | undefined;
-    let index = 0;
-    let staged = 0;
-    for await (const raw of input) {
-      const mapped = map(raw);
-      if (typeof mapped === 'string') {
-        rejectedCount++;
-        if (rejected.length < (options.maxRejections ?? 1000)) rejected.push({ index, reason: mapped });
-      } else if (rejectedCount === 0 || options.partial) {
-        // After a rejection (without partial) nothing will be stored: stop loading, keep validating.
-        const t = mapped.time_start;
-        const month = monthOf(t);
-        if (!months.has(month)) {
-          months.set(month, t);
-          // A month without its partition would land in DEFAULT: that body takes the staging path.
-          if (!partitions.has(partitionName(t))) direct = false;
-        }
-        if (!first || t < first) first = t;
-        if (!last || t > last) last = t;
-        batch += copyLine(mapped, suffix);
-        if (batch.length >= BATCH_CHARS) await flush();
-        staged++;
-      }
-      index++;
-    }
-    await flush();
-    const spooled = spool;
-    await new Promise<void>((resolve, reject) =>
-      spooled.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    const direct = new DirectCopy(await beginCdrCopy(client, COPY_BUFFER_BYTES));
+    copy = direct;
+    const written = spool;
+    const body = await readBody(
+      input,
+      map,
+      options,
+      async (lines) => {
+        await written.write(lines);
+        await direct.write(lines);
+      },
+      // A month without its partition would land in DEFAULT: that body takes the staging path.
+      (t) => {
+        if (!partitions.has(partitionName(t))) direct.direct = false;
+      },
     );
-    if (spoolError) throw spoolError;
-    if (rejectedCount > 0 && !options.partial) {
-      await abandon();
+    await spool.end();
+    const { rejected, staged, months } = body;
+    if (body.rejectedCount > 0 && !options.partial) {
+      await direct.abandon();
       await rollbackLoad(client);
       return { inserted: 0, duplicates: 0, rejected, stored: false };
     }
     // Before any partition is made (the catch below rolls the COPY back).
     checkNewMonths(months.values(), partitions, options.maxNewMonths);
-    if (direct) {
-      copy.end();
-      await copyDone;
-    } else if (!copyError) await abandon();
-    if (direct) {
+    if (direct.direct) await direct.end();
+    else if (!direct.error) await direct.abandon();
+    if (direct.direct) {
       await commitLoad(client);
       return { inserted: staged, duplicates: 0, rejected, stored: true };
     }
     await rollbackLoad(client);
-    if (copyError && !isUniqueViolation(copyError)) throw copyError;
+    if (direct.error && !isUniqueViolation(direct.error)) throw direct.error;
     if (staged === 0) return { inserted: 0, duplicates: 0, rejected, stored: true };
-    const inserted = await insertFromSpool(pool, client, spoolPath, [...months.values()], {
+    const inserted = await insertFromSpool(pool, client, spool.path, [...months.values()], {
       accountId: options.accountId,
-      first: first!,
-      last: last!,
+      first: body.first!,
+      last: body.last!,
     });
     return { inserted, duplicates: staged - inserted, rejected, stored: true };
   } catch (err) {
     broken = err instanceof Error ? err : new Error(String(err));
     // A COPY still open would hold the connection: refuse it, then roll back. Should either not
     // answer in time, the connection is destroyed below, which ends the transaction as surely.
-    if (await settledWithin(abandon(), ABANDON_MS)) await settledWithin(rollbackLoad(client), ABANDON_MS);
+    const abandoned = copy ? copy.abandon() : Promise.resolve();
+    if (await settledWithin(abandoned, ABANDON_MS)) await settledWithin(rollbackLoad(client), ABANDON_MS);
     throw err;
   } finally {
-    spool?.destroy();
-    if (spoolPath) await fs.promises.rm(spoolPath, { force: true }).catch(() => {});
+    spool?.stream.destroy();
+    if (spool) await fs.promises.rm(spool.path, { force: true }).catch(() => {});
     // After a failure the connection is not trusted again: release(err) destroys it.
     client.release(broken);
   }

@@ -137,6 +137,11 @@ export const AUDITED: Record<string, Record<string, string>> = {
     'exportWhere(exp, params)': 'fragments built of placeholders',
     options: 'one of two constant COPY option lists',
   },
+  'src/store/queries/lifecycle.ts': {
+    digits: 'MASK_DIGITS or MASK_EXPORT_DIGITS, constant subqueries (the only callers)',
+    value: 'a column, or a constant column expression, of the constant field tables',
+    fn: 'one of the two masking functions (a literal union type)',
+  },
   'src/store/queries/exports.ts': {
     where: 'a constant fragment',
     'ORDER_BY[q.sort]': 'a constant table, keyed by a schema-validated sort',

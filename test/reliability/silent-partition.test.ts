@@ -31,6 +31,14 @@ const status = async (id: string) =>
     ).json()) as { data: { attributes: { status: string; url: string | null } } }
   ).data.attributes;
 
+/** What the worker logged last, for whoever reads a failure; then the failure itself. */
+const printWorkerLog =
+  (worker: { logs: unknown[] }) =>
+  (err: unknown): never => {
+    for (const line of worker.logs.slice(-40)) console.log(`# worker: ${JSON.stringify(line)}`);
+    throw err;
+  };
+
 const cases = [
   {
     name: "the COPY's no-progress watchdog",
@@ -74,7 +82,7 @@ for (const c of cases) {
         worker.logs.find((l) => l.export === id && l.msg === 'database connection lost; job given back'),
       'the worker to notice the partition',
       30_000,
-    );
+    ).catch(printWorkerLog(worker));
     console.log(`# ${c.name}: noticed ${Date.now() - silenced} ms after the partition began`);
     assert.match(JSON.stringify(given.err), c.cause);
     assert.equal(worker.proc.exitCode, null, 'the worker is still running');
@@ -82,11 +90,7 @@ for (const c of cases) {
     proxy.restore();
     const restored = Date.now();
     const url = await waitFor(async () => (await status(id)).url, 'the export to complete', 60_000).catch(
-      (err: unknown) => {
-        // What the worker did since the partition, for whoever reads a failure.
-        for (const line of worker.logs.slice(-40)) console.log(`# worker: ${JSON.stringify(line)}`);
-        throw err;
-      },
+      printWorkerLog(worker),
     );
     console.log(`# ${c.name}: export completed ${Date.now() - restored} ms after the network returned`);
     const res = await fetch(url, { headers: { 'Api-Key': account.api_key } });
