@@ -163,31 +163,67 @@ export async function writeExportFile(
   const hash = createHash('sha256');
   const counter = { bytes: 0 };
   let paths = [tmpPath];
-  // One slice failing stops the others: their connections are discarded with it.
-  const abort = new AbortController();
-  const onAbort = () => abort.abort(signal.reason);
-  if (signal.aborted) onAbort();
-  signal.addEventListener('abort', onAbort, { once: true });
-  let failure: unknown;
   try {
     // An export with no rows has one slice whatever the number of clients.
     const slices = await timeSlices(clients[0], exp, clients.length);
     paths = slices.map((_, i) => (i === 0 ? tmpPath : sliceFilePath(tmpPath, i)));
     // The slices share the thread pool's gzip work; fewer members in flight each keeps memory flat.
     const maxInFlight = Math.max(2, Math.ceil(4 / slices.length));
+    const rows = await copySlices(
+      slices.map((slice, i) => ({
+        client: clients[i],
+        slice,
+        stages: [
+          ...format.stages(maxInFlight),
+          // Slice 0 is the file's start: hashed as it is written; the others as they are appended.
+          ...(i === 0 ? [hashing(hash, counter)] : []),
+        ],
+        path: paths[i],
+      })),
+      exp,
+      signal,
+      stallMs,
+    );
+    for (const side of paths.slice(1)) await appendSlice(side, tmpPath, hashing(hash, counter), signal);
+    await publish(tmpPath, path.join(exportDir, fileName));
+    return {
+      fileId,
+      fileName,
+      size: counter.bytes,
+      sha256: hash.digest('hex'),
+      rows,
+    };
+  } catch (err) {
+    await Promise.all(paths.map((p) => fs.promises.rm(p, { force: true })));
+    throw err;
+  }
+}
+
+/**
+ * Copies every slice at once, each on its client into its own file; returns the rows copied. One
+ * slice failing stops the others (their connections are discarded with it) and fails the whole.
+ */
+async function copySlices(
+  parts: { client: pg.PoolClient; slice: TimeSlice; stages: Transform[]; path: string }[],
+  exp: ExportRow,
+  signal: AbortSignal,
+  stallMs: number,
+): Promise<number> {
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let failure: unknown;
+  try {
     const results = await Promise.allSettled(
-      slices.map((slice, i) =>
+      parts.map((part, i) =>
         copySlice(
-          clients[i],
+          part.client,
           exp,
-          slice,
+          part.slice,
           i === 0,
-          [
-            ...format.stages(maxInFlight),
-            // Slice 0 is the file's start: hashed as it is written; the others as they are appended.
-            ...(i === 0 ? [hashing(hash, counter)] : []),
-          ],
-          fs.createWriteStream(paths[i], { mode: 0o600 }),
+          part.stages,
+          fs.createWriteStream(part.path, { mode: 0o600 }),
           abort.signal,
           stallMs,
         ).catch((err: unknown) => {
@@ -198,39 +234,32 @@ export async function writeExportFile(
       ),
     );
     if (failure !== undefined) throw failure;
-    for (const side of paths.slice(1)) {
-      await pipeline(
-        fs.createReadStream(side),
-        hashing(hash, counter),
-        fs.createWriteStream(tmpPath, { flags: 'a' }),
-        { signal },
-      );
-      await fs.promises.rm(side, { force: true });
-    }
-    const handle = await fs.promises.open(tmpPath, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    crashPoint('export:fsynced');
-    const finalPath = path.join(exportDir, fileName);
-    await fs.promises.rename(tmpPath, finalPath);
-    await syncDir(exportDir);
-    crashPoint('export:renamed');
-    return {
-      fileId,
-      fileName,
-      size: counter.bytes,
-      sha256: hash.digest('hex'),
-      rows: results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0),
-    };
-  } catch (err) {
-    await Promise.all(paths.map((p) => fs.promises.rm(p, { force: true })));
-    throw err;
+    return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0);
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** Appends a finished slice's side file to the temp file (through `hashing`), then removes it. */
+async function appendSlice(side: string, tmpPath: string, hashing: Transform, signal: AbortSignal) {
+  await pipeline(fs.createReadStream(side), hashing, fs.createWriteStream(tmpPath, { flags: 'a' }), {
+    signal,
+  });
+  await fs.promises.rm(side, { force: true });
+}
+
+/** Makes the temp file the export's file, durably: fsync it, rename it, fsync the directory. */
+async function publish(tmpPath: string, finalPath: string): Promise<void> {
+  const handle = await fs.promises.open(tmpPath, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  crashPoint('export:fsynced');
+  await fs.promises.rename(tmpPath, finalPath);
+  await syncDir(path.dirname(finalPath));
+  crashPoint('export:renamed');
 }
 
 /** Where slice `i` (> 0) is written until it is appended; named after the temp file it joins. */
