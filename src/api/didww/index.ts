@@ -1,6 +1,6 @@
 // The DIDWW API v3 dialect (`/v3`): its own auth, media-type rules, version header, error and
 // not-found handlers. It translates requests and responses; the export service does the work.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, ValidationError } from '../../errors.js';
 import { findAccountByApiKey } from '../../store/queries/accounts.js';
 import { hasNulByte } from '../../store/errors.js';
@@ -75,40 +75,7 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     holdsSlot: (req) => !isDownload(req),
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    const version = requestedVersion(req);
-    if (!version) {
-      return sendError(
-        reply,
-        400,
-        errorDocument(
-          400,
-          'Invalid API version',
-          `Supported X-DIDWW-API-Version values: ${SUPPORTED_VERSIONS.join(', ')}.`,
-        ),
-      );
-    }
-    req.apiVersion = version;
-    if (isDownload(req)) return;
-    if (notAcceptable(req)) {
-      return sendError(
-        reply,
-        406,
-        errorDocument(406, 'Not Acceptable', `Accept ${JSON_API} without media type parameters.`),
-      );
-    }
-    if (unsupportedMediaType(req)) {
-      return sendError(
-        reply,
-        415,
-        errorDocument(
-          415,
-          'Unsupported Media Type',
-          `Send the request body as ${JSON_API} without media type parameters.`,
-        ),
-      );
-    }
-  });
+  app.addHook('onRequest', negotiate);
 
   // JSON:API documents carry their own media type, without parameters. Fastify adds a charset to
   // JSON types when it serialises, so this runs after that, on every response but file downloads.
@@ -127,17 +94,56 @@ export async function didwwApi(app: FastifyInstance): Promise<void> {
     );
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const c = classify(err);
-    logAndHint(req, reply, c, err);
-    // A missing file is a 404 without a body, whatever said so.
-    if (isDownload(req) && c.status === 404) return reply.code(404).send();
-    if (err instanceof ValidationError) return sendError(reply, 422, validationDocument(err.problems));
-    return sendError(reply, c.status, errorDocument(c.status, TITLES[c.kind], DETAILS[c.kind] ?? c.message));
-  });
+  app.setErrorHandler(answerError);
 
   await app.register(exportRoutes, { dialect: 'exports' });
   await app.register(exportRoutes, { dialect: 'cdr_exports' });
+}
+
+/** The API version (X-DIDWW-API-Version) and JSON:API media types, before anything else runs. */
+async function negotiate(req: FastifyRequest, reply: FastifyReply) {
+  const version = requestedVersion(req);
+  if (!version) {
+    return sendError(
+      reply,
+      400,
+      errorDocument(
+        400,
+        'Invalid API version',
+        `Supported X-DIDWW-API-Version values: ${SUPPORTED_VERSIONS.join(', ')}.`,
+      ),
+    );
+  }
+  req.apiVersion = version;
+  if (isDownload(req)) return;
+  if (notAcceptable(req)) {
+    return sendError(
+      reply,
+      406,
+      errorDocument(406, 'Not Acceptable', `Accept ${JSON_API} without media type parameters.`),
+    );
+  }
+  if (unsupportedMediaType(req)) {
+    return sendError(
+      reply,
+      415,
+      errorDocument(
+        415,
+        'Unsupported Media Type',
+        `Send the request body as ${JSON_API} without media type parameters.`,
+      ),
+    );
+  }
+}
+
+/** Every error as a JSON:API error document (a file download's 404 has no body). */
+function answerError(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  const c = classify(err);
+  logAndHint(req, reply, c, err);
+  // A missing file is a 404 without a body, whatever said so.
+  if (isDownload(req) && c.status === 404) return reply.code(404).send();
+  if (err instanceof ValidationError) return sendError(reply, 422, validationDocument(err.problems));
+  return sendError(reply, c.status, errorDocument(c.status, TITLES[c.kind], DETAILS[c.kind] ?? c.message));
 }
 
 export const didwwDialect: ApiDialect = {
