@@ -1,6 +1,6 @@
 // The Kazoo dialect (`/v1` and `/v2`): token auth, the Kazoo envelope for every answer and error,
 // and the CDR routes. Translation only; the search service and loaders do the work.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ValidationError } from '../../errors.js';
 import { hasNulByte } from '../../store/errors.js';
 import { classify, logAndHint } from '../errors.js';
@@ -59,49 +59,52 @@ export async function kazooApi(app: FastifyInstance): Promise<void> {
     sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    if (err instanceof KazooValidationError) return sendKazooError(req, reply, 400, err.message, err.data);
-    const c = classify(err);
-    logAndHint(req, reply, c, err);
-    switch (c.kind) {
-      case 'validation': {
-        const problems = (err as ValidationError).problems;
-        const data = Object.fromEntries(problems.map((p) => [p.field, { invalid: { message: p.title } }]));
-        return sendKazooError(req, reply, 400, 'validation error', data);
-      }
-      case 'not_found':
-        return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
-      case 'bad_input':
-        return sendKazooError(req, reply, 400, 'invalid request', {
-          message: 'a value in the request is not valid',
-        });
-      case 'timeout':
-        return sendKazooError(req, reply, 504, 'timeout', { message: 'the query took too long' });
-      case 'unavailable':
-        return sendKazooError(req, reply, 503, 'datastore_unreachable', {
-          message: 'the CDR store is not reachable',
-        });
-      case 'unsupported_media_type':
-        return sendKazooError(req, reply, 415, 'unsupported_media_type', {
-          message: unsupportedTypeMessage(req),
-        });
-      case 'payload_too_large':
-        // The client may still be sending: close the connection rather than read the rest.
-        reply.header('connection', 'close');
-        return sendKazooError(req, reply, 413, 'request_too_large', { message: c.message });
-      case 'too_many_requests':
-        return sendKazooError(req, reply, 429, 'too_many_requests', { message: c.message });
-      case 'schema':
-      case 'client':
-        return sendKazooError(req, reply, c.status, 'invalid request', { message: c.message });
-      case 'internal':
-        return sendKazooError(req, reply, 500, 'internal_server_error', {
-          message: 'something went wrong on our side',
-        });
-    }
-  });
+  app.setErrorHandler(answerError);
 
   await app.register(kazooRoutes);
+}
+
+/** Every error in Kazoo's envelope: its status, its `error` text and a `data` that says why. */
+function answerError(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof KazooValidationError) return sendKazooError(req, reply, 400, err.message, err.data);
+  const c = classify(err);
+  logAndHint(req, reply, c, err);
+  switch (c.kind) {
+    case 'validation': {
+      const problems = (err as ValidationError).problems;
+      const data = Object.fromEntries(problems.map((p) => [p.field, { invalid: { message: p.title } }]));
+      return sendKazooError(req, reply, 400, 'validation error', data);
+    }
+    case 'not_found':
+      return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
+    case 'bad_input':
+      return sendKazooError(req, reply, 400, 'invalid request', {
+        message: 'a value in the request is not valid',
+      });
+    case 'timeout':
+      return sendKazooError(req, reply, 504, 'timeout', { message: 'the query took too long' });
+    case 'unavailable':
+      return sendKazooError(req, reply, 503, 'datastore_unreachable', {
+        message: 'the CDR store is not reachable',
+      });
+    case 'unsupported_media_type':
+      return sendKazooError(req, reply, 415, 'unsupported_media_type', {
+        message: unsupportedTypeMessage(req),
+      });
+    case 'payload_too_large':
+      // The client may still be sending: close the connection rather than read the rest.
+      reply.header('connection', 'close');
+      return sendKazooError(req, reply, 413, 'request_too_large', { message: c.message });
+    case 'too_many_requests':
+      return sendKazooError(req, reply, 429, 'too_many_requests', { message: c.message });
+    case 'schema':
+    case 'client':
+      return sendKazooError(req, reply, c.status, 'invalid request', { message: c.message });
+    case 'internal':
+      return sendKazooError(req, reply, 500, 'internal_server_error', {
+        message: 'something went wrong on our side',
+      });
+  }
 }
 
 export const kazooDialect: ApiDialect = {
