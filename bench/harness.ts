@@ -81,10 +81,9 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-/** Where a run's store lives: DATABASE_URL (or an embedded cluster of its own), or, with
- * CDREX_BENCH_STORE=citus (`npm run bench -- --citus`), a 3-node Citus cluster started for the
- * run on this machine (docs/scale-out.md). */
-export type StoreChoice = 'default' | 'citus';
+// Where a run's store lives: DATABASE_URL (or an embedded cluster of its own), or, with
+// CDREX_BENCH_STORE=citus (`npm run bench -- --citus`), a 3-node Citus cluster started for the
+// run on this machine (docs/scale-out.md).
 
 const CITUS_CLUSTER_SH = process.env.CDREX_CITUS_VENDOR
   ? path.join(process.env.CDREX_CITUS_VENDOR, 'cluster.sh')
@@ -99,65 +98,122 @@ async function startCitus(dir: string): Promise<string> {
   return stdout.trim().split('\n').pop()!;
 }
 
+/** The run's database: its URL, and how to remove what was made for it. */
+interface BenchStore {
+  databaseUrl: string;
+  remove(): Promise<void>;
+}
+
+/** A 3-node Citus cluster of the run's own: its `postgres` database is the store. */
+async function citusStore(tag: string, log: (m: string) => void): Promise<BenchStore> {
+  const dir = fs.mkdtempSync(path.join('/var/tmp', `cdrex-${tag}-citus-`));
+  const databaseUrl = await startCitus(dir);
+  log(`citus cluster in ${dir}, coordinator ${databaseUrl}`);
+  return {
+    databaseUrl,
+    async remove() {
+      await execFileAsync(CITUS_CLUSTER_SH, ['stop', dir]).catch(() => {});
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A new database on DATABASE_URL's server, dropped at the end. */
+async function serverStore(tag: string, serverUrl: string): Promise<BenchStore> {
+  const name = `cdrex_${tag}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    databaseUrl: url.toString(),
+    async remove() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+/** An embedded cluster of the run's own (`cdrex db start`), stopped and deleted at the end. */
+async function embeddedStore(log: (m: string) => void): Promise<BenchStore> {
+  const dataDir = path.join(ROOT, 'bench', '.data', randomBytes(4).toString('hex'));
+  const env = { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' };
+  fs.mkdirSync(dataDir, { recursive: true });
+  const started = await execFileAsync(process.execPath, [BIN, 'db', 'start'], { env });
+  const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
+    id: string;
+    port: number;
+    password: string;
+  };
+  log(`embedded cluster ${started.stdout.trim()}`);
+  return {
+    databaseUrl: `postgres://postgres:${cluster.password}@127.0.0.1:${cluster.port}/postgres`,
+    async remove() {
+      await execFileAsync(process.execPath, [BIN, 'db', 'stop'], { env }).catch(() => {});
+      fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts `cdrex serve` and waits for its /healthz. */
+async function startServe(
+  env: NodeJS.ProcessEnv,
+  extraEnv: Record<string, string>,
+  children: ChildProcess[],
+) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: { ...env, PORT: String(port), CDREX_PUBLIC_URL: base, ...extraEnv },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child); // stopped at cleanup, even when it never answers
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${base}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 600) throw new Error('cdrex serve did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { base, child };
+}
+
 /** A fresh store and working folder; `env` is what every cdrex process of the run gets. */
 export async function openHarness(tag: string, env: Record<string, string>): Promise<Harness> {
-  const store: StoreChoice = process.env.CDREX_BENCH_STORE === 'citus' ? 'citus' : 'default';
+  const citus = process.env.CDREX_BENCH_STORE === 'citus';
   const log = logger(tag);
   // Measure the compiled server, as `npm start` runs it, never a stale build or the tsx fallback.
   await execFileAsync(process.execPath, [path.join(ROOT, 'scripts', 'build-server.mjs')]);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `cdrex-${tag}-`));
-  const dataDir = path.join(ROOT, 'bench', '.data', randomBytes(4).toString('hex'));
-  let databaseUrl: string;
-  let dropDatabase = async () => {};
-  const citusDir = fs.mkdtempSync(path.join('/var/tmp', `cdrex-${tag}-citus-`));
-  if (store === 'citus') {
-    // The cluster is the run's own: its `postgres` database is the store, the cluster goes at cleanup.
-    databaseUrl = await startCitus(citusDir);
-    log(`citus cluster in ${citusDir}, coordinator ${databaseUrl}`);
-  } else if (process.env.DATABASE_URL) {
-    const name = `cdrex_${tag}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    dropDatabase = async () => {
-      const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    };
-  } else {
-    fs.mkdirSync(dataDir, { recursive: true });
-    const started = await execFileAsync(process.execPath, [BIN, 'db', 'start'], {
-      env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
-    });
-    const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
-      port: number;
-      password: string;
-    };
-    log(`embedded cluster ${started.stdout.trim()}`);
-    databaseUrl = `postgres://postgres:${cluster.password}@127.0.0.1:${cluster.port}/postgres`;
-  }
+  const store = citus
+    ? await citusStore(tag, log)
+    : process.env.DATABASE_URL
+      ? await serverStore(tag, process.env.DATABASE_URL)
+      : await embeddedStore(log);
   const fullEnv: NodeJS.ProcessEnv = {
     ...process.env,
-    DATABASE_URL: databaseUrl,
+    DATABASE_URL: store.databaseUrl,
     CDREX_DATA_DIR: path.join(work, 'data'),
     CDREX_MASTER_KEY: tag,
     LOG_LEVEL: 'warn',
-    ...(store === 'citus' ? { CDREX_CITUS: '1' } : {}),
+    ...(citus ? { CDREX_CITUS: '1' } : {}),
     ...env,
   };
   const children: ChildProcess[] = [];
-  if (store === 'citus') {
+  if (citus) {
     const { stdout } = await execFileAsync(process.execPath, [BIN, 'db', 'distribute'], { env: fullEnv });
     log(`distributed: ${stdout.trim().split('\n').pop()}`);
   }
 
   return {
-    databaseUrl,
+    databaseUrl: store.databaseUrl,
     env: fullEnv,
     work,
     async cli(argv) {
@@ -173,46 +229,15 @@ export async function openHarness(tag: string, env: Record<string, string>): Pro
         maxBuffer: 1 << 20,
       });
     },
-    async serve(extraEnv = {}) {
-      const port = await freePort();
-      const base = `http://127.0.0.1:${port}`;
-      const child = spawn(process.execPath, [BIN, 'serve'], {
-        env: { ...fullEnv, PORT: String(port), CDREX_PUBLIC_URL: base, ...extraEnv },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.push(child);
-      for (let i = 0; ; i++) {
-        const ok = await fetch(`${base}/healthz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (ok) break;
-        if (i > 600) throw new Error('cdrex serve did not start');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return { base, child };
-    },
+    serve: (extraEnv = {}) => startServe(fullEnv, extraEnv, children),
     async cleanup() {
       for (const child of children) {
         if (child.exitCode !== null || child.signalCode !== null) continue;
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
       }
-      await dropDatabase().catch(() => {});
-      if (store === 'citus') {
-        await execFileAsync(CITUS_CLUSTER_SH, ['stop', citusDir]).catch(() => {});
-      } else if (!process.env.DATABASE_URL) {
-        await execFileAsync(process.execPath, [BIN, 'db', 'stop'], {
-          env: { ...process.env, CDREX_DATA_DIR: dataDir, DATABASE_URL: '' },
-        }).catch(() => {});
-        const cluster = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as {
-          id: string;
-        };
-        fs.rmSync(path.join('/var/lib/cdrex/clusters', cluster.id), { recursive: true, force: true });
-        fs.rmSync(dataDir, { recursive: true, force: true });
-      }
+      await store.remove().catch(() => {});
       fs.rmSync(work, { recursive: true, force: true });
-      fs.rmSync(citusDir, { recursive: true, force: true });
     },
   };
 }
