@@ -354,7 +354,9 @@ describe('web portal', { skip }, () => {
     await waitFor(async () => (await charts.count()) === 2, 'two charts');
     for (const chart of await charts.all()) {
       assert.equal(await chart.getAttribute('data-buckets'), '6');
-      assert.equal(await chart.locator('canvas').count(), 1, 'uPlot drew on a canvas');
+      // uPlot draws in an effect, and redraws (destroy, then a new canvas) when the data object
+      // changes: wait for exactly one canvas rather than look once.
+      await waitFor(async () => (await chart.locator('canvas').count()) === 1, 'uPlot to draw on one canvas');
     }
     assert.equal(await page.locator('[data-stat="Calls"]').innerText(), String(calls.length));
     const answered = calls.filter((c) => c.doc.billing_seconds > 0).length;
