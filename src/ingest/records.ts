@@ -240,7 +240,8 @@ async function readBody(
 }
 
 /** Opens a spool file for one load: this user's eyes only, and existing before anything can fail
- * (so the unlink after the load always finds it). A write error is kept for `check()`. */
+ * (so the unlink after the load always finds it). A write error is kept and thrown from the
+ * next write or the end, never left unhandled. */
 async function openSpool(dataDir: string) {
   const path = await newSpoolPath(dataDir);
   const stream = fs.createWriteStream(path, { flags: 'wx', mode: 0o600 });
@@ -253,7 +254,6 @@ async function openSpool(dataDir: string) {
   return {
     path,
     stream,
-    check,
     async write(chunk: string) {
       check();
       if (!stream.write(chunk)) await once(stream, 'drain');
