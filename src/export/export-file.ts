@@ -121,7 +121,12 @@ async function copySlice(
       copy?.destroy(stalled);
     },
   );
+  // Aborted (the lease lost, another slice failed): a query still waiting on a silent connection
+  // would never notice, and the export would hang; end the connection, as the watchdog does.
+  const onAbort = () => void client.end().catch(() => {});
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
+    if (signal.aborted) throw signal.reason;
     copy = await openExportCopy(client, exp, slice, first);
     // The server's part is over once the COPY ended; the rest (gzip, disk) is not watched here.
     copy.once('end', dog.stop);
@@ -139,6 +144,7 @@ async function copySlice(
     throw stalled ?? err;
   } finally {
     dog.stop();
+    signal.removeEventListener('abort', onAbort);
   }
 }
 
