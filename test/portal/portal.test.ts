@@ -350,6 +350,13 @@ describe('web portal', { skip }, () => {
     await page.locator('input[name="from"]').fill(start);
     await page.locator('input[name="to"]').fill(end);
     await page.getByRole('button', { name: 'Apply' }).click();
+    // The range before Apply stays on screen until the new one's summary arrives: wait for its
+    // totals, then read the charts and the other figures of that same answer.
+    const callsStat = page.locator('[data-stat="Calls"]');
+    await waitFor(
+      async () => (await callsStat.innerText()) === String(calls.length),
+      "the range's call count",
+    );
     const charts = page.locator('.chart-canvas');
     await waitFor(async () => (await charts.count()) === 2, 'two charts');
     for (const chart of await charts.all()) {
@@ -358,7 +365,7 @@ describe('web portal', { skip }, () => {
       // changes: wait for exactly one canvas rather than look once.
       await waitFor(async () => (await chart.locator('canvas').count()) === 1, 'uPlot to draw on one canvas');
     }
-    assert.equal(await page.locator('[data-stat="Calls"]').innerText(), String(calls.length));
+    assert.equal(await callsStat.innerText(), String(calls.length));
     const answered = calls.filter((c) => c.doc.billing_seconds > 0).length;
     assert.equal(await page.locator('[data-stat="Answered"]').innerText(), String(answered));
     assert.equal(
