@@ -24,7 +24,11 @@ export class SqlParams {
     if (value === null || value === undefined) throw new Error('SqlParams: null values are not supported');
     this.values.push(value);
     const n = this.values.length;
-    return this.style === 'bind' ? `$${n}` : `current_setting('cdrex.p${n}')`;
+    if (this.style === 'bind') return `$${n}`;
+    // Read back through the IMMUTABLE readers of migration 21, which the planner folds into
+    // constants (partition pruning, estimates); a Date as a timestamptz, since the text to
+    // timestamptz cast is not immutable and would stop the folding.
+    return value instanceof Date ? `cdrex_param_timestamptz(${n})` : `cdrex_param(${n})`;
   }
 
   /**

@@ -11,6 +11,7 @@ import { MONTH_START, NOW, startServer } from '../helpers/server.js';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { exportSelect } from '../../src/export/export-file.js';
 import { SqlParams } from '../../src/store/queries/cdr-search.js';
+import { accountDb } from '../../src/store/account-db.js';
 import type { ExportRow } from '../../src/store/queries/exports.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
@@ -156,4 +157,45 @@ test("each DIDWW export filter is planned on that filter's own index, not the mo
     /(Index (Only )?Scan( Backward)?|Bitmap Index Scan) (using|on) \S*voice_out_trunk_id/,
     trunkPlan,
   );
+});
+
+/**
+ * EXPLAIN of the export's SELECT as the export runs it: as cdrex_app in the account's
+ * transaction, its values read back from transaction-local settings (COPY takes no bind
+ * parameters). The planner must see them as constants: a month read in its index's order, on
+ * the one partition the range names. With current_setting() it could prune only at run time, and
+ * planned a sequential scan of every partition and a sort of the month (on disk at 1M rows).
+ */
+test('the export as it runs is pruned to its month when planned, and read in index order', async () => {
+  const acct = accounts[1].account_id;
+  const monthStart = new Date(Date.UTC(NOW.getUTCFullYear(), NOW.getUTCMonth(), 1));
+  const monthEnd = new Date(Date.UTC(NOW.getUTCFullYear(), NOW.getUTCMonth() + 1, 1));
+  const row = {
+    dialect: 'exports',
+    export_type: 'cdr_in',
+    account_id: acct,
+    range_from: monthStart,
+    range_to: monthEnd,
+    did_number: null,
+    voice_out_trunk_id: null,
+  } as ExportRow;
+  const params = new SqlParams('setting');
+  const select = exportSelect(row, params);
+  const plan = await accountDb(server.db.app, acct).transaction(async (client) => {
+    await client.query(params.settings());
+    // The month is small here: without this the planner rightly sorts it in memory. At 1M rows
+    // it is the index's order that wins, which is what this plan must be able to offer.
+    await client.query('set local enable_sort = off');
+    const { rows } = await client.query(`explain ${select}`);
+    return rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+  });
+  const partitions = new Set(plan.match(/\bon cdrs_\d{4}_\d{2}\b/g));
+  assert.deepEqual(
+    [...partitions],
+    [`on cdrs_${monthStart.toISOString().slice(0, 7).replace('-', '_')}`],
+    plan,
+  );
+  assert.doesNotMatch(plan, /Subplans Removed/, plan);
+  assert.match(plan, /Index Scan using cdrs_\d{4}_\d{2}_account_id_time_start/, plan);
+  assert.doesNotMatch(plan, /\bSort\b|Seq Scan/, plan);
 });
