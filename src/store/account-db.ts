@@ -21,11 +21,12 @@ export class AccountIdError extends Error {}
  * stays on the coordinator and the workers' policies then return nothing). Elsewhere that
  * setting is an unknown custom one, which PostgreSQL accepts and ignores.
  */
-function beginAs(accountId: string, readOnly = false): string {
+function beginAs(accountId: string, readOnly = false, genericPlan = false): string {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
-  return readOnly
-    ? `begin read only; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`
-    : `begin; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`;
+  const begin = readOnly ? 'begin read only' : 'begin';
+  // See read(): a named statement's generic plan, in the same round trip.
+  const plan = genericPlan ? '; set local plan_cache_mode = force_generic_plan' : '';
+  return `${begin}; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'${plan}`;
 }
 
 /** Opens the transaction on `client` with the account set. */
@@ -162,7 +163,11 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
       const client = await pool.connect();
       let result: pg.QueryResult<R>;
       try {
-        await client.query(beginAs(accountId, true));
+        // A named statement (a Kazoo page without filters, cdr-views.ts) runs on its generic plan
+        // from the first time: PostgreSQL's own choice kept planning it for every page (its
+        // generic plan's estimate, made without the range, looks dearer), which took 1 ms of the
+        // page's 2 in PostgreSQL. That plan prunes the months when it runs (issue 16's note).
+        await client.query(beginAs(accountId, true, config.name !== undefined));
         result = await client.query<R>(config);
       } catch (err) {
         // A connection that cannot roll back is in an unknown state: destroy it.

@@ -57,3 +57,28 @@ test('streams(): extra connections only while `keepFree` stay free for other cal
     await small.end();
   }
 });
+
+test('read(): a named statement runs on its generic plan from its first run, and the setting ends with the read', async () => {
+  const one = createPool(db.roles.app, undefined, { max: 1 });
+  try {
+    const reader = accountDb(one, account.account_id);
+    const page = {
+      name: 'account_read_generic',
+      text: 'select count(*)::int as n from cdrs where account_id = $1::text and time_start >= $2::timestamptz',
+      values: [account.account_id, new Date('2026-01-01T00:00:00Z')],
+    };
+    for (let i = 0; i < 3; i++) await reader.read(page);
+    const { rows } = await one.query<{ generic_plans: string; custom_plans: string; mode: string }>(
+      `select generic_plans, custom_plans, current_setting('plan_cache_mode') as mode
+         from pg_prepared_statements where name = $1`,
+      [page.name],
+    );
+    // PostgreSQL's own choice plans the first five runs anew (custom plans) whatever follows.
+    assert.deepEqual(rows, [{ generic_plans: '3', custom_plans: '0', mode: 'auto' }]);
+    await reader.read({ text: 'select 1' });
+    const after = await one.query<{ mode: string }>("select current_setting('plan_cache_mode') as mode");
+    assert.equal(after.rows[0].mode, 'auto', 'an unnamed statement is planned for its values');
+  } finally {
+    await one.end();
+  }
+});
