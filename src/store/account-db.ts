@@ -21,12 +21,16 @@ export class AccountIdError extends Error {}
  * stays on the coordinator and the workers' policies then return nothing). Elsewhere that
  * setting is an unknown custom one, which PostgreSQL accepts and ignores.
  */
-function beginAs(accountId: string, readOnly = false, genericPlan = false): string {
+function beginAs(accountId: string, mode: 'write' | 'read' | 'read generic' = 'write'): string {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
-  const begin = readOnly ? 'begin read only' : 'begin';
-  // See read(): a named statement's generic plan, in the same round trip.
-  const plan = genericPlan ? '; set local plan_cache_mode = force_generic_plan' : '';
-  return `${begin}; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'${plan}`;
+  switch (mode) {
+    case 'read generic': // see read(): a named statement's generic plan, in the same round trip
+      return `begin read only; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'; set local plan_cache_mode = force_generic_plan`;
+    case 'read':
+      return `begin read only; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`;
+    default:
+      return `begin; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`;
+  }
 }
 
 /** Opens the transaction on `client` with the account set. */
@@ -167,7 +171,7 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
         // from the first time: PostgreSQL's own choice kept planning it for every page (its
         // generic plan's estimate, made without the range, looks dearer), which took 1 ms of the
         // page's 2 in PostgreSQL. That plan prunes the months when it runs (issue 16's note).
-        await client.query(beginAs(accountId, true, config.name !== undefined));
+        await client.query(beginAs(accountId, config.name === undefined ? 'read' : 'read generic'));
         result = await client.query<R>(config);
       } catch (err) {
         // A connection that cannot roll back is in an unknown state: destroy it.
