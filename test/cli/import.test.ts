@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { CDREX_BIN, cdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
@@ -266,27 +267,44 @@ test('import --type kazoo loads Kazoo documents (JSON, NDJSON, CSV), tagged impo
   assert.equal(await count(acct.account_id), 5);
 });
 
+/** A file's first half (whole lines) and the rest: an input whose end has not arrived yet. */
+function halves(path: string): [Buffer, Buffer] {
+  const bytes = fs.readFileSync(path);
+  const cut = bytes.indexOf('\n', Math.floor(bytes.length / 2)) + 1;
+  return [bytes.subarray(0, cut), bytes.subarray(cut)];
+}
+
+/** Whether a COPY of this file's database is running (state active: streaming or waiting for rows). */
+async function copying(): Promise<boolean> {
+  const { rows } = await db.pool.query(
+    `select 1 from pg_stat_activity where datname = current_database() and query ilike 'copy%' and state = 'active'`,
+  );
+  return rows.length > 0;
+}
+
+// The two tests below stop an import mid-file. Its input comes on stdin and stops halfway, so
+// the COPY has rows and waits for more when it is stopped: a small file is caught mid-stream
+// every time, where a file read from disk had to be large (150,000 rows) to be caught at all.
 test('SIGKILL of cdrex import mid-file stores nothing of it; importing it again stores it all once', async () => {
-  const rows = 150_000;
+  const rows = 2_000;
   const big = await generateFile('big.csv', rows, 31);
+  const [first] = halves(big);
   const acct = await newAccount('killed-import');
   const child = spawn(
     process.execPath,
-    [CDREX_BIN, 'import', '--account', acct.account_id, '--type', 'cdr_in', big],
+    [CDREX_BIN, 'import', '--account', acct.account_id, '--type', 'cdr_in', '-'],
     {
       env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-      stdio: 'ignore',
+      stdio: ['pipe', 'ignore', 'ignore'],
     },
   );
+  child.stdin.on('error', () => {});
+  const exited = new Promise((r) => child.once('exit', r));
+  child.stdin.write(first);
   // Kill it while its COPY is streaming rows into the database.
-  await waitFor(async () => {
-    const { rows: active } = await db.pool.query(
-      `select 1 from pg_stat_activity where datname = current_database() and query ilike 'copy%' and state = 'active'`,
-    );
-    return active.length > 0;
-  }, 'the import to be copying');
+  await waitFor(copying, 'the import to be copying');
   child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  await exited;
   // The server notices the dead client and rolls its transaction back.
   await waitFor(async () => {
     const { rows: left } = await db.pool.query(
@@ -303,10 +321,15 @@ test('SIGKILL of cdrex import mid-file stores nothing of it; importing it again 
 });
 
 test('the database connection lost mid-import: an error line, nothing stored; importing again stores it all once', async () => {
-  const rows = 150_000;
+  const rows = 2_000;
   const big = await generateFile('lost.csv', rows, 32);
+  const [first, rest] = halves(big);
   const acct = await newAccount('lost-import');
-  const run = cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', big], env);
+  let input: Writable | undefined;
+  const run = cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', '-'], env, (stdin) => {
+    input = stdin;
+    stdin.write(first);
+  });
   // Terminate its COPY's backend (as a failover or a restart would) while rows stream in.
   let terminated = 0;
   await waitFor(async () => {
@@ -317,6 +340,8 @@ test('the database connection lost mid-import: an error line, nothing stored; im
     terminated += killed.length;
     return terminated > 0;
   }, 'the import to be copying');
+  // The rest of the file arrives after the connection is gone.
+  input!.end(rest);
   const result = await run;
   assert.equal(result.code, 1, `exit ${result.code}: ${result.stderr}`);
   // The command's error line (log lines may come before or after it on stderr).

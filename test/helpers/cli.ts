@@ -2,6 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Writable } from 'node:stream';
 import { after } from 'node:test';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -16,7 +17,13 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cdrex(args: string[], env: NodeJS.ProcessEnv, stdin?: Buffer | string): Promise<CliResult> {
+/** Runs `cdrex args…` to its exit. `stdin` is written whole and ended, or, as a function, given
+ * the child's stdin to write and end as it likes (an input that arrives slowly, or never ends). */
+export function cdrex(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stdin?: Buffer | string | ((input: Writable) => void),
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CDREX_BIN, ...args], {
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
@@ -28,7 +35,10 @@ export function cdrex(args: string[], env: NodeJS.ProcessEnv, stdin?: Buffer | s
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    if (stdin !== undefined) child.stdin.end(stdin);
+    // A child that exits before reading all of its input must not fail the test with EPIPE.
+    child.stdin.on('error', () => {});
+    if (typeof stdin === 'function') stdin(child.stdin);
+    else if (stdin !== undefined) child.stdin.end(stdin);
     else child.stdin.end();
   });
 }

@@ -127,14 +127,15 @@ test("pg_terminate_backend of the export's COPY: cdrex serve stays up, the expor
 });
 
 test('cdrex exports retry: a failed export goes back to pending and completes', async () => {
-  const id = await newExport();
+  // The small account: this is about the job's state, not about the size of its export.
+  const id = await newExport(small.api_key);
   // Failed for good, as after a permanent error or the end of its retry period: its job dead.
   await db.pool.query(
     "update jobs set dead_at = now(), attempts = max_attempts, last_error = 'gave up' where payload->>'export_id' = $1",
     [id],
   );
   await db.pool.query("update exports set status = 'failed' where id = $1", [id]);
-  assert.equal((await api(id)).status, 'Failed');
+  assert.equal((await api(id, small.api_key)).status, 'Failed');
 
   const env = testEnv(db, helper.config.dataDir) as Record<string, string>;
   const result = await cdrex(['exports', 'retry', id], env);
@@ -142,7 +143,7 @@ test('cdrex exports retry: a failed export goes back to pending and completes', 
   const printed = summary(result);
   assert.equal(printed.export_id, id);
   assert.equal(printed.status, 'pending');
-  assert.equal((await api(id)).status, 'Pending');
+  assert.equal((await api(id, small.api_key)).status, 'Pending');
 
   // Retrying an export that did not fail is refused, and changes nothing.
   const again = await cdrex(['exports', 'retry', id], env);
@@ -150,8 +151,12 @@ test('cdrex exports retry: a failed export goes back to pending and completes', 
   assert.match(again.stderr, /not failed/);
 
   const worker = await startCdrex('worker');
-  const url = await waitFor(async () => (await api(id)).url, 'the retried export to complete', 90_000);
-  assert.equal((await exportedRows(url)).length, ROWS);
+  const url = await waitFor(
+    async () => (await api(id, small.api_key)).url,
+    'the retried export to complete',
+    90_000,
+  );
+  assert.equal((await exportedRows(url, small.api_key)).length, SMALL_ROWS);
   await stop(worker);
 });
 
