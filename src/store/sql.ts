@@ -2,6 +2,7 @@
 // numbers it and returns its placeholder, so no fragment counts parameters by hand (`$${n - 3}`)
 // and no value is ever written into SQL text (`.replace()` on a query). Fragments that need a
 // value are functions of its placeholder, called once the placeholder exists.
+import type pg from 'pg';
 
 const ACCOUNT_ID = /^[0-9a-f]{32}$/;
 
@@ -53,6 +54,25 @@ export class SqlParams {
       values: this.values.map(settingText),
     };
   }
+}
+
+/**
+ * Readies the transaction on `client` for a COPY whose query was built with `params` in the
+ * 'setting' style: sets the values, and takes sequential scans off the planner's choices.
+ *
+ * Such a COPY reads one account's rows of a month (an export, a Kazoo CSV), but a month's
+ * partition holds every account's. Seeing the whole month in the range, the planner would scan
+ * all of it whenever the account holds more than a few percent of it, filtering out the other
+ * accounts' rows: the export's cost then grows with the store, not with the account. With eight
+ * accounts exporting their 125,000-row months at once from one 1M-row month (PostgreSQL 15, 2
+ * cores) that took 7.0–7.2 s; reading each account's rows through its indexes took 5.2–6.4 s,
+ * and one such COPY alone 0.51 s instead of 0.73 s. An account alone in its month loses a little
+ * at mid sizes (300,000 rows: 1.3 s through the index against 1.0 s scanned and sorted) and
+ * nothing at 1M rows, where the planner itself reads the index in order.
+ */
+export async function prepareCopy(client: pg.ClientBase, params: SqlParams): Promise<void> {
+  await client.query(params.settings());
+  await client.query('set local enable_seqscan = off');
 }
 
 /** A value as the text its cast reads back (arrays in PostgreSQL's array syntax, by the driver). */

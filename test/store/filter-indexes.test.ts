@@ -12,6 +12,7 @@ import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { exportSelect } from '../../src/export/export-file.js';
 import { SqlParams } from '../../src/store/queries/cdr-search.js';
 import { accountDb } from '../../src/store/account-db.js';
+import { prepareCopy } from '../../src/store/sql.js';
 import type { ExportRow } from '../../src/store/queries/exports.js';
 
 const server = await startServer(await createTestDatabase(), { worker: false });
@@ -182,7 +183,7 @@ test('the export as it runs is pruned to its month when planned, and read in ind
   const params = new SqlParams('setting');
   const select = exportSelect(row, params);
   const plan = await accountDb(server.db.app, acct).transaction(async (client) => {
-    await client.query(params.settings());
+    await prepareCopy(client, params);
     // The month is small here: without this the planner rightly sorts it in memory. At 1M rows
     // it is the index's order that wins, which is what this plan must be able to offer.
     await client.query('set local enable_sort = off');
@@ -198,4 +199,45 @@ test('the export as it runs is pruned to its month when planned, and read in ind
   assert.doesNotMatch(plan, /Subplans Removed/, plan);
   assert.match(plan, /Index Scan using cdrs_\d{4}_\d{2}_account_id_time_start/, plan);
   assert.doesNotMatch(plan, /\bSort\b|Seq Scan/, plan);
+});
+
+/**
+ * A COPY as it runs (an export, a Kazoo CSV) reads its account's rows through an index, never
+ * the whole month: the month holds every account's rows, here three accounts' in equal shares,
+ * and a planner left to itself scans all of them and filters (it did, until prepareCopy took
+ * sequential scans off its choices). The COPY's cost must follow the account's rows, not the
+ * store's (issue 16's 10M-row store).
+ */
+test("a COPY reads its own account's rows of the month through an index, not every account's", async () => {
+  const acct = accounts[0].account_id;
+  const range = {
+    from: new Date(MONTH_START.getTime() - 40 * 86400_000),
+    to: new Date(NOW.getTime() + 40 * 86400_000),
+  };
+  const exportParams = new SqlParams('setting');
+  const exportQuery = exportSelect(
+    {
+      dialect: 'exports',
+      export_type: 'cdr_in',
+      account_id: acct,
+      range_from: range.from,
+      range_to: range.to,
+      did_number: null,
+      voice_out_trunk_id: null,
+    } as ExportRow,
+    exportParams,
+  );
+  const csvParams = new SqlParams('setting');
+  const csvQuery = buildSearch({ accountId: acct, ...range, conditions: [] }, 'call_id', csvParams).text;
+  for (const [label, params, select] of [
+    ['export', exportParams, exportQuery],
+    ['Kazoo CSV', csvParams, csvQuery],
+  ] as const) {
+    const text = await accountDb(server.db.app, acct).transaction(async (client) => {
+      await prepareCopy(client, params);
+      const { rows } = await client.query(`explain ${select}`);
+      return rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+    });
+    assertIndexed(text, label);
+  }
 });

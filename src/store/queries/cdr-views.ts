@@ -10,7 +10,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { csvFormulaSafe } from '../../formats/csv-safety.js';
 import { DETAIL_FIELDS, INTEGER_FIELDS, KAZOO_ID, listFields, type KazooIdKey } from '../../formats/kazoo.js';
 import type { AccountDb } from '../account-db.js';
-import { SqlParams } from '../sql.js';
+import { prepareCopy, SqlParams } from '../sql.js';
 import {
   buildAggregate,
   buildSearch,
@@ -131,7 +131,7 @@ export async function streamCsv(
         .map(([name, sql]) => `${cell(sql)} as "${name}"`)
         .join(', ');
     const query = buildSearch(search, projection, params);
-    await client.query(params.settings());
+    await prepareCopy(client, params);
     stream = client.query(copyTo(`copy (${query.text}) to stdout (format csv, header)`));
   } catch (err) {
     done(err as Error);

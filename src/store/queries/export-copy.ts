@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { columnsFor, exportExpression, LEGACY_COLUMNS } from '../../formats/didww-csv.js';
 import { SqlParams } from './cdr-search.js';
+import { prepareCopy } from '../sql.js';
 import type { ExportRow } from './exports.js';
 
 /** A part of an export's range, [from, to). */
@@ -67,7 +68,7 @@ export async function openExportCopy(
 ): Promise<ExportCopy> {
   const params = new SqlParams('setting');
   const select = exportSelect(exp, params, slice);
-  await client.query(params.settings());
+  await prepareCopy(client, params);
   const options = header ? '(format csv, header)' : '(format csv)';
   return client.query(copyTo(`copy (${select}) to stdout ${options}`));
 }
