@@ -22,7 +22,7 @@ import {
   type ExportCopy,
   type TimeSlice,
 } from '../store/queries/export-copy.js';
-import { crashPoint } from '../crash-points.js';
+import { crashPoint, holdPoint } from '../crash-points.js';
 import { exportFormat } from './export-format.js';
 import { ConnectionLostError } from '../errors.js';
 
@@ -134,7 +134,11 @@ async function copySlice(
     const tap = new Transform({
       transform(chunk: Buffer, _enc, done) {
         dog.progress();
-        if (++chunks === 2) crashPoint('export:streaming');
+        if (++chunks === 2) {
+          crashPoint('export:streaming');
+          const hold = holdPoint('export:streaming');
+          if (hold) return void hold.then(() => done(null, chunk));
+        }
         done(null, chunk);
       },
     });

@@ -16,7 +16,9 @@ import { cdrex, spawnCdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { freePort, startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
 
-const ROWS = 300_000;
+// More than loopback's socket buffers hold, so that the COPY's backend is still sending while
+// the export holds mid-COPY (CDREX_HOLD_AT, below) for the test to terminate it.
+const ROWS = 100_000;
 const db = await createTestDatabase();
 const helper = await startServer(db, { worker: false });
 const account = await helper.newAccount('recovery');
@@ -75,7 +77,7 @@ const newExport = (key = account.api_key) =>
   helper.createExport(key, { export_type: 'cdr_in', filters: { year: THIS_YEAR, month: THIS_MONTH } });
 
 test("pg_terminate_backend of the export's COPY: cdrex serve stays up, the export completes with every row", async () => {
-  const serve = await startCdrex('serve');
+  const serve = await startCdrex('serve', { CDREX_HOLD_AT: 'export:streaming' });
   await waitFor(
     () =>
       fetch(`${serve.base}/healthz`).then(
