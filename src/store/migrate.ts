@@ -29,6 +29,28 @@ export function listMigrations(): Migration[] {
     }));
 }
 
+/**
+ * Runs `transaction` again (up to 5 times) when it failed with "tuple concurrently updated".
+ * Roles are shared by every database of a cluster, and the migrations grant cdrex's roles
+ * rights: on Citus each grant is sent to every node, where another process of another database
+ * (a migration, or a cdrex starting and setting its roles' passwords) may be updating the same
+ * role's row at that moment, and PostgreSQL then fails the later one instead of waiting. The
+ * advisory lock above is per database and cannot prevent it. The transaction rolled back whole,
+ * so running it again is safe.
+ */
+async function retryConcurrentCatalogUpdate(transaction: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await transaction();
+      return;
+    } catch (err) {
+      const concurrent = /tuple concurrently updated/.test((err as Error).message ?? '');
+      if (!concurrent || attempt >= 5) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200));
+    }
+  }
+}
+
 /** Applies what the database lacks, or only up to `upTo` (a restore loads a dump into the
  * schema it was taken from, then migrates on). */
 export async function migrate(
@@ -58,13 +80,15 @@ export async function migrate(
     for (const m of migrations) {
       if (done.has(m.version) || m.version > (options.upTo ?? Infinity)) continue;
       try {
-        await inTransaction(client, async () => {
-          await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [
-            m.version,
-            m.name,
-          ]);
-          await client.query(m.sql);
-        });
+        await retryConcurrentCatalogUpdate(() =>
+          inTransaction(client, async () => {
+            await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [
+              m.version,
+              m.name,
+            ]);
+            await client.query(m.sql);
+          }),
+        );
       } catch (err) {
         throw new Error(`Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, {
           cause: err,
