@@ -210,13 +210,6 @@ test('the export as it runs is pruned to its month when planned, and read in ind
 });
 
 /**
- * A COPY as it runs (an export, a Kazoo CSV) reads its account's rows through an index, never
- * the whole month: the month holds every account's rows, here three accounts' in equal shares,
- * and a planner left to itself scans all of them and filters (it did, until prepareCopy took
- * sequential scans off its choices). The COPY's cost must follow the account's rows, not the
- * store's (issue 16's 10M-row store).
- */
-/**
  * EXPLAIN of the two COPYs one account runs (its export, its Kazoo CSV) as they run them: in the
  * account's transaction after prepareCopy. `before` runs first in that transaction.
  */
@@ -245,6 +238,13 @@ async function copyPlans(acct: string, before?: string): Promise<[string, string
   return plans;
 }
 
+/**
+ * A COPY as it runs (an export, a Kazoo CSV) reads its account's rows through an index, never
+ * the whole month: the month holds every account's rows, here three accounts' in equal shares,
+ * and a planner left to itself scans all of them and filters (it did, until prepareCopy took
+ * sequential scans off its choices). The COPY's cost must follow the account's rows, not the
+ * store's (issue 16's 10M-row store).
+ */
 test("a COPY reads its own account's rows of the month through an index, not every account's", async () => {
   for (const [label, text] of await copyPlans(accounts[0].account_id)) assertIndexed(text, label);
 });
