@@ -5,6 +5,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,6 +44,38 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
   const value = await fn();
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
 }
+
+/**
+ * Latency samples of GET requests, one at a time on one kept-alive connection, as autocannon -c 1
+ * sends them: node:http costs the bench process far less CPU per request than fetch() does, CPU
+ * the server and PostgreSQL share on a small machine.
+ */
+export function latencyClient(headers: Record<string, string>) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (url: string) =>
+    new Promise<number>((resolve, reject) => {
+      const start = process.hrtime.bigint();
+      http
+        .get(url, { headers, agent }, (res) => {
+          res.on('data', () => {});
+          res.on('end', () => resolve(Number(process.hrtime.bigint() - start) / 1e6));
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+  return {
+    get,
+    /** Requests `urls` in turn for `ms`, uncounted: the server's code optimised, its pools warm. */
+    async warmUp(urls: string[], ms = WARM_UP_MS) {
+      for (const end = Date.now() + ms; Date.now() < end;) for (const url of urls) await get(url);
+    },
+    close: () => agent.destroy(),
+  };
+}
+/** Long enough for V8 to optimise the request path and for the first old-space collections to pass. */
+const WARM_UP_MS = 3000;
+/** Samples per latency figure: its p99 is the 10th slowest, not the 2nd (one stray pause). */
+export const LATENCY_SAMPLES = 1000;
 
 /** Resident set size of a process in MB, from /proc; undefined once it is gone. */
 export function rssMb(pid: number): number | undefined {

@@ -30,6 +30,9 @@ function graceOptions(log: Logger): closeWithGrace.Options {
   };
 }
 const STREAM_POOL_SIZE = 10;
+/** API connections kept open while idle: two, since a page's COMMIT is still in flight on one
+ * when the next request of the same client arrives (AccountDb.read). */
+const API_POOL_WARM = 2;
 const INGEST_POOL_SIZE = 10;
 /** /readyz and /metrics read the store on two connections of their own, answering in seconds. */
 const PROBE_POOL_SIZE = 2;
@@ -76,6 +79,9 @@ export async function serve(config: Config, log: Logger, options: { worker: bool
   // instead of holding a client; long streams and exports have pools without one.
   const apiPool = createPool(store.urls.app, log, {
     max: 20,
+    // A request after a quiet half minute would otherwise find every connection closed, and pay
+    // a new backend's catalog loading and planning (issue 16): a portal user clicks that slowly.
+    warm: API_POOL_WARM,
     statementTimeoutMs: config.queryTimeoutMs,
     connectTimeoutMs: config.dbConnectTimeoutMs,
   });

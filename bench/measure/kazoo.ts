@@ -1,5 +1,13 @@
 // Kazoo: page latency (first page and 10,000 rows deep) beside /healthz's, and the month as CSV.
-import { logger, MONTH_END, MONTH_START, percentile, timed } from '../harness.js';
+import {
+  LATENCY_SAMPLES,
+  latencyClient,
+  logger,
+  MONTH_END,
+  MONTH_START,
+  percentile,
+  timed,
+} from '../harness.js';
 import { type Bench, GREGORIAN } from './context.js';
 
 const log = logger('bench');
@@ -19,19 +27,20 @@ export async function measureKazoo(bench: Bench, base: string): Promise<KazooTim
   const listUrl = (key?: string) =>
     `${base}/v2/accounts/${accountId}/cdrs?page_size=50&${monthRange}${key ? `&start_key=${key}` : ''}`;
   const headers = { 'X-Auth-Token': bench.main.api_key };
-  const get = async (url: string) =>
-    (await timed(() => fetch(url, { headers }).then((r) => r.arrayBuffer()))).ms;
+  const client = latencyClient(headers);
   /**
-   * 200 timed requests of `url`, each right after one of /healthz (one store query, no page
-   * work): both see the same machine, so the page's own tail shows beside the machine's.
+   * Timed requests of `url`, each right after one of /healthz (one store query, no page work):
+   * both see the same machine, so the page's own tail shows beside the machine's. After a warm-up,
+   * since the server was started just before: its first seconds are V8 compiling and the pools
+   * opening connections, which a server that has been up for minutes no longer pays.
    */
   const healthz: number[] = [];
   const pageTimes = async (url: string) => {
-    for (let i = 0; i < 20; i++) await get(url); // warm-up, not counted
+    await client.warmUp([`${base}/healthz`, url]);
     const times: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      healthz.push(await get(`${base}/healthz`));
-      times.push(await get(url));
+    for (let i = 0; i < LATENCY_SAMPLES; i++) {
+      healthz.push(await client.get(`${base}/healthz`));
+      times.push(await client.get(url));
     }
     return times;
   };
@@ -42,6 +51,7 @@ export async function measureKazoo(bench: Bench, base: string): Promise<KazooTim
     deepKey = body.next_start_key;
   }
   const deepPage = await pageTimes(listUrl(deepKey));
+  client.close();
   const csv = await timed(async () => {
     const res = await fetch(`${base}/v2/accounts/${accountId}/cdrs?${monthRange}`, {
       headers: { ...headers, Accept: 'text/csv' },

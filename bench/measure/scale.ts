@@ -4,7 +4,17 @@
 // loaded (10 accounts, 3 months, `cdrex generate`'s number/trunk/traffic distributions) and the
 // same three are measured again on the same server. The ratios are large over small.
 import fs from 'node:fs';
-import { logger, median, MONTH_END, MONTH_START, percentile, timed, type Harness } from '../harness.js';
+import {
+  LATENCY_SAMPLES,
+  latencyClient,
+  logger,
+  median,
+  MONTH_END,
+  MONTH_START,
+  percentile,
+  timed,
+  type Harness,
+} from '../harness.js';
 import type { Account } from './context.js';
 import { GREGORIAN } from './context.js';
 import { runExport } from './exports.js';
@@ -37,19 +47,19 @@ function checkDisk(dir: string, rows: number) {
     );
 }
 
-/** The three measures on one account's month: page p99 of 200, export and summary medians. */
+/** The three measures on one account's month: page p99 of LATENCY_SAMPLES, export and summary medians. */
 async function measurePoint(base: string, a: Account, runs: number): Promise<Point> {
   const range = `created_from=${MONTH_START.getTime() / 1000 + GREGORIAN}&created_to=${MONTH_END.getTime() / 1000 - 1 + GREGORIAN}`;
   const headers = { 'X-Auth-Token': a.api_key };
-  const get = async (url: string) =>
-    (await timed(() => fetch(url, { headers }).then((r) => r.arrayBuffer()))).ms;
+  const client = latencyClient(headers);
   const page = `${base}/v2/accounts/${a.account_id}/cdrs?page_size=50&${range}`;
-  for (let i = 0; i < 20; i++) await get(page); // warm-up, not counted
+  await client.warmUp([page]);
   const pages: number[] = [];
-  for (let i = 0; i < 200; i++) pages.push(await get(page));
+  for (let i = 0; i < LATENCY_SAMPLES; i++) pages.push(await client.get(page));
   const summary = `${base}/v2/accounts/${a.account_id}/cdrs/summary?bucket=day&${range}`;
   const summaries: number[] = [];
-  for (let i = 0; i < 5; i++) summaries.push(await get(summary));
+  for (let i = 0; i < 5; i++) summaries.push(await client.get(summary));
+  client.close();
   const exports: number[] = [];
   for (let i = 0; i < runs; i++) exports.push((await timed(() => runExport(base, a.api_key))).ms);
   const point = { pageP99: percentile(pages, 0.99), exportMs: median(exports), summaryMs: median(summaries) };
