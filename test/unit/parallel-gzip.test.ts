@@ -47,3 +47,19 @@ test('empty input gives an empty output that gunzip accepts', async () => {
   const gz = await compress(Buffer.alloc(0), {});
   assert.equal(zlib.gunzipSync(gz).length, 0);
 });
+
+test('input buffers are reused only once their member is done: writes larger than a buffer, many members in flight', async () => {
+  // Random bytes barely compress, so every member's zlib work is as long as it can be, and a
+  // buffer refilled before its member was done would corrupt an earlier member.
+  const text = randomBytes(3 * 1024 * 1024 + 12345);
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  const pieces = [text.subarray(0, 100_000), text.subarray(100_000, 2_500_000), text.subarray(2_500_000)];
+  await pipeline(Readable.from(pieces), new ParallelGzip({ chunkSize: 64 * 1024, maxInFlight: 4 }), sink);
+  assert.deepEqual(zlib.gunzipSync(Buffer.concat(chunks)), text);
+});
