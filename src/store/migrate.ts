@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { LOCK } from './names.js';
+import { isCatalogRace, retrying } from './retry.js';
 import { inTransaction, releaseClient } from './transaction.js';
 import type { Logger } from '../log.js';
 
@@ -27,28 +28,6 @@ export function listMigrations(): Migration[] {
       name: file.slice(7, -4),
       sql: fs.readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8'),
     }));
-}
-
-/**
- * Runs `transaction` again (up to 5 times) when it failed with "tuple concurrently updated".
- * Roles are shared by every database of a cluster, and the migrations grant cdrex's roles
- * rights: on Citus each grant is sent to every node, where another process of another database
- * (a migration, or a cdrex starting and setting its roles' passwords) may be updating the same
- * role's row at that moment, and PostgreSQL then fails the later one instead of waiting. The
- * advisory lock above is per database and cannot prevent it. The transaction rolled back whole,
- * so running it again is safe.
- */
-async function retryConcurrentCatalogUpdate(transaction: () => Promise<unknown>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await transaction();
-      return;
-    } catch (err) {
-      const concurrent = /tuple concurrently updated/.test((err as Error).message ?? '');
-      if (!concurrent || attempt >= 5) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200));
-    }
-  }
 }
 
 /** Applies what the database lacks, or only up to `upTo` (a restore loads a dump into the
@@ -79,15 +58,20 @@ export async function migrate(
     }
     for (const m of migrations) {
       if (done.has(m.version) || m.version > (options.upTo ?? Infinity)) continue;
+      // A migration that grants cdrex's roles rights may lose a race on the role's row to another
+      // database's process (on Citus, on any node; src/store/retry.ts), which the advisory lock,
+      // per database, cannot prevent. Its transaction rolled back whole: it is run again.
       try {
-        await retryConcurrentCatalogUpdate(() =>
-          inTransaction(client, async () => {
-            await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [
-              m.version,
-              m.name,
-            ]);
-            await client.query(m.sql);
-          }),
+        await retrying(
+          () =>
+            inTransaction(client, async () => {
+              await client.query('insert into schema_migrations (version, name) values ($1::int, $2::text)', [
+                m.version,
+                m.name,
+              ]);
+              await client.query(m.sql);
+            }),
+          isCatalogRace,
         );
       } catch (err) {
         throw new Error(`Migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, {

@@ -12,6 +12,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { isCatalogRace, retrying } from './retry.js';
 
 export const APP_ROLE = 'cdrex_app';
 export const WORKER_ROLE = 'cdrex_worker';
@@ -35,7 +36,9 @@ const ROLES = Object.keys(ROLE_ATTRIBUTES) as RoleName[];
 /** The statements that create (or fix) one role; the password travels as a bind parameter
  * through format(%L) on the server, never as SQL text built here. */
 async function ensureRole(client: pg.ClientBase, role: RoleName, password: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
+  // Two processes creating the same role at once: the loser sees a duplicate, or a row updated
+  // under it; the statements check before they write, so it tries again.
+  await retrying(async () => {
     try {
       await client.query(
         `select set_config('cdrex.role_password', $1::text, false)`, // read back below, then reset
@@ -51,16 +54,10 @@ async function ensureRole(client: pg.ClientBase, role: RoleName, password: strin
                            current_setting('cdrex.role_password'));
           end if;
         end $$`);
-      // No role's default may grant more than its own (pg_read_server_files and the like).
-      return;
-    } catch (err) {
-      // Two processes creating the same role at once: the loser sees a duplicate; try again.
-      const code = (err as { code?: string }).code;
-      if ((code !== '23505' && code !== '42710' && code !== 'XX000') || attempt >= 5) throw err;
     } finally {
       await client.query(`select set_config('cdrex.role_password', '', false)`).catch(() => {});
     }
-  }
+  }, isCatalogRace);
 }
 
 function withCredentials(url: string, user: string, password: string): string {
