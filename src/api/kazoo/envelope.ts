@@ -60,3 +60,19 @@ export function sendKazooError(
 
 export const INVALID_CREDENTIALS = { message: 'invalid credentials' };
 export const BAD_IDENTIFIER = { message: 'bad identifier', not_found: 'The path requested is invalid' };
+
+/**
+ * The pieces' UTF-8 bytes in one Buffer, each written where it belongs. Joined into one string
+ * instead, a page was copied three more times on the JS heap (the join, Fastify's byteLength of
+ * the joined string, the socket's encoding of it): about 150 KB of garbage per page, whose
+ * collections, 5 ms each on a 2-core machine, were the Kazoo page's p99 (issue 16). A Buffer's
+ * bytes live outside the heap the young-generation collector scans.
+ */
+export function concatUtf8(pieces: string[]): Buffer {
+  let size = 0;
+  for (const piece of pieces) size += Buffer.byteLength(piece);
+  const bytes = Buffer.allocUnsafe(size);
+  let offset = 0;
+  for (const piece of pieces) offset += bytes.write(piece, offset);
+  return bytes;
+}

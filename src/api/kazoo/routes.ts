@@ -22,7 +22,14 @@ import { createToken } from '../../store/queries/tokens.js';
 import { accountLimits, longStreams, SLOT_RETRY_AFTER_S, STREAM_RETRY_AFTER_S } from '../long-streams.js';
 import { JSON_TYPE, uploadRecords } from '../../ingest/upload-body.js';
 import { JSON_ALIASES, UPLOAD_BODY_TYPES } from './body-types.js';
-import { envelopeFields, INVALID_CREDENTIALS, BAD_IDENTIFIER, sendKazooError, success } from './envelope.js';
+import {
+  concatUtf8,
+  envelopeFields,
+  INVALID_CREDENTIALS,
+  BAD_IDENTIFIER,
+  sendKazooError,
+  success,
+} from './envelope.js';
 import { parseListParams, type ListParams } from './list-params.js';
 
 const CSV_TYPES = ['application/octet-stream', 'text/csv', 'text/comma-separated-values'];
@@ -78,11 +85,14 @@ export function wantsCsv(req: FastifyRequest): boolean {
   return CSV_TYPES.some((t) => accept.includes(t));
 }
 
-/** The envelope around `data` that PostgreSQL already serialised (no parse and re-stringify). */
+/**
+ * The envelope around `data` that PostgreSQL already serialised (no parse and re-stringify): one
+ * document, or several sent as a JSON array.
+ */
 function sendRawData(
   req: FastifyRequest,
   reply: FastifyReply,
-  dataJson: string,
+  data: string | string[],
   head: Record<string, unknown> = {},
 ) {
   const rest = JSON.stringify({
@@ -91,12 +101,16 @@ function sendRawData(
     status: 'success',
     ...envelopeFields(req),
   });
-  return reply.type('application/json').send(`{"data":${dataJson},${rest.slice(1)}`);
+  const pieces =
+    typeof data === 'string'
+      ? ['{"data":', data, ',', rest.slice(1)]
+      : ['{"data":[', ...data.flatMap((doc, i) => (i === 0 ? [doc] : [',', doc])), '],', rest.slice(1)];
+  return reply.type('application/json').send(concatUtf8(pieces));
 }
 
 function sendPage(req: FastifyRequest, reply: FastifyReply, page: Page) {
   const startKey = (req.query as Record<string, string>).start_key || page.startKey;
-  return sendRawData(req, reply, `[${page.docs.join(',')}]`, {
+  return sendRawData(req, reply, page.docs, {
     page_size: page.docs.length,
     ...(startKey ? { start_key: startKey } : {}),
     ...(page.nextStartKey ? { next_start_key: page.nextStartKey } : {}),
@@ -285,7 +299,7 @@ async function interactions(req: FastifyRequest, reply: FastifyReply) {
 async function legs(req: FastifyRequest<{ Params: Static<typeof LegsParams> }>, reply: FastifyReply) {
   const found = await listLegs(req.db!, req.params.interaction_id);
   if (found.length === 0) return sendKazooError(req, reply, 404, 'bad_identifier', BAD_IDENTIFIER);
-  return sendRawData(req, reply, `[${found.join(',')}]`);
+  return sendRawData(req, reply, found);
 }
 
 /** GET …/cdrs/:cdr_id: one CDR. */
