@@ -63,8 +63,9 @@ async function measurePoint(base: string, a: Account, runs: number): Promise<Poi
   const exports: number[] = [];
   for (let i = 0; i < runs; i++) exports.push((await timed(() => runExport(base, a.api_key))).ms);
   const point = { pageP99: percentile(pages, 0.99), exportMs: median(exports), summaryMs: median(summaries) };
+  const each = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
   log(
-    `scale: page p99 ${point.pageP99.toFixed(1)} ms, export ${point.exportMs.toFixed(0)} ms, summary ${point.summaryMs.toFixed(0)} ms`,
+    `scale: page p50 ${percentile(pages, 0.5).toFixed(1)} / p99 ${point.pageP99.toFixed(1)} ms, exports ${each(exports)} ms, summaries ${each(summaries)} ms`,
   );
   return point;
 }
