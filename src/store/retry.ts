@@ -6,12 +6,16 @@
 /**
  * A write that lost a race on a catalog row: `tuple concurrently updated` (raised without a
  * SQLSTATE of its own, so XX000 and its text), or the duplicate a second `create role` of the
- * same name meets (23505 on the catalog's unique index, or 42710 duplicate_object).
+ * same name meets (23505 on the catalog's unique index, or 42710 duplicate_object). Citus relays
+ * a worker node's unique violation as XX000 with PostgreSQL's text (see isUniqueViolation).
  */
 export function isCatalogRace(err: unknown): boolean {
   const { code, message } = (err ?? {}) as { code?: string; message?: string };
   if (code === '23505' || code === '42710') return true;
-  return code === 'XX000' && /tuple concurrently updated/.test(message ?? '');
+  return (
+    code === 'XX000' &&
+    /tuple concurrently updated|^duplicate key value violates unique constraint/.test(message ?? '')
+  );
 }
 
 export interface RetryOptions {
