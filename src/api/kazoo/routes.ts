@@ -105,7 +105,8 @@ function sendRawData(
     typeof data === 'string'
       ? ['{"data":', data, ',', rest.slice(1)]
       : ['{"data":[', ...data.flatMap((doc, i) => (i === 0 ? [doc] : [',', doc])), '],', rest.slice(1)];
-  return reply.type('application/json').send(concatUtf8(pieces));
+  // Fastify adds the charset to a JSON string it sends, not to a Buffer: every Kazoo answer has it.
+  return reply.type('application/json; charset=utf-8').send(concatUtf8(pieces));
 }
 
 function sendPage(req: FastifyRequest, reply: FastifyReply, page: Page) {
