@@ -573,3 +573,49 @@ describe('upload', () => {
     assert.equal(stored.rows[0].n, 0);
   });
 });
+
+describe('answers written byte by byte', () => {
+  // Lists, details and legs are written into one Buffer from PostgreSQL's JSON (concatUtf8): values
+  // that look like SQL or JSON, multi-byte characters and a name of the most characters a text
+  // field keeps (512) must come back exactly, in an answer whose Content-Length is its UTF-8 length.
+  const hostile = [
+    '$4',
+    "'); drop table cdrs; --",
+    '"quoted" \\ back\\slash',
+    'line\u2028sep\u2029para',
+    'é😀李小龍 ☎',
+    '</script><script>x</script>',
+    `${'long-'.repeat(102)}李é`,
+  ];
+
+  test('hostile and multi-byte values come back exactly from the list, a detail and legs', async () => {
+    const records = hostile.map((name, i) => ({
+      ...cdr(900 + i),
+      caller_id_name: name,
+      interaction_id: 'inter-hostile',
+    }));
+    assert.equal((await upload(records, '', bob)).status, 201);
+    const bobCall = kazooClient<Envelope>(server.base, bob.api_key);
+    const exact = (res: { text: string; headers: Headers }) =>
+      assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(res.text));
+    const names = (data: unknown) =>
+      (data as { caller_id_name: string }[]).map((d) => d.caller_id_name).sort();
+
+    const list = await bobCall('GET', `${cdrs(bob.account_id)}?page_size=50`);
+    assert.equal(list.status, 200, list.text);
+    exact(list);
+    assert.deepEqual(names(list.json.data), [...hostile].sort());
+
+    const legs = await bobCall('GET', `${cdrs(bob.account_id)}/legs/inter-hostile`);
+    assert.equal(legs.status, 200, legs.text);
+    exact(legs);
+    assert.deepEqual(names(legs.json.data), [...hostile].sort());
+
+    for (const row of list.json.data as { id: string; caller_id_name: string }[]) {
+      const detail = await bobCall('GET', `${cdrs(bob.account_id)}/${encodeURIComponent(row.id)}`);
+      assert.equal(detail.status, 200, detail.text);
+      exact(detail);
+      assert.equal((detail.json.data as { caller_id_name: string }).caller_id_name, row.caller_id_name);
+    }
+  });
+});
