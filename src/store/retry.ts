@@ -2,20 +2,19 @@
 // cluster-wide: two cdrex processes on different databases (or, on Citus, the same grant sent to
 // every node) may write the same role's row at once, and PostgreSQL fails the later writer
 // instead of making it wait. No lock of cdrex's spans databases, so the loser tries again.
+import { isUniqueViolation } from './queries/cdrs.js';
 
 /**
  * A write that lost a race on a catalog row: `tuple concurrently updated` (raised without a
  * SQLSTATE of its own, so XX000 and its text), or the duplicate a second `create role` of the
- * same name meets (23505 on the catalog's unique index, or 42710 duplicate_object). Citus relays
- * a worker node's unique violation as XX000 with PostgreSQL's text (see isUniqueViolation).
+ * same name meets (a unique violation, which Citus relays from a worker node as XX000, or 42710
+ * duplicate_object).
  */
 export function isCatalogRace(err: unknown): boolean {
+  if (isUniqueViolation(err)) return true;
   const { code, message } = (err ?? {}) as { code?: string; message?: string };
-  if (code === '23505' || code === '42710') return true;
-  return (
-    code === 'XX000' &&
-    /tuple concurrently updated|^duplicate key value violates unique constraint/.test(message ?? '')
-  );
+  if (code === '42710') return true;
+  return code === 'XX000' && /tuple concurrently updated/.test(message ?? '');
 }
 
 export interface RetryOptions {
