@@ -56,23 +56,26 @@ if (template) await createMigratedDatabase(template);
 
 // Files run CDREX_TEST_CONCURRENCY at a time (default 2): most of a file's time is waiting (on
 // PostgreSQL, a lease, a spawned cdrex), and each has its own database, data directory and ports.
-// These share more than that and run one at a time afterwards: embedded clusters (their
-// directories, the cluster registry under /var/lib/cdrex as root, the package's binaries) and
-// script(1) sessions.
-const SERIAL = [
-  // Six cdrex processes (four workers, two servers) on the cluster: alone, or they start late.
-  'test/jobs/citus-workers.test.ts',
+// Beside them, in a lane of their own, one at a time, run the files that share more than that
+// with each other: embedded clusters (their directories, the cluster registry under
+// /var/lib/cdrex as root, the package's binaries) and script(1) sessions.
+const SHARED = [
   'test/cli/first-hour.test.ts',
   'test/store/backup.test.ts',
   'test/store/embedded-supervision.test.ts',
   'test/store/embedded.test.ts',
 ];
+// Six cdrex processes (four workers, two servers) on the cluster: alone, or they start late.
+const ALONE = ['test/jobs/citus-workers.test.ts'];
 const concurrency = Number(process.env.CDREX_TEST_CONCURRENCY ?? 2);
-const isSerial = (file: string) => SERIAL.includes(path.relative(root, path.resolve(root, file)));
+const listed = (list: string[]) => (file: string) =>
+  list.includes(path.relative(root, path.resolve(root, file)));
 const env = { ...process.env, CDREX_TEST_TEMPLATE: template, CDREX_TEST_ROLES_DIR: rolesDir };
 
-function runFiles(group: string[], n: number): Promise<number> {
-  if (group.length === 0) return Promise.resolve(0);
+/** Runs `group` under node's test runner, `n` files at a time, its report on stdout as it comes;
+ * or, `held`, kept and answered, so that two lanes' reports do not interleave. */
+async function runFiles(group: string[], n: number, held = false): Promise<{ code: number; report: Buffer }> {
+  if (group.length === 0) return { code: 0, report: Buffer.alloc(0) };
   const child = spawn(
     process.execPath,
     [
@@ -86,17 +89,29 @@ function runFiles(group: string[], n: number): Promise<number> {
       '--test-reporter-destination=stdout',
       ...group,
     ],
-    { stdio: 'inherit', cwd: root, env },
+    { stdio: ['inherit', held ? 'pipe' : 'inherit', 'inherit'], cwd: root, env },
   );
-  return new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  const report: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => report.push(chunk));
+  const code = await new Promise<number>((resolve) =>
+    child.on('close', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+  );
+  return { code, report: Buffer.concat(report) };
 }
 
-// Both groups run whatever the other's result, so one failure does not hide another.
-const parallelCode = await runFiles(
-  files.filter((f) => !isSerial(f)),
-  concurrency,
-);
-const code = (await runFiles(files.filter(isSerial), 1)) || parallelCode;
+// Every group runs whatever the others' results, so one failure does not hide another. The
+// shared lane's report is printed once the main lane's is complete.
+const lanes = await Promise.all([
+  runFiles(
+    files.filter((f) => !listed(SHARED)(f) && !listed(ALONE)(f)),
+    concurrency,
+  ),
+  runFiles(files.filter(listed(SHARED)), 1, true),
+]);
+process.stdout.write(lanes[1].report);
+const codes = lanes.map((lane) => lane.code);
+codes.push((await runFiles(files.filter(listed(ALONE)), 1)).code);
+const code = codes.find((c) => c !== 0) ?? 0;
 if (template) {
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
