@@ -129,14 +129,19 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
       let input: WatchedInput | undefined;
       const bar = progress(`import ${file}`);
       try {
-        input = await openInput(file);
-        input.onLines = (lines) => bar.update(lines - 1); // the header is no row
-        const result = await importDidwwCsv(pool, input, {
+        const open = async () => {
+          input = await openInput(file);
+          input.onLines = (lines) => bar.update(lines - 1); // the header is no row
+          return input;
+        };
+        const result = await importDidwwCsv(pool, await open(), {
           accountId: account,
           kind,
           voiceOutTrunkId: trunk,
           fileName: file,
           window: ingestWindow(config),
+          // A file can be read twice (the direct path first); stdin cannot.
+          reopen: file === '-' ? undefined : open,
         });
         bar.end();
         totals.inserted += result.inserted;
@@ -352,7 +357,9 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
         `(${window.from.toISOString()} to now + CDREX_INGEST_AHEAD_S), or after --now.`,
     );
   const bar = progress('generated', rows);
-  const csv = generateCsv({ kind, month, rows, seed, now, window, onProgress: (n) => bar.update(n) });
+  const generate = () =>
+    generateCsv({ kind, month, rows, seed, now, window, onProgress: (n) => bar.update(n) });
+  const csv = generate();
   const out = values.out as string | undefined;
   if (out) {
     if (out === '-')
@@ -369,7 +376,14 @@ async function generateCommand(argv: string[], config: Config, log: Logger): Pro
   }
   const account = accountId(required(values, 'account'));
   return withStore(config, log, async ({ worker: pool }) => {
-    const result = await importDidwwCsv(pool, csv, { accountId: account, kind, source: 'generate', window });
+    // The same seed generates the same rows again, should the direct path give the file up.
+    const result = await importDidwwCsv(pool, csv, {
+      accountId: account,
+      kind,
+      source: 'generate',
+      window,
+      reopen: () => Promise.resolve(generate()),
+    });
     bar.end();
     printSummary({ inserted: result.inserted });
     return EXIT_OK;

@@ -1,6 +1,13 @@
 // Loads DIDWW-format CSV (the export layout) into `cdrs`.
 //
-// The bytes go straight from the file into `COPY … FROM STDIN` of a temporary staging table whose
+// When the caller can open its input again (a file, a seeded generation), the bytes are first
+// COPYed straight into `cdrs` in one transaction, checked on the way by DidwwCsvScan
+// (didww-scan.ts): a well-formed file of new rows for months that have their partitions is then
+// stored at the cost of one COPY. Should anything stop that (a row the scan cannot vouch for, a
+// duplicate, a row PostgreSQL refuses), the COPY is rolled back, nothing of it remains, and the
+// input is read again through the staging path below, which stores it or reports why not.
+//
+// The staging path: the bytes go straight from the file into `COPY … FROM STDIN` of a temporary staging table whose
 // columns are the CSV headers with their types, so PostgreSQL parses and checks every row (no
 // per-row JavaScript) and reports a bad row with its line number. The staging rows then enter
 // `cdrs` in one `INSERT … ON CONFLICT DO NOTHING`: a file is stored whole or not at all, and
@@ -12,10 +19,12 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { DataError, NotFoundError } from '../errors.js';
 import { columnsFor, type CsvColumn } from '../formats/didww-csv.js';
-import { ensureMonthPartitions } from '../store/partitions.js';
+import { ensureMonthPartitions, partitionNames } from '../store/partitions.js';
 import { accountExists } from '../store/queries/accounts.js';
-import type { CdrKind } from '../store/queries/cdrs.js';
+import { commitLoad, rollbackLoad } from '../store/queries/cdr-load.js';
+import { isUniqueViolation, type CdrKind } from '../store/queries/cdrs.js';
 import {
+  beginDirectCopy,
   copyIntoStage,
   createStage,
   dropStage,
@@ -25,10 +34,14 @@ import {
 } from '../store/queries/didww-import.js';
 import { timeOutsideWindow, type IngestWindow } from './window.js';
 import { countIngest } from '../metrics/registry.js';
+import { DidwwCsvScan, DirectUnsure } from './didww-scan.js';
+import { ABANDON_MS, settledWithin } from './records.js';
 
 export interface ImportResult {
   inserted: number;
   duplicates: number;
+  /** Which path stored the rows (or found nothing to store). */
+  path: 'direct' | 'staging';
 }
 
 export interface DidwwImportOptions {
@@ -42,6 +55,8 @@ export interface DidwwImportOptions {
   fileName?: string;
   /** Rows with a time outside it are refused (ingestWindow); `cdrex import` and `generate` pass it. */
   window?: IngestWindow;
+  /** Opens the same input again from its start: given, the direct path is tried first. */
+  reopen?: () => Promise<Readable>;
 }
 
 /** The first staged row outside the window, as a DataError with its line (header = line 1). */
@@ -79,6 +94,82 @@ export async function importDidwwCsv(
     input.destroy();
     throw new NotFoundError(`No account has the id ${options.accountId}.`);
   }
+  if (options.reopen) {
+    const direct = await importDirect(pool, input, options);
+    if (direct) {
+      countIngest(options.source ?? 'import', direct);
+      return direct;
+    }
+    input = await options.reopen();
+  }
+  return importStaged(pool, input, options);
+}
+
+/** Whether a failed direct COPY leaves the file to the staging path: the scan could not vouch for
+ * a row, a row is already stored, or PostgreSQL refused a row (data exceptions, integrity
+ * violations, among them a NULL attempt the staging path makes 1). Anything else (the input
+ * unreadable, the connection lost) would fail there too, and is thrown. */
+function leavesToStaging(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (
+    err instanceof DirectUnsure || isUniqueViolation(err) || (typeof code === 'string' && /^2[23]/.test(code))
+  );
+}
+
+/** The direct path (see the top of this file): the rows stored, or undefined when the file is to
+ * take the staging path (its COPY rolled back). */
+async function importDirect(
+  pool: pg.Pool,
+  input: Readable,
+  options: DidwwImportOptions,
+): Promise<ImportResult | undefined> {
+  const columns = columnsFor(options.kind);
+  const trunk = options.kind === 'cdr_out' ? (options.voiceOutTrunkId?.toLowerCase() ?? '') : undefined;
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const scan = new DidwwCsvScan({
+      columns,
+      partitions: await partitionNames(client),
+      window: options.window,
+      suffix: [options.accountId, options.kind, options.source ?? 'import', ...(trunk ? [trunk] : [])]
+        .map((cell) => `,"${cell.replace(/"/g, '""')}"`)
+        .join(''),
+      trunkFrom: trunk === '' ? 'Voice OUT Trunk' : undefined,
+    });
+    const copy = await beginDirectCopy(client, columns, options.kind);
+    let refused = false;
+    try {
+      await pipeline(input, scan, copy);
+    } catch (err) {
+      if (!leavesToStaging(err)) throw err;
+      refused = true;
+    }
+    // Equal counts, or PostgreSQL stopped reading early (a `\.` line) and the rest would be lost.
+    if (!refused && Number(copy.rowCount) === scan.rows) {
+      await commitLoad(client);
+      return { inserted: scan.rows, duplicates: 0, path: 'direct' };
+    }
+    await rollbackLoad(client);
+    return undefined;
+  } catch (err) {
+    broken = err instanceof Error ? err : new Error(String(err));
+    throw err;
+  } finally {
+    if (broken) {
+      input.destroy();
+      await settledWithin(rollbackLoad(client), ABANDON_MS);
+    }
+    client.release(broken);
+  }
+}
+
+/** The staging path (see the top of this file). */
+async function importStaged(
+  pool: pg.Pool,
+  input: Readable,
+  options: DidwwImportOptions,
+): Promise<ImportResult> {
   const columns = columnsFor(options.kind);
   const client = await pool.connect();
   let broken = false;
@@ -91,7 +182,7 @@ export async function importDidwwCsv(
       throw copyError(err, options.fileName);
     }
     const total = Number(copy.rowCount ?? 0);
-    if (total === 0) return { inserted: 0, duplicates: 0 };
+    if (total === 0) return { inserted: 0, duplicates: 0, path: 'staging' };
     const stage = await summarizeStage(client, columns, options.window);
     if (options.window && stage.outside)
       throw await windowError(client, columns, options.window, options.fileName);
@@ -108,7 +199,7 @@ export async function importDidwwCsv(
       stage,
     );
     countIngest(options.source ?? 'import', { inserted, duplicates: total - inserted });
-    return { inserted, duplicates: total - inserted };
+    return { inserted, duplicates: total - inserted, path: 'staging' };
   } catch (err) {
     broken = !(err instanceof DataError);
     throw err;

@@ -94,10 +94,10 @@ const monthOf = (d: Date) => d.getUTCFullYear() * 12 + d.getUTCMonth();
 const DIRECT_LIMIT = 5000;
 /** How long a failed load waits for its COPY to be refused and its transaction rolled back before
  * it gives up on the connection (destroyed, not pooled: its state is then unknown). */
-const ABANDON_MS = 5000;
+export const ABANDON_MS = 5000;
 
 /** Whether `promise` settled within `ms` (its rejection counts as settled). */
-async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {

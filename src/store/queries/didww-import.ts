@@ -33,6 +33,22 @@ export async function dropStage(client: pg.PoolClient): Promise<void> {
   await client.query(`drop table if exists ${STAGE}`);
 }
 
+/** The direct path (src/ingest/didww-scan.ts): opens the load's transaction and starts a COPY
+ * straight into `cdrs`, the CSV's columns in the table's order followed by the cells the scan
+ * appends to each row (account, kind, source, and the trunk id for outbound rows); commitLoad or
+ * rollbackLoad ends it. The header line is skipped here: the scan has checked it. */
+export async function beginDirectCopy(client: pg.PoolClient, columns: CsvColumn[], kind: CdrKind) {
+  const targets = [...columns.map((c) => c.column), 'account_id', 'kind', 'source'];
+  if (kind === 'cdr_out') targets.push('voice_out_trunk_id');
+  await client.query('begin');
+  // A deep buffer lets Node read ahead while PostgreSQL is busy with the indexes.
+  return client.query(
+    copyFrom(`copy cdrs (${targets.join(', ')}) from stdin (format csv, header true)`, {
+      highWaterMark: 8 << 20,
+    }),
+  );
+}
+
 /** The COPY that reads the CSV bytes (header line first) into the staging table. */
 export function copyIntoStage(client: pg.PoolClient): Writable & { rowCount?: number } {
   return client.query(copyFrom(`copy ${STAGE} from stdin (format csv, header match)`));
