@@ -74,13 +74,14 @@ function watched(raw: Readable, gzip: boolean): WatchedInput {
   return watch;
 }
 
-async function readStdinHead(): Promise<Buffer> {
-  const stdin = process.stdin;
+/** The first chunk of `stream`, put back to be read again: a pipe or FIFO cannot be opened a
+ * second time to look at its first bytes. */
+async function readHead(stream: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const onReadable = () => {
-      const chunk = stdin.read() as Buffer | null;
+      const chunk = stream.read() as Buffer | null;
       cleanup();
-      if (chunk) stdin.unshift(chunk);
+      if (chunk) stream.unshift(chunk);
       resolve(chunk ?? Buffer.alloc(0));
     };
     const onEnd = () => {
@@ -88,27 +89,18 @@ async function readStdinHead(): Promise<Buffer> {
       resolve(Buffer.alloc(0));
     };
     const cleanup = () => {
-      stdin.off('readable', onReadable);
-      stdin.off('end', onEnd);
-      stdin.off('error', reject);
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', reject);
     };
-    stdin.once('readable', onReadable);
-    stdin.once('end', onEnd);
-    stdin.once('error', reject);
+    stream.once('readable', onReadable);
+    stream.once('end', onEnd);
+    stream.once('error', reject);
   });
 }
 
 export async function openInput(file: string): Promise<WatchedInput> {
-  if (file === '-') {
-    const head = await readStdinHead();
-    return watched(process.stdin, isGzip(head));
-  }
-  const handle = await fs.promises.open(file, 'r');
-  const head = Buffer.alloc(2);
-  try {
-    await handle.read(head, 0, 2, 0);
-  } finally {
-    await handle.close();
-  }
-  return watched(fs.createReadStream(file), isGzip(head));
+  const raw = file === '-' ? process.stdin : fs.createReadStream(file);
+  const head = await readHead(raw);
+  return watched(raw, isGzip(head));
 }

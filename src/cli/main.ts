@@ -134,14 +134,17 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
           input.onLines = (lines) => bar.update(lines - 1); // the header is no row
           return input;
         };
-        const result = await importDidwwCsv(pool, await open(), {
+        const first = await open();
+        // A regular file can be read twice (the direct path first); stdin, a pipe or a FIFO
+        // (`<(zcat …)`) cannot: read again, it would be empty or wait for a writer.
+        const rereadable = file !== '-' && (await fs.promises.stat(file)).isFile();
+        const result = await importDidwwCsv(pool, first, {
           accountId: account,
           kind,
           voiceOutTrunkId: trunk,
           fileName: file,
           window: ingestWindow(config),
-          // A file can be read twice (the direct path first); stdin cannot.
-          reopen: file === '-' ? undefined : open,
+          reopen: rereadable ? open : undefined,
         });
         bar.end();
         totals.inserted += result.inserted;

@@ -109,6 +109,28 @@ test('import stores a file once: again, it counts duplicates; gzip and stdin wor
   assert.equal(await count(other.account_id), 10);
 });
 
+test(
+  'a FIFO (as `<(zcat …)` gives) is read once: its duplicates are counted, not lost',
+  { timeout: 60_000 },
+  async () => {
+    // Stored rows send a file to the staging path, which reads its input again: a FIFO read again
+    // would wait for a writer forever (or, as /dev/fd/N, be empty and store nothing).
+    const acct = await newAccount('fifo');
+    const csv = await generateFile('fifo-source.csv', 200, 11);
+    const first = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', csv], env);
+    assert.deepEqual(summary(first), { inserted: 200, duplicates: 0 });
+    const fifo = file('rows.fifo');
+    const made = spawn('mkfifo', [fifo]);
+    await new Promise((resolve) => made.on('exit', resolve));
+    const writer = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', csv, fifo]);
+    const again = await cdrex(['import', '--account', acct.account_id, '--type', 'cdr_in', fifo], env);
+    writer.kill();
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(summary(again), { inserted: 0, duplicates: 200 });
+    assert.equal(await count(acct.account_id), 200);
+  },
+);
+
 test('a malformed row stops the file with its line number and stores nothing from it', async () => {
   const acct = await newAccount('strict');
   await generateFile('good.csv', 20, 3, 'cdr_in');
