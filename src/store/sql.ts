@@ -58,7 +58,8 @@ export class SqlParams {
 
 /**
  * Readies the transaction on `client` for a COPY whose query was built with `params` in the
- * 'setting' style: sets the values, and takes sequential scans off the planner's choices.
+ * 'setting' style: sets the values, and takes sequential and bitmap scans off the planner's
+ * choices, so that it reads the account's rows through an index, in the COPY's order if it can.
  *
  * Such a COPY reads one account's rows of a month (an export, a Kazoo CSV), but a month's
  * partition holds every account's. Seeing the whole month in the range, the planner would scan
@@ -70,6 +71,12 @@ export class SqlParams {
  * at mid sizes (300,000 rows: 1.3 s through the index against 1.0 s scanned and sorted) and
  * nothing at 1M rows, where the planner itself reads the index in order.
  *
+ * Nor bitmap scans: once sequential scans were off, a month where the account holds a quarter of
+ * the rows was read through a bitmap of another index and sorted, on disk (PostgreSQL 18, the
+ * 10M-row store of `npm run bench -- --scale`: half a 1M-row month in 1.58–1.61 s that way, in
+ * 1.05–1.11 s through the ordered index, which needs no sort). That sort was the export's growth
+ * with the store (1.28× in three scale runs).
+ *
  * Nor does the COPY take parallel workers. With the month's rows in the planner's statistics it
  * picks a Gather Merge of two workers for a large account, but the COPY's rows still leave
  * through the one leader in order, and the workers take the cores that gzip (the export) or Node
@@ -79,7 +86,10 @@ export class SqlParams {
  */
 export async function prepareCopy(client: pg.ClientBase, params: SqlParams): Promise<void> {
   await client.query(params.settings());
-  await client.query('set local enable_seqscan = off; set local max_parallel_workers_per_gather = 0');
+  await client.query(
+    'set local enable_seqscan = off; set local enable_bitmapscan = off; ' +
+      'set local max_parallel_workers_per_gather = 0',
+  );
 }
 
 /** A value as the text its cast reads back (arrays in PostgreSQL's array syntax, by the driver). */
