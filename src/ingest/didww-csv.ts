@@ -7,10 +7,11 @@
 // duplicate, a row PostgreSQL refuses), the COPY is rolled back, nothing of it remains, and the
 // input is read again through the staging path below, which stores it or reports why not.
 //
-// The staging path: the bytes go straight from the file into `COPY … FROM STDIN` of a temporary staging table whose
-// columns are the CSV headers with their types, so PostgreSQL parses and checks every row (no
-// per-row JavaScript) and reports a bad row with its line number. The staging rows then enter
-// `cdrs` in one `INSERT … ON CONFLICT DO NOTHING`: a file is stored whole or not at all, and
+// The staging path: the bytes go straight from the file into `COPY … FROM STDIN` of a temporary
+// staging table whose columns are the CSV headers with their types, so PostgreSQL parses and
+// checks every row (no per-row JavaScript) and reports a bad row with its line number. The staging
+// rows then enter `cdrs` in one `INSERT … ON CONFLICT DO NOTHING`: a file is stored whole or not
+// at all, and
 // rows already stored (same dedupe key) count as duplicates. Given a window (the CLI always gives
 // one), a row with a time outside it stops the file, with its line, before any partition is made.
 // The SQL is src/store/queries/didww-import.ts.
@@ -22,7 +23,8 @@ import { columnsFor, type CsvColumn } from '../formats/didww-csv.js';
 import { ensureMonthPartitions, partitionNames } from '../store/partitions.js';
 import { accountExists } from '../store/queries/accounts.js';
 import { commitLoad, rollbackLoad } from '../store/queries/cdr-load.js';
-import { isUniqueViolation, type CdrKind } from '../store/queries/cdrs.js';
+import type { CdrKind } from '../store/queries/cdrs.js';
+import { storeFailure } from '../store/errors.js';
 import {
   beginDirectCopy,
   copyIntoStage,
@@ -106,14 +108,16 @@ export async function importDidwwCsv(
 }
 
 /** Whether a failed direct COPY leaves the file to the staging path: the scan could not vouch for
- * a row, a row is already stored, or PostgreSQL refused a row (data exceptions, integrity
- * violations, among them a NULL attempt the staging path makes 1). Anything else (the input
- * unreadable, the connection lost) would fail there too, and is thrown. */
+ * a row, or PostgreSQL refused the COPY (a duplicate, a row it cannot take, a NULL attempt the
+ * staging path makes 1; Citus relays a worker's refusal as XX000 with its text). The staging path
+ * then stores the file or names the row at fault. Not when the input failed, the store is
+ * unavailable or the statement timed out: that would fail there too, and is thrown. */
 function leavesToStaging(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return (
-    err instanceof DirectUnsure || isUniqueViolation(err) || (typeof code === 'string' && /^2[23]/.test(code))
-  );
+  if (err instanceof DirectUnsure) return true;
+  const { severity, code } = (err ?? {}) as { severity?: unknown; code?: unknown };
+  const fromServer = typeof severity === 'string' && typeof code === 'string';
+  const failure = storeFailure(err);
+  return fromServer && failure !== 'unavailable' && failure !== 'timeout';
 }
 
 /** The direct path (see the top of this file): the rows stored, or undefined when the file is to

@@ -388,3 +388,33 @@ test('a row longer than 1 MiB, cut over many chunks, takes the staging path and 
   const { rows } = await bothWays(bytes, 'staging', { cuts });
   assert.equal((rows[1] as { source_name: string }).source_name, long);
 });
+
+test('an input that fails mid-file is not read again: its error is the answer, nothing stored', async () => {
+  const account = await createAccount(db.pool, masterKey, 'input-fails');
+  const bytes = csv('cdr_in', [inbound(0), inbound(1), inbound(2)]);
+  let reopened = 0;
+  const failing = () =>
+    Readable.from(
+      (async function* () {
+        yield bytes.subarray(0, 200);
+        throw Object.assign(new Error('unexpected end of file'), { code: 'Z_BUF_ERROR' });
+      })(),
+    );
+  await assert.rejects(
+    importDidwwCsv(db.worker, failing(), {
+      accountId: account.account_id,
+      kind: 'cdr_in',
+      window: WINDOW,
+      reopen: () => {
+        reopened++;
+        return Promise.resolve(failing());
+      },
+    }),
+    { code: 'Z_BUF_ERROR' },
+  );
+  assert.equal(reopened, 0);
+  const { rows } = await db.pool.query('select count(*)::int as n from cdrs where account_id = $1::text', [
+    account.account_id,
+  ]);
+  assert.equal(rows[0].n, 0);
+});
