@@ -8,10 +8,14 @@ type Doc = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A text field, cut to `max` UTF-16 units, but never between the two halves of a character
+ * beyond the BMP (an emoji): half of one would be stored as U+FFFD. */
 function text(v: unknown, max = 512): string | null {
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   if (typeof v !== 'string' || v === '') return null;
-  return v.length > max ? v.slice(0, max) : v;
+  if (v.length <= max) return v;
+  const last = v.charCodeAt(max - 1);
+  return v.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
 }
 
 /** A whole number given as a number or a numeric string; undefined when absent; NaN when bad. */
