@@ -121,7 +121,8 @@ async function importCommand(argv: string[], config: Config, log: Logger): Promi
     throw new UsageError('--move-done and --move-failed are for --type freeswitch.');
   const kind = cdrKind(required(values, 'type'));
   const trunk = values['voice-out-trunk-id'] as string | undefined;
-  if (trunk && !/^[0-9a-f-]{36}$/i.test(trunk)) throw new UsageError('--voice-out-trunk-id must be a UUID.');
+  if (trunk !== undefined && !/^[0-9a-f-]{36}$/i.test(trunk))
+    throw new UsageError('--voice-out-trunk-id must be a UUID.');
   if (positionals.length === 0) throw new UsageError('Name at least one FILE to import (- for stdin).');
   const totals = { inserted: 0, duplicates: 0 };
   return withStore(config, log, async ({ worker: pool }) => {

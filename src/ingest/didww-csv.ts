@@ -27,6 +27,7 @@ import type { CdrKind } from '../store/queries/cdrs.js';
 import { storeFailure } from '../store/errors.js';
 import {
   beginDirectCopy,
+  sessionReadsUtc,
   copyIntoStage,
   createStage,
   dropStage,
@@ -132,6 +133,8 @@ async function importDirect(
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
+    // The scan reads the file's times as UTC: so must PostgreSQL, or a row's month could differ.
+    if (!(await sessionReadsUtc(client))) return undefined;
     const scan = new DidwwCsvScan({
       columns,
       partitions: await partitionNames(client),

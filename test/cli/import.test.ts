@@ -177,6 +177,16 @@ test('usage errors exit 2 with a JSON error; --help documents every command', as
   assert.match(JSON.parse(missing.stderr.trim()).error, /--account/);
   const badType = await cdrex(['import', '--account', 'a'.repeat(32), '--type', 'cdr_x', 'x.csv'], env);
   assert.equal(badType.code, 2);
+  // An empty trunk id is no UUID (it once reached the load: '' stored on one path, the file's on
+  // the other).
+  for (const trunk of ['--voice-out-trunk-id=', '--voice-out-trunk-id=trunk-1']) {
+    const badTrunk = await cdrex(
+      ['import', '--account', 'a'.repeat(32), '--type', 'cdr_out', trunk, 'x.csv'],
+      env,
+    );
+    assert.equal(badTrunk.code, 2, trunk);
+    assert.match(JSON.parse(badTrunk.stderr.trim()).error, /--voice-out-trunk-id/);
+  }
   const unknown = await cdrex(['frobnicate'], env);
   assert.equal(unknown.code, 2);
   const help = await cdrex(['--help'], env);

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import pg from 'pg';
 import { columnsFor, headerLine } from '../../src/formats/didww-csv.js';
 import { importDidwwCsv, type ImportResult } from '../../src/ingest/didww-csv.js';
 import {
@@ -417,4 +418,23 @@ test('an input that fails mid-file is not read again: its error is the answer, n
     account.account_id,
   ]);
   assert.equal(rows[0].n, 0);
+});
+
+test("a session that reads times in another zone takes the staging path (its months are not the scan's)", async () => {
+  // 00:30 on the 1st in Berlin is 23:30 UTC the day before, in the previous month.
+  const berlin = new pg.Pool({ connectionString: db.roles.worker, options: '-c timezone=Europe/Berlin' });
+  try {
+    const account = await createAccount(db.pool, masterKey, 'berlin');
+    const bytes = csv('cdr_in', [inbound(0, { time_start: at(1800), time_connect: null, time_end: null })]);
+    const result = await importDidwwCsv(berlin, Readable.from([bytes]), {
+      accountId: account.account_id,
+      kind: 'cdr_in',
+      window: WINDOW,
+      reopen: () => Promise.resolve(Readable.from([bytes])),
+    });
+    assert.deepEqual(result, { inserted: 1, duplicates: 0, path: 'staging' });
+  } finally {
+    await berlin.end();
+  }
+  assert.equal(await defaultRows(), 0);
 });

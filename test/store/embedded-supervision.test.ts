@@ -224,19 +224,24 @@ test('dead and zombie pids under run/ are not users: pruned, and the last real u
   // A pid that has exited and been reaped.
   const gone = spawn('true');
   await new Promise((r) => gone.once('exit', r));
-  // A zombie: `sh` starts `sleep 0`, then becomes `sleep 60`, which never reaps its child.
-  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], {
+  // A zombie: `sh` starts `sleep 1`, then becomes `sleep 60`, which never reaps its child. The
+  // child outlives the exec: one that ended first (`sleep 0`, on a busy machine) could be reaped
+  // by `sh` itself, and then there is no zombie to find.
+  const parent = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 60'], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   after(() => parent.kill('SIGKILL'));
   const zombie = await new Promise<number>((resolve) =>
     parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
   );
-  await waitFor(
-    async () => fs.readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z'),
-    'a zombie process',
-    10_000,
-  );
+  const state = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return ''; // reaped
+    }
+  };
+  await waitFor(async () => state(zombie).includes(') Z'), 'a zombie process', 10_000);
   for (const pid of [gone.pid, zombie]) fs.writeFileSync(path.join(runDir, String(pid)), '');
 
   const migrated = await cdrex(['migrate'], cluster.env);

@@ -33,6 +33,13 @@ export async function dropStage(client: pg.PoolClient): Promise<void> {
   await client.query(`drop table if exists ${STAGE}`);
 }
 
+/** Whether the session reads times without a zone as UTC (every cdrex session asks for it, in
+ * store/db.ts; a pooler may drop that): the direct path's scan compares such times as UTC text. */
+export async function sessionReadsUtc(client: pg.PoolClient): Promise<boolean> {
+  const { rows } = await client.query<{ tz: string }>("select current_setting('TimeZone') as tz");
+  return /^(Etc\/)?(UTC|UCT|Universal|Zulu)$/i.test(rows[0].tz);
+}
+
 /** The direct path (src/ingest/didww-scan.ts): opens the load's transaction and starts a COPY
  * straight into `cdrs`, the CSV's columns in the table's order followed by the cells the scan
  * appends to each row (account, kind, source, and the trunk id for outbound rows); commitLoad or
