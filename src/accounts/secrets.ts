@@ -2,9 +2,9 @@
 // SHA-256 (indexed lookup) and an AES-256-GCM ciphertext under the master key, because the
 // callback signature is an HMAC keyed with the account's key itself.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
+import { createOnce } from '../secret-files.js';
 
 export function generateApiKey(): string {
   return randomBytes(32).toString('base64url');
@@ -32,13 +32,10 @@ export function sameHash(a: Buffer, b: Buffer): boolean {
 export function loadMasterKey(config: Config): Buffer {
   if (config.masterKey) return createHash('sha256').update(config.masterKey, 'utf8').digest();
   const file = path.join(config.dataDir, 'master.key');
-  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  try {
-    fs.writeFileSync(file, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  return Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'hex');
+  const hex = createOnce(file, () => randomBytes(32).toString('hex')).trim();
+  // A damaged file would seal new secrets under a short key and open none of the stored ones.
+  if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`${file} does not hold a master key (64 hex digits).`);
+  return Buffer.from(hex, 'hex');
 }
 
 export function encryptSecret(masterKey: Buffer, secret: string): Buffer {

@@ -9,9 +9,9 @@
 // <data dir>/roles.json (0600). Otherwise CDREX_APP_DATABASE_URL and CDREX_WORKER_DATABASE_URL
 // name them, and `cdrex db roles --print-sql` prints what a DBA runs.
 import { createHmac, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { createOnce, replaceFile } from '../secret-files.js';
 import { isCatalogRace, retrying } from './retry.js';
 
 export const APP_ROLE = 'cdrex_app';
@@ -67,31 +67,46 @@ function withCredentials(url: string, user: string, password: string): string {
   return u.toString();
 }
 
-function storedPasswords(dataDir: string): Partial<Record<RoleName, string>> {
+/** A stored roles.json, or nothing usable in it (a file edited by hand, from an older cdrex). */
+function parsePasswords(text: string): Partial<Record<RoleName, string>> {
   try {
-    return JSON.parse(fs.readFileSync(path.join(dataDir, 'roles.json'), 'utf8')) as Record<RoleName, string>;
+    const parsed = JSON.parse(text) as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as Partial<Record<RoleName, string>>) : {};
   } catch {
     return {};
   }
 }
 
-function passwordsFor(ownerUrl: string, dataDir: string): Record<RoleName, string> {
+/**
+ * The two roles' passwords: derived from the owner's, or, for an owner URL without one, random
+ * and kept in <data dir>/roles.json, which every process started on that directory agrees on
+ * (secret-files.ts). Exported for the test that starts several at once.
+ */
+export function rolePasswords(ownerUrl: string, dataDir: string): Record<RoleName, string> {
   const ownerPassword = decodeURIComponent(new URL(ownerUrl).password);
   if (ownerPassword) {
     const derive = (role: string) =>
       createHmac('sha256', ownerPassword).update(`cdrex role ${role}`).digest('hex');
     return { [APP_ROLE]: derive(APP_ROLE), [WORKER_ROLE]: derive(WORKER_ROLE) };
   }
-  const stored = storedPasswords(dataDir);
-  const passwords = {
-    [APP_ROLE]: stored[APP_ROLE] ?? randomBytes(24).toString('hex'),
-    [WORKER_ROLE]: stored[WORKER_ROLE] ?? randomBytes(24).toString('hex'),
-  };
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const random = () => randomBytes(24).toString('hex');
   const file = path.join(dataDir, 'roles.json');
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(passwords, null, 2), { mode: 0o600 });
-  fs.renameSync(`${file}.tmp`, file);
-  return passwords;
+  const asJson = (p: Record<RoleName, string>) => JSON.stringify(p, null, 2);
+  const stored = parsePasswords(
+    createOnce(file, () => asJson({ [APP_ROLE]: random(), [WORKER_ROLE]: random() })),
+  );
+  const app = stored[APP_ROLE];
+  const worker = stored[WORKER_ROLE];
+  if (typeof app === 'string' && app && typeof worker === 'string' && worker) {
+    return { [APP_ROLE]: app, [WORKER_ROLE]: worker };
+  }
+  // A file without both: completed once, keeping the password it has.
+  const completed = {
+    [APP_ROLE]: typeof app === 'string' && app ? app : random(),
+    [WORKER_ROLE]: typeof worker === 'string' && worker ? worker : random(),
+  };
+  replaceFile(file, asJson(completed));
+  return completed;
 }
 
 /** Whether the owner can create the worker role (BYPASSRLS needs a superuser before PG 16). */
@@ -127,7 +142,7 @@ export async function resolveRoles(options: RoleOptions): Promise<RoleUrls> {
           'CDREX_WORKER_DATABASE_URL.',
       );
     }
-    const passwords = passwordsFor(options.ownerUrl, options.dataDir);
+    const passwords = rolePasswords(options.ownerUrl, options.dataDir);
     for (const role of ROLES) await ensureRole(client, role, passwords[role]);
     return {
       owner: options.ownerUrl,

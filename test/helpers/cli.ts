@@ -53,21 +53,21 @@ export function summary(result: CliResult): Record<string, unknown> {
 
 /** A long-running `cdrex` (serve, worker) whose JSON log lines on stderr are collected; killed
  * when the test file ends. */
-export function spawnCdrex(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): { proc: ChildProcess; logs: Record<string, unknown>[] } {
+export function spawnCdrex(args: string[], env: NodeJS.ProcessEnv): SpawnedCdrex {
   const proc = spawn(process.execPath, [CDREX_BIN, ...args], {
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
+  const lastLines: string[] = [];
   let rest = '';
   // Logs go to stderr (stdout is for the commands' JSON summaries).
   proc.stderr!.on('data', (d: Buffer) => {
     const lines = (rest + d.toString()).split('\n');
     rest = lines.pop()!;
     for (const line of lines) {
+      lastLines.push(line);
+      if (lastLines.length > TAIL_LINES) lastLines.shift();
       try {
         logs.push(JSON.parse(line) as Record<string, unknown>);
       } catch {
@@ -78,7 +78,16 @@ export function spawnCdrex(
   after(() => {
     proc.kill('SIGKILL');
   });
-  return { proc, logs };
+  return { proc, logs, tail: () => [...lastLines, rest].join('\n').trim() };
+}
+
+const TAIL_LINES = 20;
+
+/** A `cdrex serve` or `worker` a test started; `tail` is the end of its stderr, for failures. */
+export interface SpawnedCdrex {
+  proc: ChildProcess;
+  logs: Record<string, unknown>[];
+  tail: () => string;
 }
 
 /** Whether script(1) is here, for the tests that give a command a terminal. */

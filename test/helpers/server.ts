@@ -17,6 +17,7 @@ import { TASKS } from '../../src/jobs/tasks.js';
 import { Worker } from '../../src/jobs/worker.js';
 import { createAccount } from '../../src/store/queries/accounts.js';
 import type { CdrKind } from '../../src/store/queries/cdrs.js';
+import type { SpawnedCdrex } from './cli.js';
 import type { TestDatabase } from './db.js';
 import { send } from './http.js';
 
@@ -134,6 +135,29 @@ export async function waitFor<T>(
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Waits until a spawned `cdrex serve` answers /healthz on `base`. A child that exits first, or
+ * never answers, fails the test at once with the end of its stderr: a bare timeout said nothing
+ * of why (a port taken meanwhile, a store refusing connections).
+ */
+export async function untilServing(child: SpawnedCdrex, base: string, timeoutMs = 30_000): Promise<void> {
+  const exited = () => child.proc.exitCode !== null || child.proc.signalCode !== null;
+  try {
+    await waitFor(
+      async () => {
+        if (exited()) throw new Error(`it exited (${child.proc.exitCode ?? child.proc.signalCode})`);
+        return (await fetch(`${base}/healthz`).catch(() => undefined))?.ok;
+      },
+      `${base} to serve`,
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`cdrex on ${base} did not serve: ${(err as Error).message}\n${child.tail()}`, {
+      cause: err,
+    });
   }
 }
 

@@ -11,9 +11,17 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
 import { isCitus } from '../../src/store/citus.js';
-import { spawnCdrex } from '../helpers/cli.js';
+import { spawnCdrex, type SpawnedCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { freePort, startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import {
+  freePort,
+  startServer,
+  testEnv,
+  THIS_MONTH,
+  THIS_YEAR,
+  untilServing,
+  waitFor,
+} from '../helpers/server.js';
 
 const ACCOUNTS = 10;
 const EXPORTS_PER_ACCOUNT = 4;
@@ -44,18 +52,15 @@ test(
       accounts.push({ ...account, rows });
     }
 
-    const bases: string[] = [];
+    const servers: { base: string; child: SpawnedCdrex }[] = [];
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      spawnCdrex(['serve', '--no-worker'], env({ PORT: String(port) }));
-      bases.push(`http://127.0.0.1:${port}`);
+      const child = spawnCdrex(['serve', '--no-worker'], env({ PORT: String(port) }));
+      servers.push({ base: `http://127.0.0.1:${port}`, child });
     }
+    const bases = servers.map((s) => s.base);
     const workers = [0, 1, 2, 3].map(() => spawnCdrex(['worker'], env({ CDREX_WORKER_CONCURRENCY: '2' })));
-    for (const base of bases)
-      await waitFor(
-        async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok,
-        `${base} to serve`,
-      );
+    for (const { base, child } of servers) await untilServing(child, base);
 
     // Each export is asked for on one server; its file is later fetched from the other.
     const asked: { id: string; account: (typeof accounts)[number]; other: string }[] = [];
