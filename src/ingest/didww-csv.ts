@@ -50,7 +50,8 @@ export interface ImportResult {
 export interface DidwwImportOptions {
   accountId: string;
   kind: CdrKind;
-  /** Trunk id for outbound rows; else taken from `Voice OUT Trunk` when that cell is a UUID. */
+  /** Trunk id for outbound rows; else (absent or empty) taken from `Voice OUT Trunk` when that
+   * cell is a UUID. */
   voiceOutTrunkId?: string;
   /** Where the rows came from (`import`, `generate`…), stored in `cdrs.source`. */
   source?: string;
@@ -97,6 +98,8 @@ export async function importDidwwCsv(
     input.destroy();
     throw new NotFoundError(`No account has the id ${options.accountId}.`);
   }
+  // An empty trunk id is none given, on both paths (the rows then keep the file's trunk UUID).
+  options = { ...options, voiceOutTrunkId: options.voiceOutTrunkId?.toLowerCase() || undefined };
   if (options.reopen) {
     const direct = await importDirect(pool, input, options);
     if (direct) {
@@ -129,7 +132,7 @@ async function importDirect(
   options: DidwwImportOptions,
 ): Promise<ImportResult | undefined> {
   const columns = columnsFor(options.kind);
-  const trunk = options.kind === 'cdr_out' ? (options.voiceOutTrunkId?.toLowerCase() ?? '') : undefined;
+  const trunk = options.kind === 'cdr_out' ? (options.voiceOutTrunkId ?? '') : undefined;
   const client = await pool.connect();
   let broken: Error | undefined;
   try {

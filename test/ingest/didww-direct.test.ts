@@ -359,6 +359,12 @@ test('a file loaded again counts its rows as duplicates; outbound trunk ids as t
   // A trunk given for the load wins over the column, on both paths.
   const given = '0f0e0d0c-0b0a-4909-8807-060504030201';
   await bothWays(bytes, 'direct', { kind: 'cdr_out', voiceOutTrunkId: given.toUpperCase() });
+  // An empty one is none: both paths keep the file's UUID (the staging path stored '').
+  const empty = await bothWays(bytes, 'direct', { kind: 'cdr_out', voiceOutTrunkId: '' });
+  assert.deepEqual(
+    empty.rows.map((r) => (r as { voice_out_trunk_id: string | null }).voice_out_trunk_id),
+    [TRUNK, null],
+  );
 });
 
 test('outbound trunk cells, however quoted, give the trunk id the staging path gives', async () => {

@@ -134,7 +134,7 @@ export async function insertStaged(
   span: { first: Date; last: Date },
 ): Promise<number> {
   const params: (string | null)[] = [row.accountId, row.kind, row.source];
-  if (row.kind === 'cdr_out') params.push(row.voiceOutTrunkId?.toLowerCase() ?? null);
+  if (row.kind === 'cdr_out') params.push(row.voiceOutTrunkId ?? null); // lower case, or none (importDidwwCsv)
   return insertDeduplicated(
     client,
     { accountId: row.accountId, kind: row.kind, first: span.first, last: span.last },
