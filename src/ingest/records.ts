@@ -85,7 +85,6 @@ function copyLine(record: CdrRecord, suffix: string): string {
   return `${line}${suffix}\n`;
 }
 
-const COPY_BUFFER_BYTES = 8 << 20;
 /** Characters of COPY lines gathered before they are written (see loadStreamed). */
 const BATCH_CHARS = 64 * 1024;
 const monthOf = (d: Date) => d.getUTCFullYear() * 12 + d.getUTCMonth();
@@ -285,9 +284,9 @@ async function loadStreamed(
   try {
     spool = await openSpool(options.dataDir);
     const partitions = await partitionNames(client);
-    // A deep buffer lets Node parse ahead while PostgreSQL is busy with the indexes, and the
-    // other way round, instead of taking turns.
-    const direct = new DirectCopy(await beginCdrCopy(client, COPY_BUFFER_BYTES));
+    // Its deep buffer (COPY_BUFFER_BYTES) lets Node parse ahead while PostgreSQL is busy with
+    // the indexes, and the other way round, instead of taking turns.
+    const direct = new DirectCopy(await beginCdrCopy(client));
     copy = direct;
     const written = spool;
     const body = await readBody(

@@ -5,6 +5,7 @@
 // table and ATTACHes it, which only needs SHARE UPDATE EXCLUSIVE on the parent; a short
 // lock_timeout with retries here keeps a load from queueing behind a long reader.
 import type pg from 'pg';
+import { retrying } from './retry.js';
 import { withTransaction } from './transaction.js';
 
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -44,18 +45,18 @@ async function createPartition(pool: pg.Pool, month: Date): Promise<void> {
   const name = partitionName(month);
   if (await partitionExists(pool, name)) return;
   const day = month.toISOString().slice(0, 10);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await pool.query('select cdrex_create_month_partition($1::date)', [day]);
-      return;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      // Another process may have created the same month at the same moment.
-      if (await partitionExists(pool, name)) return;
-      if (code !== LOCK_NOT_AVAILABLE || attempt >= 30) throw err;
-      await new Promise((r) => setTimeout(r, 100 * attempt));
-    }
-  }
+  await retrying(
+    async () => {
+      try {
+        await pool.query('select cdrex_create_month_partition($1::date)', [day]);
+      } catch (err) {
+        // Another process may have created the same month at the same moment.
+        if (!(await partitionExists(pool, name))) throw err;
+      }
+    },
+    (err) => (err as { code?: string }).code === LOCK_NOT_AVAILABLE,
+    { attempts: 30, pauseMs: (attempt) => 100 * attempt },
+  );
 }
 
 /** Creates (if missing) the partition of every month in the list, given as any date inside it. */

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { quoteIdent, type CsvColumn } from '../../formats/didww-csv.js';
+import { beginLoadCopy } from './cdr-load.js';
 import { insertDeduplicated, type CdrKind } from './cdrs.js';
 
 const STAGE = 'cdr_stage';
@@ -47,13 +48,7 @@ export async function sessionReadsUtc(client: pg.PoolClient): Promise<boolean> {
 export async function beginDirectCopy(client: pg.PoolClient, columns: CsvColumn[], kind: CdrKind) {
   const targets = [...columns.map((c) => c.column), 'account_id', 'kind', 'source'];
   if (kind === 'cdr_out') targets.push('voice_out_trunk_id');
-  await client.query('begin');
-  // A deep buffer lets Node read ahead while PostgreSQL is busy with the indexes.
-  return client.query(
-    copyFrom(`copy cdrs (${targets.join(', ')}) from stdin (format csv, header true)`, {
-      highWaterMark: 8 << 20,
-    }),
-  );
+  return beginLoadCopy(client, `copy cdrs (${targets.join(', ')}) from stdin (format csv, header true)`);
 }
 
 /** The COPY that reads the CSV bytes (header line first) into the staging table. */
