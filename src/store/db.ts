@@ -77,6 +77,7 @@ export function createPool(url: string, log?: Logger, options: PoolOptions = {})
     max: options.max ?? 10,
     min: options.warm ?? 0,
     options: settings.join(' '),
+    ...(timeout ? { query_timeout: timeout + SILENT_SERVER_GRACE_MS } : {}),
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     idleTimeoutMillis: options.idleTimeoutMs ?? 30_000,
     // A peer that vanished without a FIN is noticed by TCP keepalive, not by waiting forever;
@@ -86,48 +87,7 @@ export function createPool(url: string, log?: Logger, options: PoolOptions = {})
     application_name: 'cdrex',
   } as pg.PoolConfig);
   guardClients(pool, log);
-  if (timeout) failSilentQueries(pool, timeout + SILENT_SERVER_GRACE_MS);
   return pool;
-}
-
-/** How often failSilentQueries looks: a silent query fails at most this long after its deadline. */
-const SILENT_SWEEP_MS = 1000;
-
-/**
- * Fails a query that has had no answer for `deadlineMs`, which statement_timeout makes the server
- * end well before: the server or the network went silent (no answer, no FIN). Its connection is
- * destroyed, so the query fails as the store being unavailable (a 503), and the pool drops it.
- *
- * pg's own query_timeout does this with a timer per query, whose closure holds the query and its
- * rows until cleared. That kept every Kazoo page's rows alive through young-generation
- * collections: a third of what the page path allocated was copied, each collection paused the
- * process for 7-10 ms every 50 pages, and the page's p99 was those pauses (issue 16). One sweep
- * per pool instead: a query seen in flight on a checked-out client for the whole deadline.
- */
-function failSilentQueries(pool: pg.Pool, deadlineMs: number): void {
-  const checkedOut = new Map<pg.PoolClient, { query: unknown; since: number }>();
-  pool.on('acquire', (client) => checkedOut.set(client, { query: undefined, since: 0 }));
-  pool.on('release', (_err: Error | undefined, client: pg.PoolClient) => checkedOut.delete(client));
-  pool.on('remove', (client) => checkedOut.delete(client as pg.PoolClient));
-  const sweep = setInterval(
-    () => {
-      if ((pool as { ending?: boolean }).ending) return clearInterval(sweep);
-      const now = Date.now();
-      for (const [client, seen] of checkedOut) {
-        // pg's query in flight on the client (its public getter is deprecated with a warning).
-        const query = (client as unknown as { _activeQuery?: unknown })._activeQuery ?? undefined;
-        if (query !== seen.query) checkedOut.set(client, { query, since: now });
-        else if (query !== undefined && now - seen.since >= deadlineMs) {
-          checkedOut.delete(client);
-          const stream = (client as unknown as { connection?: { stream?: { destroy(err: Error): void } } })
-            .connection?.stream;
-          stream?.destroy(new Error(`Query read timeout: no answer from the database in ${deadlineMs} ms`));
-        }
-      }
-    },
-    Math.min(SILENT_SWEEP_MS, deadlineMs),
-  );
-  sweep.unref();
 }
 
 export interface OpenOptions {

@@ -1,7 +1,7 @@
 // A query whose connection goes silent (a network partition: no answer, no FIN) fails as the store
 // being unavailable soon after statement_timeout plus a grace, instead of waiting for TCP, and the
-// pool goes on with fresh connections once the network returns (src/store/db.ts,
-// failSilentQueries). The connection is already open and idle in the pool when the network goes
+// pool goes on with fresh connections once the network returns (src/store/db.ts: createPool gives
+// pg a query_timeout of statement_timeout plus a grace). The connection is already open and idle in the pool when the network goes
 // quiet, so neither the connect timeout nor the server's statement_timeout can end the wait.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -15,7 +15,7 @@ const proxy = await startTcpProxy(db.url);
 after(() => proxy.close());
 
 test('a query on a connection gone silent fails as unavailable; the pool recovers', async () => {
-  // statement_timeout 300 ms: the deadline is 2.3 s, and the sweep looks every second.
+  // statement_timeout 300 ms: the client gives up after 2.3 s.
   const pool = createPool(proxy.url, undefined, { max: 1, statementTimeoutMs: 300, tcpTimeoutMs: 0 });
   after(() => pool.end());
   assert.equal((await pool.query('select 1 as one')).rows[0].one, 1);
@@ -36,10 +36,10 @@ test('a query on a connection gone silent fails as unavailable; the pool recover
   assert.equal((await pool.query('select 3 as three')).rows[0].three, 3);
 });
 
-test('a query that takes longer than a sweep but answers is not cut', async () => {
+test('a slow query that answers within its deadline is not cut', async () => {
   const pool = createPool(db.url, undefined, { max: 1, statementTimeoutMs: 4000 });
   after(() => pool.end());
-  // 2.5 s: two or three sweeps see it in flight, within its deadline of 6 s.
+  // 2.5 s, within its deadline of 6 s.
   const { rows } = await pool.query('select pg_sleep(2.5), 4 as four');
   assert.equal(rows[0].four, 4);
 });
