@@ -29,7 +29,9 @@ const to = Math.floor(NOW.getTime() / 1000) + GREGORIAN_OFFSET;
 
 for (const [what, query, pattern] of [
   ['CSV', 'accept=csv', 'copy (select%'],
-  ['paginate=false', 'paginate=false', 'select%'],
+  // Not any `select`: the cancel itself (`select pg_cancel_backend(…)`) runs as cdrex_app too, and
+  // was counted as the stream's query when it ran just after the stream's ended.
+  ['paginate=false', 'paginate=false', 'select json_build_object(%'],
 ] as const) {
   test(`a ${what} stream whose client leaves has its query cancelled`, async () => {
     const locker = await db.pool.connect();
