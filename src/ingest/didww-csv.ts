@@ -11,9 +11,9 @@
 // staging table whose columns are the CSV headers with their types, so PostgreSQL parses and
 // checks every row (no per-row JavaScript) and reports a bad row with its line number. The staging
 // rows then enter `cdrs` in one `INSERT … ON CONFLICT DO NOTHING`: a file is stored whole or not
-// at all, and
-// rows already stored (same dedupe key) count as duplicates. Given a window (the CLI always gives
-// one), a row with a time outside it stops the file, with its line, before any partition is made.
+// at all, and rows already stored (same dedupe key) count as duplicates. Given a window (the CLI
+// always gives one), a row with a time outside it stops the file, with its line, before any
+// partition is made.
 // The SQL is src/store/queries/didww-import.ts.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

@@ -95,15 +95,14 @@ export function rolePasswords(ownerUrl: string, dataDir: string): Record<RoleNam
   const stored = parsePasswords(
     createOnce(file, () => asJson({ [APP_ROLE]: random(), [WORKER_ROLE]: random() })),
   );
+  const usable = (p: unknown): p is string => typeof p === 'string' && p !== '';
   const app = stored[APP_ROLE];
   const worker = stored[WORKER_ROLE];
-  if (typeof app === 'string' && app && typeof worker === 'string' && worker) {
-    return { [APP_ROLE]: app, [WORKER_ROLE]: worker };
-  }
+  if (usable(app) && usable(worker)) return { [APP_ROLE]: app, [WORKER_ROLE]: worker };
   // A file without both: completed once, keeping the password it has.
   const completed = {
-    [APP_ROLE]: typeof app === 'string' && app ? app : random(),
-    [WORKER_ROLE]: typeof worker === 'string' && worker ? worker : random(),
+    [APP_ROLE]: usable(app) ? app : random(),
+    [WORKER_ROLE]: usable(worker) ? worker : random(),
   };
   replaceFile(file, asJson(completed));
   return completed;
