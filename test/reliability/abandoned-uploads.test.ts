@@ -52,7 +52,9 @@ const child: ChildProcess = spawn(process.execPath, [CDREX_BIN, 'serve'], {
     ...testEnv(db, dataDir, {
       PORT: String(port),
       CDREX_PUBLIC_URL: base,
-      CDREX_DB_CONNECT_TIMEOUT_MS: '2000',
+      // The default connect timeout (10 s), not a short one: on a loaded machine a new backend
+      // (fork, SCRAM) can take seconds, and an upload that cannot connect answers 503 instead of
+      // holding its COPY, which this test counts. The two beyond the pool wait their turn.
       CDREX_POLL_MS: '100',
       TMPDIR: tmpDir,
     }),
@@ -110,6 +112,8 @@ const TYPES = ['application/x-ndjson', 'text/csv', 'application/json'];
 // Half a megabyte each, of a body announced four times longer. (The server notices a client gone only
 // once it has read what that client sent before: TCP gives no earlier sign while it reads slowly.)
 const SENT_BYTES = 512 << 10;
+/** What the server answered each upload before its client went away (nothing, if all is well). */
+const answers: string[] = [];
 
 /** Sends an upload's headers (announcing a body four times longer) and part of its body, and
  * keeps the socket open; the caller destroys it. */
@@ -127,7 +131,10 @@ function openUpload(upload: number): Promise<net.Socket> {
       socket.write(body, () => resolve(socket));
     });
     socket.on('error', reject);
-    socket.on('data', () => {}); // an early answer (it would be a bug) must not stall the socket
+    // An early answer must not stall the socket; it is kept for the diagnostics below.
+    socket.on('data', (chunk: Buffer) => {
+      answers[upload] = (answers[upload] ?? '') + chunk.toString('latin1');
+    });
     after(() => socket.destroy());
   });
 }
@@ -190,7 +197,20 @@ test('twelve uploads abandoned mid-body: no held backend, no spool file, nothing
   await waitFor(
     async () => (await heldBackends()).filter((b) => /^copy cdrs/i.test(b.query)).length >= 10,
     'the uploads to hold ten COPY connections',
-  );
+  ).catch(async (err: Error) => {
+    // Say what the server was doing instead: its backends, its pools, what it answered.
+    const { rows } = await db.pool.query<Backend>(
+      `select pid, state, left(query, 40) as query from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid()`,
+    );
+    const early = answers.flatMap((a, u) =>
+      a ? [`upload ${u}: ${a.split('\r\n')[0]} ${a.slice(-200)}`] : [],
+    );
+    throw new Error(
+      `${err.message}\nbackends: ${JSON.stringify(rows)}\npools: ${JSON.stringify((await healthz()).pools)}` +
+        `\nanswers: ${JSON.stringify(early)}`,
+    );
+  });
   // The exhaustion is visible in /healthz (still 200: it is load), and /readyz does not fail on it.
   const busy = await healthz();
   assert.equal(busy.status, 'degraded');
