@@ -9,12 +9,11 @@
 // - Long streams have a database pool of their own: slow readers holding every stream connection
 //   of the real `cdrex serve` do not stop another tenant's export (its worker reads elsewhere).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { after, test } from 'node:test';
 import { longStreams } from '../../src/api/long-streams.js';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
-import { CDREX_BIN } from '../helpers/cli.js';
+import { spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
 import {
   exportThisMonth,
@@ -25,6 +24,7 @@ import {
   THIS_MONTH,
   THIS_YEAR,
   type TestServer,
+  untilServing,
   waitFor,
 } from '../helpers/server.js';
 
@@ -212,32 +212,20 @@ test('pending exports per account are capped, under concurrent creates: 422 in J
 test("slow readers holding every stream connection of `cdrex serve` do not stop another tenant's export", async () => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [CDREX_BIN, 'serve'], {
-    env: {
-      ...process.env,
-      ...testEnv(db, capped.config.dataDir, {
-        PORT: String(port),
-        CDREX_PUBLIC_URL: base,
-        // Neither the per-account cap nor the idle timeout comes to the rescue here.
-        CDREX_STREAMS_PER_ACCOUNT: '100',
-        CDREX_STREAM_IDLE_MS: '600000',
-        // Long enough that a loaded machine still opens all ten connections; the rest then get 503.
-        CDREX_DB_CONNECT_TIMEOUT_MS: '5000',
-        CDREX_POLL_MS: '100',
-      }),
-      LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  after(() => child.kill('SIGKILL'));
-  await waitFor(
-    () =>
-      fetch(`${base}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    'cdrex serve to answer',
+  const child = spawnCdrex(
+    ['serve'],
+    testEnv(db, capped.config.dataDir, {
+      PORT: String(port),
+      CDREX_PUBLIC_URL: base,
+      // Neither the per-account cap nor the idle timeout comes to the rescue here.
+      CDREX_STREAMS_PER_ACCOUNT: '100',
+      CDREX_STREAM_IDLE_MS: '600000',
+      // Long enough that a loaded machine still opens all ten connections; the rest then get 503.
+      CDREX_DB_CONNECT_TIMEOUT_MS: '5000',
+      CDREX_POLL_MS: '100',
+    }),
   );
+  await untilServing(child, base);
   const served = { base } as TestServer;
 
   // Twelve streams that nobody reads: more than any pool of the server holds.

@@ -18,7 +18,15 @@ import { test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { ROOT, spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { exportThisMonth, freePort, NOW, startServer, testEnv, waitFor } from '../helpers/server.js';
+import {
+  exportThisMonth,
+  freePort,
+  NOW,
+  startServer,
+  testEnv,
+  untilServing,
+  waitFor,
+} from '../helpers/server.js';
 
 const db = await createTestDatabase();
 // Two requests per account (uploads uncapped), and two uploads per account (requests uncapped).
@@ -181,7 +189,7 @@ test("on the real `cdrex serve`, held uploads do not stop another account's Free
   const others = await Promise.all(['c', 'd', 'e', 'f'].map((n) => requestsCapped.newAccount(n)));
   await requestsCapped.seed(modest.account_id, 'cdr_in', 20, 3);
   // The default limits (4 requests, 2 uploads per account), a pool of 10 for uploads.
-  spawnCdrex(
+  const server = spawnCdrex(
     ['serve'],
     testEnv(db, requestsCapped.config.dataDir, {
       CDREX_REQUESTS_PER_ACCOUNT: '4',
@@ -192,14 +200,7 @@ test("on the real `cdrex serve`, held uploads do not stop another account's Free
       CDREX_POLL_MS: '100',
     }),
   );
-  await waitFor(
-    () =>
-      fetch(`${base}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    'cdrex serve to answer',
-  );
+  await untilServing(server, base);
 
   // Ten slow uploads of one account: two are under way, the others are turned away at once.
   const held = Array.from({ length: 10 }, () => holdUpload(base, greedy));

@@ -5,16 +5,24 @@
 // stored, and an export created afterwards completes. Also: spool directories of dead processes
 // are swept when `cdrex serve` starts (only those), and /healthz reports each pool's use.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
-import { CDREX_BIN } from '../helpers/cli.js';
+import { spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { exportThisMonth, freePort, NOW, startServer, testEnv, waitFor } from '../helpers/server.js';
+import {
+  exportThisMonth,
+  freePort,
+  NOW,
+  startServer,
+  testEnv,
+  untilServing,
+  waitFor,
+} from '../helpers/server.js';
 
 const UPLOADS = 12;
 const db = await createTestDatabase();
@@ -46,34 +54,20 @@ for (const dir of [deadSpool, liveSpool]) {
 
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-const child: ChildProcess = spawn(process.execPath, [CDREX_BIN, 'serve'], {
-  env: {
-    ...process.env,
-    ...testEnv(db, dataDir, {
-      PORT: String(port),
-      CDREX_PUBLIC_URL: base,
-      // The default connect timeout (10 s), not a short one: on a loaded machine a new backend
-      // (fork, SCRAM) can take seconds, and an upload that cannot connect answers 503 instead of
-      // holding its COPY, which this test counts. The two beyond the pool wait their turn.
-      CDREX_POLL_MS: '100',
-      TMPDIR: tmpDir,
-    }),
-    LOG_LEVEL: 'error',
-  },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-after(() => {
-  child.kill('SIGKILL');
-  fs.rmSync(liveSpool, { recursive: true, force: true });
-});
-await waitFor(
-  () =>
-    fetch(`${base}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    ),
-  'cdrex serve to answer',
+const child = spawnCdrex(
+  ['serve'],
+  testEnv(db, dataDir, {
+    PORT: String(port),
+    CDREX_PUBLIC_URL: base,
+    // The default connect timeout (10 s), not a short one: on a loaded machine a new backend
+    // (fork, SCRAM) can take seconds, and an upload that cannot connect answers 503 instead of
+    // holding its COPY, which this test counts. The two beyond the pool wait their turn.
+    CDREX_POLL_MS: '100',
+    TMPDIR: tmpDir,
+  }),
 );
+after(() => fs.rmSync(liveSpool, { recursive: true, force: true }));
+await untilServing(child, base);
 
 const nowG = Math.floor(NOW.getTime() / 1000) + GREGORIAN_OFFSET;
 function kazooCdr(upload: number, i: number) {
@@ -208,7 +202,7 @@ test('twelve uploads abandoned mid-body: no held backend, no spool file, nothing
     );
     throw new Error(
       `${err.message}\nbackends: ${JSON.stringify(rows)}\npools: ${JSON.stringify((await healthz()).pools)}` +
-        `\nanswers: ${JSON.stringify(early)}`,
+        `\nanswers: ${JSON.stringify(early)}\nits log:\n${child.tail()}`,
     );
   });
   // The exhaustion is visible in /healthz (still 200: it is load), and /readyz does not fail on it.
@@ -292,7 +286,7 @@ test('spool files live in <data dir>/spool/<pid>/ and go however an upload ends'
   assert.match(refusedText, /a value in the request is not valid/, 'PostgreSQL refused it');
 
   // Every upload spooled in the server's own directory, and no file is left in it.
-  const own = path.join(dataDir, 'spool', String(child.pid));
+  const own = path.join(dataDir, 'spool', String(child.proc.pid));
   assert.ok(fs.existsSync(own), `the server spools in ${own}`);
   assert.deepEqual(fs.readdirSync(own), []);
   assert.deepEqual(spoolFiles(), []);

@@ -6,15 +6,23 @@
 //   completes once space returns.
 // - A failed export is run again by `cdrex exports retry ID`.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import zlib from 'node:zlib';
-import { cdrex, spawnCdrex, summary } from '../helpers/cli.js';
+import { cdrex, spawnCdrex, summary, type SpawnedCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { freePort, startServer, testEnv, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
+import {
+  freePort,
+  startServer,
+  testEnv,
+  THIS_MONTH,
+  THIS_YEAR,
+  untilServing,
+  waitFor,
+} from '../helpers/server.js';
 
 // More than loopback's socket buffers hold, so that the COPY's backend is still sending while
 // the export holds mid-COPY (CDREX_HOLD_AT, below) for the test to terminate it.
@@ -29,21 +37,18 @@ const small = await helper.newAccount('recovery-small');
 await helper.seed(small.account_id, 'cdr_in', SMALL_ROWS, 13);
 const dbName = new URL(db.url).pathname.slice(1);
 
-interface Child {
-  proc: ChildProcess;
+interface Child extends SpawnedCdrex {
   base: string;
-  /** JSON log lines so far. */
-  logs: Record<string, unknown>[];
 }
 
 /** The real `cdrex serve` (with its worker) or `cdrex worker`, logging JSON at info. */
 async function startCdrex(command: 'serve' | 'worker', env: Record<string, string> = {}): Promise<Child> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const { proc, logs } = spawnCdrex([command], {
+  const child = spawnCdrex([command], {
     ...testEnv(db, helper.config.dataDir, { PORT: String(port), CDREX_PUBLIC_URL: base, ...env }),
   });
-  return { proc, base, logs };
+  return { ...child, base };
 }
 
 async function stop(child: Child): Promise<void> {
@@ -78,15 +83,7 @@ const newExport = (key = account.api_key) =>
 
 test("pg_terminate_backend of the export's COPY: cdrex serve stays up, the export completes with every row", async () => {
   const serve = await startCdrex('serve', { CDREX_HOLD_AT: 'export:streaming' });
-  await waitFor(
-    () =>
-      fetch(`${serve.base}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    'cdrex serve to start',
-    60_000,
-  );
+  await untilServing(serve, serve.base, 60_000);
   const id = await newExport();
   // The COPY's backend, in this test's database, as the request role exports read with.
   const pid = await waitFor(

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { GREGORIAN_OFFSET } from '../../src/formats/kazoo.js';
 import { spawnCdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { NOW, startServer, testEnv, waitFor } from '../helpers/server.js';
+import { NOW, startServer, testEnv, untilServing, waitFor } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const helper = await startServer(db, { worker: false });
@@ -27,12 +27,12 @@ const port = await new Promise<number>((resolve) => {
 });
 const base = `http://127.0.0.1:${port}`;
 const serve = spawnCdrex(['serve'], testEnv(db, helper.config.dataDir, { PORT: String(port) }));
+await untilServing(serve, base);
 const healthy = () =>
   fetch(`${base}/healthz`).then(
     (r) => r.ok,
     () => false,
   );
-await waitFor(healthy, 'cdrex serve to answer');
 
 async function stored(): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(
