@@ -156,18 +156,21 @@ export function buildTable(m: Measures): Row[] {
 }
 
 export function printTable(title: string, table: Row[]) {
-  const pad = (s: string, n: number) => s.padEnd(n);
+  const cells = table.map((r) => [
+    r.key,
+    r.cdrex,
+    r.baseline,
+    r.ratio === null ? '—' : r.ratio.toFixed(2),
+    r.target,
+    r.pass === null ? (r.ratio === null ? 'not measured' : '—') : r.pass ? 'pass' : 'FAIL',
+  ]);
+  const head = ['key', 'cdrex', 'baseline', 'ratio', 'target', 'pass'];
+  // Each column as wide as its longest cell, two spaces apart: no figure runs into the next.
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)) + 2);
+  const line = (row: string[]) => row.map((c, i) => (i < row.length - 1 ? c.padEnd(widths[i]) : c)).join('');
   console.log(`\n${title}\n`);
-  console.log(
-    `${pad('key', 26)}${pad('cdrex', 32)}${pad('baseline', 36)}${pad('ratio', 9)}${pad('target', 18)}pass`,
-  );
-  for (const r of table) {
-    const pass = r.pass === null ? (r.ratio === null ? 'not measured' : '—') : r.pass ? 'pass' : 'FAIL';
-    const ratio = r.ratio === null ? '—' : r.ratio.toFixed(2);
-    console.log(
-      `${pad(r.key, 26)}${pad(r.cdrex, 32)}${pad(r.baseline, 36)}${pad(ratio, 9)}${pad(r.target, 18)}${pass}`,
-    );
-  }
+  console.log(line(head));
+  for (const row of cells) console.log(line(row));
 }
 
 export interface Extras {
