@@ -36,7 +36,7 @@ function listValue([name, sql]: [string, string]): [string, string] {
 }
 const listObject = (offset: string) => jsonObject(listFields(offset).map(listValue));
 /** Built once per offset placeholder (there are two: `$1::int` and its setting form), not for
- * every page: the 4 KB of SQL and the arrays behind it were a seventh of what a page allocated. */
+ * every page: the 4 KB of SQL and the arrays behind it were about a tenth of what a page allocated. */
 const listJsonByOffset = new Map<string, string>();
 function listJson(offset: string): string {
   let sql = listJsonByOffset.get(offset);
