@@ -15,6 +15,13 @@ export interface DownloadableFile {
   contentType: string;
 }
 
+/**
+ * Awaited before a GET's bytes (200 or 206) go out, never for HEAD, 304 or 416: a record made
+ * here is committed before the client can have the file, so whoever reads the audit after a
+ * finished download finds it.
+ */
+export type BeforeBody = (status: 200 | 206) => Promise<void>;
+
 function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   return header
@@ -29,6 +36,7 @@ export async function sendFile(
   reply: FastifyReply,
   exportDir: string,
   file: DownloadableFile,
+  beforeBody: BeforeBody,
 ): Promise<boolean> {
   const fullPath = path.join(exportDir, file.fileName);
   const stat = await fs.promises.stat(fullPath).catch(() => undefined);
@@ -56,7 +64,10 @@ export async function sendFile(
     }
     if (Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1) {
       const { start, end } = ranges[0];
-      if (req.method === 'GET') countDelivery(reply.raw, 'didww_download');
+      if (req.method === 'GET') {
+        countDelivery(reply.raw, 'didww_download');
+        await beforeBody(206);
+      }
       reply
         .code(206)
         .header('Content-Range', `bytes ${start}-${end}/${size}`)
@@ -66,7 +77,10 @@ export async function sendFile(
     }
     // Several ranges or a malformed header: the whole file, as RFC 9110 allows.
   }
-  if (req.method === 'GET') countDelivery(reply.raw, 'didww_download');
+  if (req.method === 'GET') {
+    countDelivery(reply.raw, 'didww_download');
+    await beforeBody(200);
+  }
   reply.code(200).header('Content-Length', size).send(fs.createReadStream(fullPath));
   return true;
 }

@@ -268,13 +268,29 @@ test('an export download is audited: account, credential kind, file and client a
   });
   const url = await server.exportFileUrl(account.api_key, exportId);
   assert.deepEqual(await auditOf(account.account_id, 'export.downloaded'), []);
-  const res = await fetch(url, { headers: { 'Api-Key': account.api_key } });
-  assert.equal(res.status, 200);
-  await res.arrayBuffer();
+  // The event is committed before the bytes go out: it is there once the headers are, with the
+  // body not yet read. An INSERT issued after the send raced the client (CI once lost that race).
+  // A trigger slows this account's INSERT down by 300 ms, so an INSERT behind the bytes loses the
+  // race every time, not one time in three.
+  await db.pool.query(`create function slow_download_audit() returns trigger language plpgsql as $$
+    begin
+      if new.action = 'export.downloaded' then perform pg_sleep(0.3); end if;
+      return new;
+    end $$`);
+  await db.pool.query(`create trigger slow_download_audit before insert on audit_log
+    for each row execute function slow_download_audit()`);
+  try {
+    const res = await fetch(url, { headers: { 'Api-Key': account.api_key } });
+    assert.equal(res.status, 200);
+    assert.equal((await auditOf(account.account_id, 'export.downloaded')).length, 1);
+    await res.arrayBuffer();
+  } finally {
+    await db.pool.query('drop trigger slow_download_audit on audit_log; drop function slow_download_audit()');
+  }
   const head = await fetch(url, { method: 'HEAD', headers: { 'Api-Key': account.api_key } });
   assert.equal(head.status, 200);
   const events = await auditOf(account.account_id, 'export.downloaded');
-  assert.equal(events.length, 1);
+  assert.equal(events.length, 1, 'a HEAD is not a download');
   const [event] = events;
   assert.equal(event.actor, 'account:api_key');
   assert.equal(event.address, '127.0.0.1');
