@@ -5,13 +5,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import type { LatencyPlan } from './latency-probe.js';
 
 export const execFileAsync = promisify(execFile);
 export const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -46,34 +46,32 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
 }
 
 /**
- * Latency samples of GET requests, one at a time on one kept-alive connection, as autocannon -c 1
- * sends them. fetch() added about 0.5 ms to each request's p50 on the project's machine, time
- * spent in the bench process, not the server (docs/performance.md).
+ * Latency samples of GET requests: `urls` requested in turn, `samples` times each, after a warm-up
+ * (WARM_UP_MS unless given), by bench/latency-probe.ts in a process of its own. One array per URL.
+ * fetch() added about 0.5 ms to each request's p50 on the project's machine, so the probe uses
+ * http.get; and the bench process's own collections would count as the server's tail.
  */
-export function latencyClient(headers: Record<string, string>) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const get = (url: string) =>
-    new Promise<number>((resolve, reject) => {
-      const start = process.hrtime.bigint();
-      http
-        .get(url, { headers, agent }, (res) => {
-          res.on('data', () => {});
-          res.on('end', () => resolve(Number(process.hrtime.bigint() - start) / 1e6));
-          res.on('error', reject);
-        })
-        .on('error', reject);
-    });
-  return {
-    get,
-    /** Requests `urls` in turn for `ms`, uncounted: the server's code optimised, its pools warm. */
-    async warmUp(urls: string[], ms = WARM_UP_MS) {
-      for (const end = Date.now() + ms; Date.now() < end;) for (const url of urls) await get(url);
-    },
-    close: () => agent.destroy(),
-  };
+export async function timeRequests(
+  headers: Record<string, string>,
+  urls: string[],
+  samples: number,
+  warmUpMs = WARM_UP_MS,
+): Promise<number[][]> {
+  const plan: LatencyPlan = { headers, urls, samples, warmUpMs };
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', PROBE], {
+    env: { ...process.env, CDREX_LATENCY_PLAN: JSON.stringify(plan) },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as number[][];
 }
-/** Long enough for V8 to optimise the request path and for the first old-space collections to pass. */
-const WARM_UP_MS = 3000;
+const PROBE = path.join(ROOT, 'bench', 'latency-probe.ts');
+/**
+ * Long enough for V8 to optimise the request path and for the first old-space collections to pass.
+ * 3 s was not: on this machine (docs/performance.md) a series of 1,000 pages timed 3 s after the
+ * server started had a p50 ~25% and /healthz's p50 ~50% above the same series timed 20 s later,
+ * whichever page came first; by 15 s the series agree.
+ */
+const WARM_UP_MS = 15_000;
 /** Samples per latency figure: its p99 is the 10th slowest, not the 2nd (one stray pause). */
 export const LATENCY_SAMPLES = 1000;
 

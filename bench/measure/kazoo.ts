@@ -1,12 +1,12 @@
 // Kazoo: page latency (first page and 10,000 rows deep) beside /healthz's, and the month as CSV.
 import {
   LATENCY_SAMPLES,
-  latencyClient,
   logger,
   MONTH_END,
   MONTH_START,
   percentile,
   timed,
+  timeRequests,
 } from '../harness.js';
 import { type Bench, GREGORIAN } from './context.js';
 
@@ -27,7 +27,6 @@ export async function measureKazoo(bench: Bench, base: string): Promise<KazooTim
   const listUrl = (key?: string) =>
     `${base}/v2/accounts/${accountId}/cdrs?page_size=50&${monthRange}${key ? `&start_key=${key}` : ''}`;
   const headers = { 'X-Auth-Token': bench.main.api_key };
-  const client = latencyClient(headers);
   /**
    * Timed requests of `url`, each right after one of /healthz (one store query, no page work):
    * both see the same machine, so the page's own tail shows beside the machine's. After a warm-up,
@@ -36,13 +35,9 @@ export async function measureKazoo(bench: Bench, base: string): Promise<KazooTim
    */
   const healthz: number[] = [];
   const pageTimes = async (url: string) => {
-    await client.warmUp([`${base}/healthz`, url]);
-    const times: number[] = [];
-    for (let i = 0; i < LATENCY_SAMPLES; i++) {
-      healthz.push(await client.get(`${base}/healthz`));
-      times.push(await client.get(url));
-    }
-    return times;
+    const [health, page] = await timeRequests(headers, [`${base}/healthz`, url], LATENCY_SAMPLES);
+    healthz.push(...health);
+    return page;
   };
   const firstPage = await pageTimes(listUrl());
   let deepKey: string | undefined;
@@ -51,7 +46,6 @@ export async function measureKazoo(bench: Bench, base: string): Promise<KazooTim
     deepKey = body.next_start_key;
   }
   const deepPage = await pageTimes(listUrl(deepKey));
-  client.close();
   const csv = await timed(async () => {
     const res = await fetch(`${base}/v2/accounts/${accountId}/cdrs?${monthRange}`, {
       headers: { ...headers, Accept: 'text/csv' },

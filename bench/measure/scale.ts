@@ -6,13 +6,13 @@
 import fs from 'node:fs';
 import {
   LATENCY_SAMPLES,
-  latencyClient,
   logger,
   median,
   MONTH_END,
   MONTH_START,
   percentile,
   timed,
+  timeRequests,
   type Harness,
 } from '../harness.js';
 import type { Account } from './context.js';
@@ -54,20 +54,10 @@ function checkDisk(dir: string, rows: number) {
 async function measurePoint(base: string, a: Account, runs: number): Promise<Point> {
   const range = `created_from=${MONTH_START.getTime() / 1000 + GREGORIAN}&created_to=${MONTH_END.getTime() / 1000 - 1 + GREGORIAN}`;
   const headers = { 'X-Auth-Token': a.api_key };
-  const client = latencyClient(headers);
   const page = `${base}/v2/accounts/${a.account_id}/cdrs?page_size=50&${range}`;
-  const healthz = `${base}/healthz`;
-  await client.warmUp([healthz, page]);
-  const pages: number[] = [];
-  const healths: number[] = [];
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
-    healths.push(await client.get(healthz));
-    pages.push(await client.get(page));
-  }
+  const [healths, pages] = await timeRequests(headers, [`${base}/healthz`, page], LATENCY_SAMPLES);
   const summary = `${base}/v2/accounts/${a.account_id}/cdrs/summary?bucket=day&${range}`;
-  const summaries: number[] = [];
-  for (let i = 0; i < 5; i++) summaries.push(await client.get(summary));
-  client.close();
+  const [summaries] = await timeRequests(headers, [summary], 5, 0);
   const exports: number[] = [];
   for (let i = 0; i < runs; i++) exports.push((await timed(() => runExport(base, a.api_key))).ms);
   const point = {
