@@ -66,10 +66,11 @@ export async function timeRequests(
 }
 const PROBE = path.join(ROOT, 'bench', 'latency-probe.ts');
 /**
- * Long enough for V8 to optimise the request path and for the first old-space collections to pass.
- * 3 s was not: on this machine (docs/performance.md) a series of 1,000 pages timed 3 s after the
+ * For V8 to optimise the request path and for the first old-space collections to pass. 3 s was
+ * too short: on this machine (docs/performance.md) a series of 1,000 pages timed 3 s after the
  * server started had a p50 ~25% and /healthz's p50 ~50% above the same series timed 20 s later,
- * whichever page came first; by 15 s the series agree.
+ * whichever page came first. 15 s narrows that gap without closing it (p50 2.7-2.8 against
+ * 2.1-2.3 ms, two starts).
  */
 const WARM_UP_MS = 15_000;
 /** Samples per latency figure: its p99 is the 10th slowest, not the 2nd (one stray pause). */
