@@ -270,8 +270,8 @@ test('an export download is audited: account, credential kind, file and client a
   assert.deepEqual(await auditOf(account.account_id, 'export.downloaded'), []);
   // The event is committed before the bytes go out: it is there once the headers are, with the
   // body not yet read. An INSERT issued after the send raced the client (CI once lost that race).
-  // A trigger slows this account's INSERT down by 300 ms, so an INSERT behind the bytes loses the
-  // race every time, not one time in three.
+  // A trigger slows every download's INSERT down by 300 ms, so an INSERT behind the bytes loses
+  // the race every time, not one time in three.
   await db.pool.query(`create function slow_download_audit() returns trigger language plpgsql as $$
     begin
       if new.action = 'export.downloaded' then perform pg_sleep(0.3); end if;
@@ -297,6 +297,34 @@ test('an export download is audited: account, credential kind, file and client a
   assert.equal(event.detail.file_id, new URL(url).pathname.split('/').pop()!.replace(/\..*$/, ''));
   assert.match(event.detail.file_name, /\.csv(\.gz)?$/);
   assert.ok(Date.parse(event.at) > 0);
+});
+
+test('a file taken in byte ranges is audited range by range; 304, 416 and HEAD are not', async () => {
+  const account = await server.newAccount('ranger');
+  await server.seed(account.account_id, 'cdr_in', 10);
+  const exportId = await server.createExport(account.api_key, {
+    filters: { year: THIS_YEAR, month: THIS_MONTH },
+    export_type: 'cdr_in',
+  });
+  const url = await server.exportFileUrl(account.api_key, exportId);
+  const get = async (headers: Record<string, string>, method = 'GET') => {
+    const res = await fetch(url, { method, headers: { 'Api-Key': account.api_key, ...headers } });
+    await res.arrayBuffer();
+    return res;
+  };
+  // Piece by piece, a whole file can be taken without one 200: each piece is a download.
+  const first = await get({ Range: 'bytes=0-9' });
+  assert.equal(first.status, 206);
+  const etag = first.headers.get('etag')!;
+  assert.equal((await get({ Range: 'bytes=10-' })).status, 206);
+  assert.equal((await get({ Range: 'bytes=999999999-' })).status, 416);
+  assert.equal((await get({ 'If-None-Match': etag })).status, 304);
+  assert.equal((await get({ Range: 'bytes=0-9' }, 'HEAD')).status, 206);
+  const events = await auditOf(account.account_id, 'export.downloaded');
+  assert.deepEqual(
+    events.map((e) => e.detail.status),
+    [206, 206],
+  );
 });
 
 test('the audit log is append-only for the service: cdrex_app cannot update or delete a row', async () => {
