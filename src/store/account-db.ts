@@ -3,6 +3,7 @@
 // no other, whatever the SQL after it says (docs/security.md). This module is the one place that
 // sets it.
 import type pg from 'pg';
+import { ReadInOneTrip } from './read-in-one-trip.js';
 import { withTransaction } from './transaction.js';
 
 const ACCOUNT_ID = /^[0-9a-f]{32}$/;
@@ -21,11 +22,9 @@ export class AccountIdError extends Error {}
  * stays on the coordinator and the workers' policies then return nothing). Elsewhere that
  * setting is an unknown custom one, which PostgreSQL accepts and ignores.
  */
-function beginAs(accountId: string, mode: 'write' | 'read' | 'read generic' = 'write'): string {
+function beginAs(accountId: string, mode: 'write' | 'read' = 'write'): string {
   if (!ACCOUNT_ID.test(accountId)) throw new AccountIdError('not an account id');
   switch (mode) {
-    case 'read generic': // see read(): a named statement's generic plan, in the same round trip
-      return `begin read only; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'; set local plan_cache_mode = force_generic_plan`;
     case 'read':
       return `begin read only; set local citus.propagate_set_commands = 'local'; set local cdrex.account = '${accountId}'`;
     default:
@@ -71,9 +70,10 @@ export interface Queryable {
 export interface AccountDb extends Queryable {
   readonly accountId: string;
   /**
-   * One statement in a READ ONLY transaction, answered as soon as its rows arrive: the COMMIT
-   * follows off the caller's path, and the connection goes back to the pool only once it is
-   * done. A page request is then three round trips to the database instead of four (issue 16).
+   * One statement in a READ ONLY transaction, BEGIN to COMMIT in one round trip to the database
+   * (read-in-one-trip.ts; on Citus, the BEGIN and the statement, with the COMMIT off the caller's
+   * path). A named statement runs on its generic plan from its first run. On an error the
+   * connection is destroyed, never handed on in an unknown state.
    */
   read<R extends pg.QueryResultRow>(query: pg.QueryConfig): Promise<pg.QueryResult<R>>;
   /** Runs fn in one transaction with the account set; commits, or rolls back on a throw. */
@@ -168,21 +168,22 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
       const client = await pool.connect();
       let result: pg.QueryResult<R>;
       try {
-        // A named statement (a Kazoo page without filters, cdr-views.ts) runs on its generic plan
-        // from the first time: PostgreSQL's own choice kept planning it for every page (its
-        // generic plan's estimate, made without the range, looks dearer), which took 1 ms of the
-        // page's 2 in PostgreSQL. That plan prunes the months when it runs (issue 16's note).
-        // Not on Citus: its router planner needs the account id's value to pick the shard, and
-        // a generic plan leaves it a parameter ("could not create distributed plan").
-        const generic = config.name !== undefined && !(await onCitus(pool, client));
-        await client.query(beginAs(accountId, generic ? 'read generic' : 'read'));
+        if (!(await onCitus(pool, client))) {
+          // BEGIN, the account, the statement and COMMIT in one round trip (read-in-one-trip.ts).
+          const read = new ReadInOneTrip<R>(accountId, config);
+          client.query(read as unknown as pg.Submittable);
+          result = await read.done;
+          client.release();
+          return result;
+        }
+        // On Citus the account must be a SET LOCAL (see beginAs), and a named statement keeps
+        // PostgreSQL's own plan choice: its router planner needs the account id's value to pick
+        // the shard, and a generic plan leaves it a parameter ("could not create distributed plan").
+        await client.query(beginAs(accountId, 'read'));
         result = await client.query<R>(config);
       } catch (err) {
-        // A connection that cannot roll back is in an unknown state: destroy it.
-        await client.query('rollback').then(
-          () => client.release(),
-          (rollbackErr: Error) => client.release(rollbackErr),
-        );
+        // Whatever state the failure left the connection in, it is not handed to anyone else.
+        client.release(err as Error);
         throw err;
       }
       client.query('commit').then(

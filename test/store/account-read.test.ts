@@ -1,7 +1,7 @@
 // Promise (issue 16, pages and exports): AccountDb.streams() leaves room for other callers, and
-// AccountDb.read() answers a page's statement before its COMMIT has
-// run, yet the connection it used goes back to the pool only with its transaction ended (no
-// account setting left on it for the next caller), and the statement cannot write.
+// AccountDb.read() runs a page in one round trip, BEGIN to COMMIT, with its values as parameters;
+// the connection it used goes back to the pool with its transaction ended (no account setting
+// left on it for the next caller) or, after an error, not at all; and the statement cannot write.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
@@ -78,6 +78,62 @@ test('read(): a named statement runs on its generic plan from its first run, and
     await reader.read({ text: 'select 1' });
     const after = await one.query<{ mode: string }>("select current_setting('plan_cache_mode') as mode");
     assert.equal(after.rows[0].mode, 'auto', 'an unnamed statement is planned for its values');
+  } finally {
+    await one.end();
+  }
+});
+
+test('read(): BEGIN, the account, the statement and COMMIT go out together, answered by one ReadyForQuery', async () => {
+  const one = createPool(db.roles.app, undefined, { max: 1 });
+  try {
+    const reader = accountDb(one, account.account_id);
+    // The first read on a pool also asks once whether the store is a Citus cluster.
+    await reader.read({ text: 'select 1' });
+    // The pool's only connection, watched: every round trip ends in one ReadyForQuery.
+    const client = await one.connect();
+    let trips = 0;
+    (client as unknown as { connection: NodeJS.EventEmitter }).connection.on('readyForQuery', () => trips++);
+    client.release();
+    const { rows } = await reader.read<{ account: string; readOnly: string }>({
+      text: "select current_setting('cdrex.account') as account, current_setting('transaction_read_only') as \"readOnly\"",
+    });
+    assert.deepEqual(rows, [{ account: account.account_id, readOnly: 'on' }]);
+    assert.equal(trips, 1, 'one round trip to the database, the COMMIT included');
+    const after = await one.query<{ account: string | null }>(
+      "select current_setting('cdrex.account', true) as account",
+    );
+    assert.ok(!after.rows[0].account, 'the setting ended with the read');
+  } finally {
+    await one.end();
+  }
+});
+
+test('read(): values travel as parameters, whatever they look like', async () => {
+  const hostile = "'); set local cdrex.account = '00000000000000000000000000000000'; select ('$1";
+  const at = new Date('2026-10-05T12:34:56.789Z');
+  const { rows } = await accountDb(db.app, account.account_id).read<{ v: string; t: Date; account: string }>({
+    text: "select $1::text as v, $2::timestamptz as t, current_setting('cdrex.account') as account",
+    values: [hostile, at],
+  });
+  assert.deepEqual(rows, [{ v: hostile, t: at, account: account.account_id }]);
+});
+
+test('read(): a statement that fails, named or not, leaves the pool serving the next read', async () => {
+  const one = createPool(db.roles.app, undefined, { max: 1 });
+  try {
+    const reader = accountDb(one, account.account_id);
+    const divide = { name: 'account_read_divide', text: 'select 1 / $1::int as n' };
+    // Parsed, then failed when run: the connection goes, and the statement is parsed again on
+    // the next one (a connection kept would answer "prepared statement already exists").
+    await assert.rejects(reader.read({ ...divide, values: [0] }), /division by zero/);
+    assert.deepEqual((await reader.read({ ...divide, values: [1] })).rows, [{ n: 1 }]);
+    assert.deepEqual((await reader.read({ ...divide, values: [2] })).rows, [{ n: 0 }]);
+    // Never parsed at all.
+    await assert.rejects(reader.read({ name: 'account_read_typo', text: 'selec 1' }), /syntax error/);
+    const { rows } = await reader.read<{ account: string }>({
+      text: "select current_setting('cdrex.account') as account",
+    });
+    assert.deepEqual(rows, [{ account: account.account_id }]);
   } finally {
     await one.end();
   }
