@@ -104,8 +104,8 @@ export interface Harness {
   databaseUrl: string;
   env: NodeJS.ProcessEnv;
   work: string;
-  /** The `cdrex` command; returns the JSON line it printed last. */
-  cli(argv: string[]): Promise<Record<string, unknown>>;
+  /** The `cdrex` command; returns the JSON line it printed last. `extraEnv` overrides the run's. */
+  cli(argv: string[], extraEnv?: Record<string, string>): Promise<Record<string, unknown>>;
   /** Runs a shell pipeline; `vars` reach it as environment variables (no quoting games). */
   sh(script: string, vars?: Record<string, string>): Promise<void>;
   /** Starts `cdrex serve` and waits for /healthz; returns its base URL and process. */
@@ -248,9 +248,9 @@ export async function openHarness(tag: string, env: Record<string, string>): Pro
     databaseUrl: store.databaseUrl,
     env: fullEnv,
     work,
-    async cli(argv) {
+    async cli(argv, extraEnv = {}) {
       const { stdout } = await execFileAsync(process.execPath, [BIN, ...argv], {
-        env: fullEnv,
+        env: { ...fullEnv, ...extraEnv },
         maxBuffer: 1 << 20,
       });
       return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;

@@ -1,9 +1,14 @@
 // `npm run bench -- --scale [--scale-rows N]` (N default 10,000,000; not in CI): does the store
-// stay as fast when it holds ten times the rows? One account's month of N/10 rows is measured
-// alone (Kazoo first page p99, that month's export, its summary), then the other 9N/10 rows are
-// loaded (10 accounts, 3 months, `cdrex generate`'s number/trunk/traffic distributions) and the
-// same three are measured again on the same server. The ratios are large over small.
+// stay as fast when it holds ten times the rows? Two stores in the same PostgreSQL, each with its
+// own `cdrex serve`: a small one holding one account's month of N/10 rows, and a large one holding
+// the same month (same seed) plus 9N/10 other rows (10 accounts, 3 months, `cdrex generate`'s
+// number/trunk/traffic distributions). Both are measured at the same time, their requests and
+// exports alternated, so that the machine's own moments fall on both sides alike (Kazoo first page
+// p99, that month's export, its summary). The ratios are large over small.
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
 import {
   LATENCY_SAMPLES,
   logger,
@@ -49,28 +54,73 @@ function checkDisk(dir: string, rows: number) {
     );
 }
 
-/** The three measures on one account's month: page p99 of LATENCY_SAMPLES (each after a /healthz,
- * as in the main run, so that the machine's own tail shows beside it), export and summary medians. */
-async function measurePoint(base: string, a: Account, runs: number): Promise<Point> {
+/** A store's server and the account whose month is measured on it. */
+interface Side {
+  base: string;
+  account: Account;
+}
+
+/**
+ * The three measures on each side's month, the sides alternated request by request and export by
+ * export: page p99 of LATENCY_SAMPLES (each after a /healthz of the same server, as in the main
+ * run, so that the machine's own tail shows beside it), export and summary medians. Each request
+ * carries its account's key in `auth_token` (Kazoo's query credential): one probe, two accounts.
+ */
+async function measurePoints(small: Side, large: Side, runs: number): Promise<[Point, Point]> {
   const range = `created_from=${MONTH_START.getTime() / 1000 + GREGORIAN}&created_to=${MONTH_END.getTime() / 1000 - 1 + GREGORIAN}`;
-  const headers = { 'X-Auth-Token': a.api_key };
-  const page = `${base}/v2/accounts/${a.account_id}/cdrs?page_size=50&${range}`;
-  const [healths, pages] = await timeRequests(headers, [`${base}/healthz`, page], LATENCY_SAMPLES);
-  const summary = `${base}/v2/accounts/${a.account_id}/cdrs/summary?bucket=day&${range}`;
-  const [summaries] = await timeRequests(headers, [summary], 5, 0);
-  const exports: number[] = [];
-  for (let i = 0; i < runs; i++) exports.push((await timed(() => runExport(base, a.api_key))).ms);
-  const point = {
+  const url = (s: Side, what: string) =>
+    `${s.base}/v2/accounts/${s.account.account_id}/cdrs${what}?${range}&auth_token=${s.account.api_key}`;
+  const [healthS, pageS, healthL, pageL] = await timeRequests(
+    {},
+    [
+      `${small.base}/healthz`,
+      url(small, '') + '&page_size=50',
+      `${large.base}/healthz`,
+      url(large, '') + '&page_size=50',
+    ],
+    LATENCY_SAMPLES,
+  );
+  const [summaryS, summaryL] = await timeRequests(
+    {},
+    [url(small, '/summary'), url(large, '/summary')].map((u) => `${u}&bucket=day`),
+    5,
+    0,
+  );
+  const exportsS: number[] = [];
+  const exportsL: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    // Which side goes first alternates too.
+    const order: [Side, number[]][] = [
+      [small, exportsS],
+      [large, exportsL],
+    ];
+    if (i % 2) order.reverse();
+    for (const [side, times] of order)
+      times.push((await timed(() => runExport(side.base, side.account.api_key))).ms);
+  }
+  return [
+    point('1/10 store', pageS, healthS, exportsS, summaryS),
+    point('whole store', pageL, healthL, exportsL, summaryL),
+  ];
+}
+
+function point(
+  label: string,
+  pages: number[],
+  healths: number[],
+  exports: number[],
+  summaries: number[],
+): Point {
+  const each = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
+  log(
+    `scale, ${label}: page p50 ${percentile(pages, 0.5).toFixed(1)} / p99 ${percentile(pages, 0.99).toFixed(1)} ms (healthz p99 ${percentile(healths, 0.99).toFixed(1)} ms), exports ${each(exports)} ms, summaries ${each(summaries)} ms`,
+  );
+  return {
     pageP99: percentile(pages, 0.99),
     healthzP99: percentile(healths, 0.99),
     exportMs: median(exports),
     summaryMs: median(summaries),
   };
-  const each = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
-  log(
-    `scale: page p50 ${percentile(pages, 0.5).toFixed(1)} / p99 ${point.pageP99.toFixed(1)} ms (healthz p99 ${point.healthzP99.toFixed(1)} ms), exports ${each(exports)} ms, summaries ${each(summaries)} ms`,
-  );
-  return point;
 }
 
 /** `cdrex generate` into the store, two at a time (the machine's two cores); rows/s of the whole. */
@@ -104,27 +154,71 @@ async function loadRest(harness: Harness, accounts: Account[], rows: number): Pr
  * export took 4.19 s on the 1M-row store and 5.98 s on the 10M one (1.43) without it, 3.94 and
  * 4.18 s (1.06) with it, the next run.
  */
-async function settle(harness: Harness) {
-  await harness.sh('psql "$DATABASE_URL" -qAt -c "vacuum analyze cdrs" -c "checkpoint"');
+async function settle(harness: Harness, databaseUrl: string) {
+  await harness.sh('psql "$DATABASE_URL" -qAt -c "vacuum analyze cdrs" -c "checkpoint"', {
+    DATABASE_URL: databaseUrl,
+  });
+}
+
+/** The small store: a database of its own beside the run's, and a data folder of its own (each
+ * server's retention would otherwise remove the other's export files as never published). */
+async function smallStore(harness: Harness) {
+  const name = `cdrex_scale_small_${process.pid}`;
+  const run = (sql: string) => {
+    const admin = new pg.Client({ connectionString: harness.databaseUrl });
+    return admin
+      .connect()
+      .then(() => admin.query(sql))
+      .finally(() => admin.end());
+  };
+  await run(`create database ${name}`);
+  const url = new URL(harness.databaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    env: { DATABASE_URL: url.toString(), CDREX_DATA_DIR: path.join(harness.work, 'data-small') },
+    remove: () => run(`drop database if exists ${name} with (force)`),
+  };
 }
 
 export async function measureScale(harness: Harness, totalRows: number, runs: number) {
-  checkDisk(harness.work, totalRows);
-  await harness.cli(['migrate']);
-  const accounts: Account[] = [];
-  for (let i = 0; i < ACCOUNTS; i++)
-    accounts.push((await harness.cli(['accounts', 'create', '--name', `scale-${i}`])) as unknown as Account);
-  const monthRows = Math.floor(totalRows / ACCOUNTS);
-  log(`scale: loading one account's month, ${monthRows.toLocaleString('en-US')} rows`);
-  const argv = ['generate', '--account', accounts[0].account_id, '--type', 'cdr_in'];
-  await harness.cli([...argv, '--month', monthBefore(0), '--rows', String(monthRows), '--seed', '1']);
-  await settle(harness);
-  const { base } = await harness.serve();
-  const small = await measurePoint(base, accounts[0], runs);
-  const loadRate = await loadRest(harness, accounts, totalRows - monthRows);
-  await settle(harness);
-  const large = await measurePoint(base, accounts[0], runs);
-  return scaleRows(totalRows, monthRows, small, large, loadRate);
+  checkDisk(harness.work, totalRows + totalRows / ACCOUNTS);
+  const small = await smallStore(harness);
+  let smallServer: ChildProcess | undefined;
+  try {
+    await harness.cli(['migrate']);
+    await harness.cli(['migrate'], small.env);
+    const accounts: Account[] = [];
+    for (let i = 0; i < ACCOUNTS; i++)
+      accounts.push(
+        (await harness.cli(['accounts', 'create', '--name', `scale-${i}`])) as unknown as Account,
+      );
+    const alone = (await harness.cli(
+      ['accounts', 'create', '--name', 'scale-small'],
+      small.env,
+    )) as unknown as Account;
+    const monthRows = Math.floor(totalRows / ACCOUNTS);
+    log(`scale: loading one account's month, ${monthRows.toLocaleString('en-US')} rows, into each store`);
+    const month = ['--type', 'cdr_in', '--month', monthBefore(0), '--rows', String(monthRows), '--seed', '1'];
+    await harness.cli(['generate', '--account', accounts[0].account_id, ...month]);
+    await harness.cli(['generate', '--account', alone.account_id, ...month], small.env);
+    const loadRate = await loadRest(harness, accounts, totalRows - monthRows);
+    await settle(harness, small.env.DATABASE_URL);
+    await settle(harness, harness.databaseUrl);
+    const smallServe = await harness.serve(small.env);
+    smallServer = smallServe.child;
+    const smallSide = { base: smallServe.base, account: alone };
+    const largeSide = { base: (await harness.serve()).base, account: accounts[0] };
+    const [smallPoint, largePoint] = await measurePoints(smallSide, largeSide, runs);
+    return scaleRows(totalRows, monthRows, smallPoint, largePoint, loadRate);
+  } finally {
+    // Stopped first: a server whose database is dropped under it logs its lost connections.
+    if (smallServer?.exitCode === null) {
+      const exited = new Promise((r) => smallServer!.once('exit', r));
+      smallServer.kill('SIGTERM');
+      await exited;
+    }
+    await small.remove().catch(() => {});
+  }
 }
 
 function scaleRows(total: number, month: number, small: Point, large: Point, loadRate: number): Row[] {
