@@ -173,7 +173,11 @@ export function accountDb(pool: pg.Pool, accountId: string): AccountDb {
           const read = new ReadInOneTrip<R>(accountId, config);
           client.query(read as unknown as pg.Submittable);
           result = await read.done;
-          client.release();
+          // After its COMMIT the connection is idle; any other state is not handed to anyone.
+          const status = client.getTransactionStatus();
+          client.release(
+            status === 'I' ? undefined : new Error(`a read ended in transaction state ${status}`),
+          );
           return result;
         }
         // On Citus the account must be a SET LOCAL (see beginAs), and a named statement keeps

@@ -38,7 +38,7 @@ interface Wire {
   parsedStatements: Record<string, string>;
   stream: { cork?(): void; uncork?(): void };
   parse(msg: { text: string; name: string }): void;
-  bind(msg: { statement: string; values: unknown[]; valueMapper?: (value: unknown) => unknown }): void;
+  bind(msg: { statement: string; values: unknown[] }): void;
   describe(msg: { type: 'P'; name: string }): void;
   execute(msg: { portal: string }): void;
   sync(): void;
@@ -70,21 +70,40 @@ export class ReadInOneTrip<R extends pg.QueryResultRow> {
     this.done = new Promise((resolve, reject) => {
       this.callback = (err, result) => (err ? reject(err) : resolve(result as pg.QueryResult<R>));
     });
+    // Awaited by read() whenever client.query() returned; should it ever throw instead, a
+    // rejection nobody awaits must not end the process.
+    this.done.catch(() => undefined);
   }
 
-  submit(wire: Wire): null {
+  /** Writes the messages; an Error returned (pg then calls handleError) means none was written. */
+  submit(wire: Wire): Error | null {
     const { name, text, values = [] } = this.statement;
-    const unnamed = (sql: string, params: unknown[] = []) => {
+    const unsupported = (['rowMode', 'types', 'queryMode', 'binary', 'rows'] as const).filter(
+      (option) => (this.statement as unknown as Record<string, unknown>)[option] !== undefined,
+    );
+    if (unsupported.length) return new Error(`AccountDb.read() does not take ${unsupported.join(', ')}`);
+    const parsed = name === undefined ? undefined : wire.parsedStatements[name];
+    if (parsed !== undefined && parsed !== text)
+      return new Error(`Prepared statements must be unique - '${name}' was used for a different statement`);
+    // Converted before anything is written: a value whose conversion throws (a toPostgres, a
+    // BigInt inside an object) must not leave half a batch on the wire without its Sync.
+    let params: unknown[];
+    try {
+      params = values.map((value) => prepareValue(value));
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+    const unnamed = (sql: string, args: unknown[] = []) => {
       wire.parse({ text: sql, name: '' });
-      wire.bind({ statement: '', values: params, valueMapper: prepareValue });
+      wire.bind({ statement: '', values: args });
       wire.execute({ portal: '' });
     };
     wire.stream.cork?.();
     try {
       unnamed('begin read only');
       unnamed(name ? SET_ACCOUNT_GENERIC : SET_ACCOUNT, [this.accountId]);
-      if (!name || wire.parsedStatements[name] === undefined) wire.parse({ text, name: name ?? '' });
-      wire.bind({ statement: name ?? '', values, valueMapper: prepareValue });
+      if (parsed === undefined) wire.parse({ text, name: name ?? '' });
+      wire.bind({ statement: name ?? '', values: params });
       wire.describe({ type: 'P', name: '' });
       wire.execute({ portal: '' });
       unnamed('commit');

@@ -138,3 +138,32 @@ test('read(): a statement that fails, named or not, leaves the pool serving the 
     await one.end();
   }
 });
+
+test('read(): what it cannot send faithfully is refused before anything is written, and the pool serves on', async () => {
+  const one = createPool(db.roles.app, undefined, { max: 1 });
+  try {
+    const reader = accountDb(one, account.account_id);
+    // A value whose conversion throws: refused whole, never half a batch on the wire without
+    // its Sync (whose connection, dropped later, rejected a promise nobody awaited).
+    const unsendable = {
+      toPostgres() {
+        throw new Error('no text form for this value');
+      },
+    };
+    await assert.rejects(reader.read({ text: 'select $1::text as v', values: [unsendable] }), /no text form/);
+    // One name, two texts: pg.Query refuses it too, rather than run the first text.
+    await reader.read({ name: 'account_read_one_name', text: 'select 1 as n' });
+    await assert.rejects(
+      reader.read({ name: 'account_read_one_name', text: 'select 2 as n' }),
+      /must be unique/,
+    );
+    // Options the one-trip read does not apply are refused, not ignored.
+    await assert.rejects(reader.read({ text: 'select 1 as n', rowMode: 'array' }), /does not take rowMode/);
+    const { rows } = await reader.read<{ account: string }>({
+      text: "select current_setting('cdrex.account') as account",
+    });
+    assert.deepEqual(rows, [{ account: account.account_id }]);
+  } finally {
+    await one.end();
+  }
+});
