@@ -157,8 +157,10 @@ test('read(): what it cannot send faithfully is refused before anything is writt
       reader.read({ name: 'account_read_one_name', text: 'select 2 as n' }),
       /must be unique/,
     );
-    // Options the one-trip read does not apply are refused, not ignored.
-    await assert.rejects(reader.read({ text: 'select 1 as n', rowMode: 'array' }), /does not take rowMode/);
+    // Options the one-trip read does not apply are refused, not ignored (pg's QueryConfig type
+    // leaves rowMode to QueryArrayConfig, so the object is not a literal here).
+    const arrayRows = { text: 'select 1 as n', rowMode: 'array' };
+    await assert.rejects(reader.read(arrayRows), /does not take rowMode/);
     const { rows } = await reader.read<{ account: string }>({
       text: "select current_setting('cdrex.account') as account",
     });
