@@ -150,8 +150,8 @@ async function citusStore(tag: string, log: (m: string) => void): Promise<BenchS
   };
 }
 
-/** A new database on DATABASE_URL's server, dropped at the end. */
-async function serverStore(tag: string, serverUrl: string): Promise<BenchStore> {
+/** A new database on DATABASE_URL's server (or beside a run's database), dropped at the end. */
+export async function serverStore(tag: string, serverUrl: string): Promise<BenchStore> {
   const name = `cdrex_${tag}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();

@@ -8,7 +8,6 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import {
   LATENCY_SAMPLES,
   logger,
@@ -16,6 +15,7 @@ import {
   MONTH_END,
   MONTH_START,
   percentile,
+  serverStore,
   timed,
   timeRequests,
   type Harness,
@@ -163,20 +163,10 @@ async function settle(harness: Harness, databaseUrl: string) {
 /** The small store: a database of its own beside the run's, and a data folder of its own (each
  * server's retention would otherwise remove the other's export files as never published). */
 async function smallStore(harness: Harness) {
-  const name = `cdrex_scale_small_${process.pid}`;
-  const run = (sql: string) => {
-    const admin = new pg.Client({ connectionString: harness.databaseUrl });
-    return admin
-      .connect()
-      .then(() => admin.query(sql))
-      .finally(() => admin.end());
-  };
-  await run(`create database ${name}`);
-  const url = new URL(harness.databaseUrl);
-  url.pathname = `/${name}`;
+  const store = await serverStore('scale_small', harness.databaseUrl);
   return {
-    env: { DATABASE_URL: url.toString(), CDREX_DATA_DIR: path.join(harness.work, 'data-small') },
-    remove: () => run(`drop database if exists ${name} with (force)`),
+    env: { DATABASE_URL: store.databaseUrl, CDREX_DATA_DIR: path.join(harness.work, 'data-small') },
+    remove: () => store.remove(),
   };
 }
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import type pg from 'pg';
 import { accountDb } from '../../src/store/account-db.js';
 import { createPool } from '../../src/store/db.js';
 import { createAccount } from '../../src/store/queries/accounts.js';
@@ -14,6 +15,17 @@ const db = await createTestDatabase();
 const account = await createAccount(db.pool, randomBytes(32), 'reader');
 // One connection: whatever read() leaves on it, the next caller gets.
 const single = createPool(db.roles.app, undefined, { max: 1 });
+
+/** Runs fn on a pool of one connection, closed after: whatever a read leaves on it, the next
+ * caller gets. */
+async function onOneConnection(fn: (one: pg.Pool) => Promise<void>) {
+  const one = createPool(db.roles.app, undefined, { max: 1 });
+  try {
+    await fn(one);
+  } finally {
+    await one.end();
+  }
+}
 
 test('read(): the rows of its account, then a clean connection for the next caller', async () => {
   const reader = accountDb(single, account.account_id);
@@ -59,8 +71,7 @@ test('streams(): extra connections only while `keepFree` stay free for other cal
 });
 
 test('read(): a named statement runs on its generic plan from its first run, and the setting ends with the read', async () => {
-  const one = createPool(db.roles.app, undefined, { max: 1 });
-  try {
+  await onOneConnection(async (one) => {
     const reader = accountDb(one, account.account_id);
     const page = {
       name: 'account_read_generic',
@@ -70,7 +81,7 @@ test('read(): a named statement runs on its generic plan from its first run, and
     for (let i = 0; i < 3; i++) await reader.read(page);
     const { rows } = await one.query<{ generic_plans: string; custom_plans: string; mode: string }>(
       `select generic_plans, custom_plans, current_setting('plan_cache_mode') as mode
-         from pg_prepared_statements where name = $1`,
+       from pg_prepared_statements where name = $1`,
       [page.name],
     );
     // PostgreSQL's own choice plans the first five runs anew (custom plans) whatever follows.
@@ -78,14 +89,11 @@ test('read(): a named statement runs on its generic plan from its first run, and
     await reader.read({ text: 'select 1' });
     const after = await one.query<{ mode: string }>("select current_setting('plan_cache_mode') as mode");
     assert.equal(after.rows[0].mode, 'auto', 'an unnamed statement is planned for its values');
-  } finally {
-    await one.end();
-  }
+  });
 });
 
 test('read(): BEGIN, the account, the statement and COMMIT go out together, answered by one ReadyForQuery', async () => {
-  const one = createPool(db.roles.app, undefined, { max: 1 });
-  try {
+  await onOneConnection(async (one) => {
     const reader = accountDb(one, account.account_id);
     // The first read on a pool also asks once whether the store is a Citus cluster.
     await reader.read({ text: 'select 1' });
@@ -103,9 +111,7 @@ test('read(): BEGIN, the account, the statement and COMMIT go out together, answ
       "select current_setting('cdrex.account', true) as account",
     );
     assert.ok(!after.rows[0].account, 'the setting ended with the read');
-  } finally {
-    await one.end();
-  }
+  });
 });
 
 test('read(): values travel as parameters, whatever they look like', async () => {
@@ -119,8 +125,7 @@ test('read(): values travel as parameters, whatever they look like', async () =>
 });
 
 test('read(): a statement that fails, named or not, leaves the pool serving the next read', async () => {
-  const one = createPool(db.roles.app, undefined, { max: 1 });
-  try {
+  await onOneConnection(async (one) => {
     const reader = accountDb(one, account.account_id);
     const divide = { name: 'account_read_divide', text: 'select 1 / $1::int as n' };
     // Parsed, then failed when run: the connection goes, and the statement is parsed again on
@@ -134,14 +139,11 @@ test('read(): a statement that fails, named or not, leaves the pool serving the 
       text: "select current_setting('cdrex.account') as account",
     });
     assert.deepEqual(rows, [{ account: account.account_id }]);
-  } finally {
-    await one.end();
-  }
+  });
 });
 
 test('read(): what it cannot send faithfully is refused before anything is written, and the pool serves on', async () => {
-  const one = createPool(db.roles.app, undefined, { max: 1 });
-  try {
+  await onOneConnection(async (one) => {
     const reader = accountDb(one, account.account_id);
     // A value whose conversion throws: refused whole, never half a batch on the wire without
     // its Sync (whose connection, dropped later, rejected a promise nobody awaited).
@@ -165,7 +167,5 @@ test('read(): what it cannot send faithfully is refused before anything is writt
       text: "select current_setting('cdrex.account') as account",
     });
     assert.deepEqual(rows, [{ account: account.account_id }]);
-  } finally {
-    await one.end();
-  }
+  });
 });
