@@ -8,6 +8,7 @@ export default tseslint.config(
       'node_modules/',
       'data/',
       '.test-data/',
+      '.test-build/',
       'bench/.data/',
       'web/dist/',
       'test-results/',

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { attachEmbedded } from '../src/store/embedded.js';
+import { compileTests } from './helpers/compile.js';
 import { createMigratedDatabase, rolesDir, serverIsCitus } from './helpers/db.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -37,6 +38,8 @@ for (const args of [
   const built = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
   if (built.status !== 0) process.exit(built.status ?? 1);
 }
+// And the test files themselves, to JavaScript: see test/helpers/compile.ts.
+const compiled = await compileTests(root);
 
 let serverUrl = process.env.DATABASE_URL;
 let release = async () => {};
@@ -79,15 +82,14 @@ async function runFiles(group: string[], n: number, held = false): Promise<{ cod
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
+      '--enable-source-maps',
       '--test',
       `--test-concurrency=${n}`,
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
       '--test-reporter=./test/helpers/file-times.mjs',
       '--test-reporter-destination=stdout',
-      ...group,
+      ...group.map(compiled),
     ],
     { stdio: ['inherit', held ? 'pipe' : 'inherit', 'inherit'], cwd: root, env },
   );

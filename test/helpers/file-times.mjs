@@ -3,6 +3,9 @@
 // JavaScript: node loads reporters without the tsx loader.
 import path from 'node:path';
 
+/** The test file a compiled copy was made from (test/helpers/compile.ts). @param {string} file */
+const sourceOf = (file) => file.replace(/^\.test-build\/(.*)\.js$/, '$1.ts');
+
 /** @param {AsyncIterable<{type: string, data?: {name?: string, file?: string, details?: {duration_ms?: number}}}>} source */
 export default async function* fileTimes(source) {
   /** @type {[string, number][]} */
@@ -11,7 +14,7 @@ export default async function* fileTimes(source) {
     const { name, file, details } = event.data ?? {};
     // Each file runs as one test named by its path; its duration covers the file's whole process.
     if (event.type === 'test:complete' && file && name === file)
-      times.push([path.relative(process.cwd(), file), details?.duration_ms ?? 0]);
+      times.push([sourceOf(path.relative(process.cwd(), file)), details?.duration_ms ?? 0]);
   }
   if (times.length === 0) return;
   times.sort((a, b) => b[1] - a[1]);
