@@ -8,8 +8,7 @@ import { TASKS } from '../../src/jobs/tasks.js';
 import { Worker } from '../../src/jobs/worker.js';
 import { rotateApiKey } from '../../src/store/queries/accounts.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { MASTER_KEY, startServer, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
-import { createHash } from 'node:crypto';
+import { TEST_MASTER_KEY, startServer, THIS_MONTH, THIS_YEAR, waitFor } from '../helpers/server.js';
 
 interface Received {
   method: string;
@@ -53,7 +52,7 @@ function startWorker(): void {
     url: server.db.roles.worker,
     config: server.config,
     log: pino({ level: 'silent' }),
-    masterKey: createHash('sha256').update(MASTER_KEY).digest(),
+    masterKey: TEST_MASTER_KEY,
     tasks: TASKS,
   });
   worker.start();
@@ -129,7 +128,7 @@ test('a failing receiver is retried until it answers 2xx; a rotated key signs la
   const callbackUrl = rx.url('/flaky');
   const id = await createWithCallback(callbackUrl, 'POST');
   await waitFor(async () => rx.received.length >= 1, 'the first attempt');
-  const masterKey = createHash('sha256').update(MASTER_KEY).digest();
+  const masterKey = TEST_MASTER_KEY;
   const rotated = await rotateApiKey(server.db.pool, masterKey, account.account_id);
   await waitFor(async () => rx.received.length === 3, 'three attempts');
   const params = { id, type: 'exports', status: 'completed' };

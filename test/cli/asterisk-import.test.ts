@@ -19,7 +19,7 @@ import {
 } from '../../src/ingest/asterisk.js';
 import { cdrex, ROOT, summary, type CliResult } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { testEnv } from '../helpers/server.js';
+import { newAccountIn, testEnv } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-asterisk-'));
@@ -46,11 +46,8 @@ function writeVariant(name: string, columns: number, rows = fixtureRows): string
   return file;
 }
 
-async function newAccount(name: string): Promise<string> {
-  const result = await cdrex(['accounts', 'create', '--name', name], env);
-  assert.equal(result.code, 0, result.stderr);
-  return (summary(result) as { account_id: string }).account_id;
-}
+/** An account made in this process: the file's subject is `cdrex import`, not `accounts create`. */
+const newAccount = async (name: string): Promise<string> => (await newAccountIn(db, name)).account_id;
 
 function importAsterisk(account: string, args: string[]): Promise<CliResult> {
   return cdrex(['import', '--account', account, '--type', 'asterisk', ...args], env);

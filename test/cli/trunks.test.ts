@@ -6,17 +6,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { cdrex, summary } from '../helpers/cli.js';
+import { cdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { NOW, testEnv } from '../helpers/server.js';
+import { newAccountIn, NOW, testEnv } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-trunks-'));
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 const env = testEnv(db, dataDir);
 
-const newAccount = async (name: string) =>
-  summary(await cdrex(['accounts', 'create', '--name', name], env)).account_id as string;
+const newAccount = async (name: string) => (await newAccountIn(db, name)).account_id;
 const carrier = await newAccount('Carrier');
 const other = await newAccount('Other');
 

@@ -1,6 +1,7 @@
 // A cdrex server (HTTP on a free loopback port, plus a worker) inside the test process, over the
 // test file's own database. The clock is taken once, so a run near midnight on the 1st of a month
 // cannot flake.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -10,9 +11,11 @@ import { after } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../../src/app.js';
+import { pipeline } from 'node:stream/promises';
 import { loadConfig, type Config } from '../../src/config.js';
 import { generateCsv } from '../../src/ingest/generate.js';
 import { importDidwwCsv } from '../../src/ingest/didww-csv.js';
+import { ingestWindow } from '../../src/ingest/window.js';
 import { TASKS } from '../../src/jobs/tasks.js';
 import { Worker } from '../../src/jobs/worker.js';
 import { createAccount } from '../../src/store/queries/accounts.js';
@@ -26,6 +29,18 @@ export const THIS_YEAR = NOW.getUTCFullYear();
 export const THIS_MONTH = NOW.getUTCMonth() + 1;
 export const MONTH_START = new Date(Date.UTC(THIS_YEAR, THIS_MONTH - 1, 1));
 export const MASTER_KEY = 'test-master-key';
+/** The key testEnv's CDREX_MASTER_KEY derives, so accounts made in the test process serve the
+ * `cdrex` processes it starts too. */
+export const TEST_MASTER_KEY = createHash('sha256').update(MASTER_KEY).digest();
+
+/** An account made in the test process, for a file whose subject is not `cdrex accounts create`
+ * (a spawned command is about half a second of CPU). */
+export function newAccountIn(
+  db: TestDatabase,
+  name: string,
+): Promise<{ account_id: string; api_key: string }> {
+  return createAccount(db.pool, TEST_MASTER_KEY, name);
+}
 
 export interface TestServer {
   base: string;
@@ -73,9 +88,7 @@ export async function startServer(
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-test-'));
   const config = loadConfig(testEnv(db, dataDir, options.env));
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const masterKey = Buffer.from(
-    (await import('node:crypto')).createHash('sha256').update(MASTER_KEY).digest(),
-  );
+  const masterKey = TEST_MASTER_KEY;
   const app = await buildApp(
     { pool: db.app, streamPool: db.app, workerPool: db.worker, config, masterKey, now: () => NOW },
     log,
@@ -121,6 +134,18 @@ export async function startServer(
       return result.inserted;
     },
   };
+}
+
+/** Writes to `out` what `cdrex generate --month <this month> --type --rows --seed --now --out`
+ * writes with `env`, made in this process (the files whose subject is not `generate`). */
+export async function writeGenerated(
+  out: string,
+  env: NodeJS.ProcessEnv,
+  options: { kind: CdrKind; rows: number; seed: number; now: Date },
+): Promise<string> {
+  const window = ingestWindow(loadConfig(env));
+  await pipeline(generateCsv({ ...options, month: MONTH_START, window }), fs.createWriteStream(out));
+  return out;
 }
 
 /** Polls until fn returns a truthy value (tests may wait generously; they never time speed). */

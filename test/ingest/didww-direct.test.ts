@@ -6,7 +6,6 @@
 // the direct path are each one way a COPY straight into `cdrs` would store what staging refuses,
 // or put a row where it does not belong (the DEFAULT partition).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -23,10 +22,10 @@ import {
 import { createAccount } from '../../src/store/queries/accounts.js';
 import type { CdrKind } from '../../src/store/queries/cdrs.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { MASTER_KEY } from '../helpers/server.js';
+import { TEST_MASTER_KEY } from '../helpers/server.js';
 
 const db = await createTestDatabase();
-const masterKey = createHash('sha256').update(MASTER_KEY).digest();
+const masterKey = TEST_MASTER_KEY;
 const NOW = new Date();
 const MONTH = monthStart(NOW);
 const WINDOW = { from: addMonths(MONTH, -6), to: new Date(NOW.getTime() + 3600_000) };

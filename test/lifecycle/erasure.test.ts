@@ -3,7 +3,6 @@
 // without it), the raw rows — while another account's copy of it stays; the pseudonym is the
 // documented keyed hash, the same every run.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -13,7 +12,7 @@ import { numberHash, pseudonymFor } from '../../src/lifecycle/erasure.js';
 import { createOperatorToken } from '../../src/store/queries/admin.js';
 import { cdrex, summary } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { MASTER_KEY, NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
+import { TEST_MASTER_KEY, NOW, startServer, testEnv, THIS_MONTH, THIS_YEAR } from '../helpers/server.js';
 
 const NUMBER = '+442079460123';
 const DIGITS = NUMBER.slice(1);
@@ -130,7 +129,7 @@ test('erase removes the number from every CDR of the account, and from its expor
   const result = await cdrex(['cdrs', 'erase', '--account', alice.account_id, '--number', NUMBER], env);
   assert.equal(result.code, 0, result.stderr);
   const out = summary(result);
-  const masterKey = createHash('sha256').update(MASTER_KEY).digest();
+  const masterKey = TEST_MASTER_KEY;
   const pseudonym = pseudonymFor(masterKey, alice.account_id, NUMBER);
   assert.match(pseudonym, /^erased-[0-9a-f]{12}$/);
   assert.equal(out.pseudonym, pseudonym);
@@ -179,10 +178,7 @@ test('erasing again finds nothing more; the spelling without + names the same nu
   assert.equal(again.code, 0, again.stderr);
   const out = summary(again);
   assert.equal(out.cdrs, 0);
-  assert.equal(
-    out.pseudonym,
-    pseudonymFor(createHash('sha256').update(MASTER_KEY).digest(), alice.account_id, NUMBER),
-  );
+  assert.equal(out.pseudonym, pseudonymFor(TEST_MASTER_KEY, alice.account_id, NUMBER));
 });
 
 test('erase refuses a malformed number and an unknown account', async () => {
@@ -211,7 +207,7 @@ test('the admin API erases a number: gone from the API, CSV, exports and jsonb; 
 
   const res = await eraseOverHttp(carol.account_id, { number: NUMBER });
   assert.equal(res.status, 200, JSON.stringify(res.body));
-  const masterKey = createHash('sha256').update(MASTER_KEY).digest();
+  const masterKey = TEST_MASTER_KEY;
   const pseudonym = pseudonymFor(masterKey, carol.account_id, NUMBER);
   assert.deepEqual(res.body.data, {
     account_id: carol.account_id,

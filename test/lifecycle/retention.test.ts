@@ -3,7 +3,7 @@
 // export files of removed rows; `cdrex cdrs purge` does it by hand (dry run first), never inside
 // the last three months. Month arithmetic is taken from one "now", so runs near a month's end agree.
 import assert from 'node:assert/strict';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +19,7 @@ import {
 } from '../../src/store/partitions.js';
 import { cdrex } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { MASTER_KEY, testEnv } from '../helpers/server.js';
+import { TEST_MASTER_KEY, testEnv } from '../helpers/server.js';
 import { createAccount } from '../../src/store/queries/accounts.js';
 
 const NOW = new Date();
@@ -28,7 +28,7 @@ const db = await createTestDatabase();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-retention-'));
 const exportDir = path.join(dataDir, 'exports');
 fs.mkdirSync(exportDir, { recursive: true });
-const masterKey = createHash('sha256').update(MASTER_KEY).digest();
+const masterKey = TEST_MASTER_KEY;
 const alice = await createAccount(db.pool, masterKey, 'alice'); // global retention
 const bob = await createAccount(db.pool, masterKey, 'bob'); // keeps 4 months
 const carol = await createAccount(db.pool, masterKey, 'carol'); // purged by hand

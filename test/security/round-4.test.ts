@@ -21,7 +21,7 @@ import { createAccount } from '../../src/store/queries/accounts.js';
 import type { ExportRow } from '../../src/store/queries/exports.js';
 import { cdrex, ROOT } from '../helpers/cli.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { createExport, MASTER_KEY, NOW, testEnv } from '../helpers/server.js';
+import { createExport, TEST_MASTER_KEY, NOW, testEnv } from '../helpers/server.js';
 
 const db = await createTestDatabase();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdrex-round4-'));
@@ -36,7 +36,7 @@ const logSink = new Writable({
   },
 });
 const config = loadConfig(testEnv(db, dataDir, { CDREX_PENDING_EXPORTS_PER_ACCOUNT: '3' }));
-const masterKey = Buffer.from((await import('node:crypto')).createHash('sha256').update(MASTER_KEY).digest());
+const masterKey = TEST_MASTER_KEY;
 const app = await buildApp(
   { pool: db.app, streamPool: db.app, workerPool: db.worker, config, masterKey, now: () => NOW },
   pino({ level: 'trace' }, logSink),
