@@ -6,19 +6,29 @@ import path from 'node:path';
 /** The test file a compiled copy was made from (test/helpers/compile.ts). @param {string} file */
 const sourceOf = (file) => file.replace(/^\.test-build\/(.*)\.js$/, '$1.ts');
 
-/** @param {AsyncIterable<{type: string, data?: {name?: string, file?: string, details?: {duration_ms?: number}}}>} source */
+/** @param {AsyncIterable<{type: string, data?: {name?: string, file?: string, nesting?: number, details?: {duration_ms?: number}}}>} source */
 export default async function* fileTimes(source) {
-  /** @type {[string, number][]} */
+  /** @type {[string, number, number][]} */
   const times = [];
+  /** @type {Map<string, number>} */
+  const inTests = new Map();
   for await (const event of source) {
-    const { name, file, details } = event.data ?? {};
+    if (event.type !== 'test:complete') continue;
+    const { name, file, nesting, details } = event.data ?? {};
+    if (!file) continue;
+    const ms = details?.duration_ms ?? 0;
+    // The tests name the source their compiled copy maps to; the file, the copy.
+    const source = sourceOf(path.relative(process.cwd(), file));
     // Each file runs as one test named by its path; its duration covers the file's whole process.
-    if (event.type === 'test:complete' && file && name === file)
-      times.push([sourceOf(path.relative(process.cwd(), file)), details?.duration_ms ?? 0]);
+    // Its own top-level tests are at the same nesting; the rest of its time is setup and teardown
+    // (a pending timer that keeps the process alive shows there).
+    if (name === file) times.push([source, ms, ms - (inTests.get(source) ?? 0)]);
+    else if (nesting === 0) inTests.set(source, (inTests.get(source) ?? 0) + ms);
   }
   if (times.length === 0) return;
   times.sort((a, b) => b[1] - a[1]);
   const total = times.reduce((sum, [, ms]) => sum + ms, 0);
-  yield `# file times (sum ${(total / 1000).toFixed(1)} s)\n`;
-  for (const [file, ms] of times) yield `#  ${(ms / 1000).toFixed(1).padStart(6)} s  ${file}\n`;
+  const s = (/** @type {number} */ ms) => (ms / 1000).toFixed(1).padStart(6);
+  yield `# file times (sum ${(total / 1000).toFixed(1)} s; then the part outside the file's tests)\n`;
+  for (const [file, ms, outside] of times) yield `#  ${s(ms)} s ${s(outside)} s  ${file}\n`;
 }

@@ -26,7 +26,8 @@ test('a query on a connection gone silent fails as unavailable; the pool recover
       () => 'an answer',
       (e: unknown) => e,
     ),
-    new Promise((resolve) => setTimeout(resolve, 15_000, 'still waiting after 15 s')),
+    // Unref'd: a timer left pending kept the file's process alive 10 s after its last test.
+    new Promise((resolve) => setTimeout(resolve, 15_000, 'still waiting after 15 s').unref()),
   ]);
   // Back before asserting: a query still waiting is then ended, and the pool can close.
   proxy.restore();
