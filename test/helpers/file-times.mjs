@@ -8,7 +8,7 @@ const sourceOf = (file) => file.replace(/^\.test-build\/(.*)\.js$/, '$1.ts');
 
 /** @param {AsyncIterable<{type: string, data?: {name?: string, file?: string, nesting?: number, details?: {duration_ms?: number}}}>} source */
 export default async function* fileTimes(source) {
-  /** @type {[string, number, number][]} */
+  /** @type {[string, number][]} */
   const times = [];
   /** @type {Map<string, number>} */
   const inTests = new Map();
@@ -22,7 +22,7 @@ export default async function* fileTimes(source) {
     // Each file runs as one test named by its path; its duration covers the file's whole process.
     // Its own top-level tests are at the same nesting; the rest of its time is setup and teardown
     // (a pending timer that keeps the process alive shows there).
-    if (name === file) times.push([source, ms, ms - (inTests.get(source) ?? 0)]);
+    if (name === file) times.push([source, ms]);
     else if (nesting === 0) inTests.set(source, (inTests.get(source) ?? 0) + ms);
   }
   if (times.length === 0) return;
@@ -30,5 +30,6 @@ export default async function* fileTimes(source) {
   const total = times.reduce((sum, [, ms]) => sum + ms, 0);
   const s = (/** @type {number} */ ms) => (ms / 1000).toFixed(1).padStart(6);
   yield `# file times (sum ${(total / 1000).toFixed(1)} s; then the part outside the file's tests)\n`;
-  for (const [file, ms, outside] of times) yield `#  ${s(ms)} s ${s(outside)} s  ${file}\n`;
+  // Summed at the end: a file's own events may come before or after its tests'.
+  for (const [file, ms] of times) yield `#  ${s(ms)} s ${s(ms - (inTests.get(file) ?? 0))} s  ${file}\n`;
 }
