@@ -427,7 +427,24 @@ async function ensureLaunched(dataDir: string, mayMovePort: boolean): Promise<En
     ['-D', paths.pgdata, '-l', paths.logFile, '-o', `-p ${cluster.port}`, '-W', 'start'],
     isRoot(),
   );
+  await waitLaunched(paths);
   return { cluster, paths, launched: true };
+}
+
+/**
+ * Waits, still under the lock, until the postmaster pg_ctl has just launched names itself in
+ * postmaster.pid. `pg_ctl -W` returns before it does: the next process to take the lock (serve
+ * and a worker both notice a dead postmaster at once) found no live postmaster, launched a second
+ * one, and in clearing the dead one's pid file could remove the new postmaster's, which shuts
+ * itself down when it next checks that file. CI saw both processes restart it once.
+ */
+async function waitLaunched(paths: Paths): Promise<void> {
+  const deadline = Date.now() + LAUNCH_GRACE_MS;
+  while (!livePostmaster(paths)) {
+    if (Date.now() > deadline)
+      throw new Error(`The embedded PostgreSQL did not start: ${lastLogLine(paths) ?? 'no log'}`);
+    await sleep(20);
+  }
 }
 
 /**
