@@ -9,26 +9,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { attachEmbedded } from '../src/store/embedded.js';
-import { compileTests } from './helpers/compile.js';
+import { compileTests, tsFiles } from './helpers/compile.js';
 import { createMigratedDatabase, rolesDir, serverIsCitus } from './helpers/db.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
-function testFiles(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) =>
-      e.isDirectory()
-        ? testFiles(path.join(dir, e.name))
-        : e.name.endsWith('.test.ts')
-          ? [path.join(dir, e.name)]
-          : [],
-    )
-    .sort();
-}
-
 const only = process.argv.slice(2);
-const files = only.length > 0 ? only : testFiles(path.join(root, 'test'));
+const files =
+  only.length > 0
+    ? only
+    : tsFiles(path.join(root, 'test'))
+        .filter((file) => file.endsWith('.test.ts'))
+        .sort();
 // Build what the tests run: the portal (web/dist) and the compiled server (build/) that the
 // `cdrex` processes they spawn use. Both take about a second.
 for (const args of [

@@ -15,7 +15,8 @@ import { build, type Plugin } from 'esbuild';
 
 const OUT = '.test-build';
 
-function tsFiles(dir: string): string[] {
+/** The TypeScript files under dir, at any depth (declarations left out). */
+export function tsFiles(dir: string): string[] {
   return fs
     .readdirSync(dir, { recursive: true })
     .map(String)
