@@ -140,3 +140,9 @@ Usage: cdrex <command> [options]     (cdrex <command> --help, or cdrex help <com
 
 ${Object.values(COMMANDS).join('\n\n')}
 `;
+
+/** Prints the usage of `command`, or of cdrex; a command's exit code. */
+export function printHelp(command?: string): number {
+  process.stdout.write(`${command ? COMMANDS[command] : USAGE}\n`);
+  return 0;
+}

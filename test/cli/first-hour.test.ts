@@ -269,6 +269,13 @@ describe('the command line describes itself', () => {
     const accountsHelp = (await cdrex(['help', 'accounts'], {})).stdout;
     assert.ok(accountsHelp.startsWith('cdrex accounts'), accountsHelp);
     assert.ok(accountsHelp.includes('cdrex accounts list'), accountsHelp);
+    // A name every object has is no command (it once printed "undefined", or exited 2 silently).
+    const notAHelpTopic = await cdrex(['help', 'toString'], {});
+    assert.equal(notAHelpTopic.code, 0);
+    assert.ok(notAHelpTopic.stdout.includes('DIDWW') && !notAHelpTopic.stdout.includes('undefined'));
+    const notACommand = await cdrex(['constructor'], {});
+    assert.equal(notACommand.code, 2);
+    assert.match(String(jsonLines(notACommand.stderr)[0]?.error), /Unknown command "constructor"/);
   });
 });
 
